@@ -1,0 +1,68 @@
+// providers.yaml, validated and typed. Loading reports every error with file,
+// line, column and key path (ConfigError).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "llmux/config.h"
+
+namespace llmux::host {
+
+struct ProviderDecl {
+  std::string name;    // key under `providers:`
+  std::string plugin;  // plugin name, e.g. "mock"
+  ConfigNode options;  // the `options:` subtree (an empty map when absent)
+  SourceMark mark;
+};
+
+struct ChainStep {
+  std::string provider;        // a ProviderDecl name
+  std::string upstream_model;  // model sent upstream; empty = the requested (alias-resolved) name
+  SourceMark mark;
+};
+
+struct RouteDecl {
+  std::string pattern;  // exact model name, or a wildcard with '*' (any run) and '?' (one char)
+  std::vector<ChainStep> chain;
+  SourceMark mark;
+};
+
+struct AliasDecl {
+  std::string name;    // what clients ask for
+  std::string target;  // the model name it stands for
+  SourceMark mark;
+};
+
+struct GatewayConfig {
+  std::filesystem::path source;  // the file it was read from
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  std::filesystem::path plugins_dir;  // resolved relative to the config file's folder
+  std::vector<std::string> client_keys;  // empty = no auth
+  std::string admin_key;                 // empty = admin endpoints need a client key (or nothing)
+  std::size_t max_body_bytes = 32u << 20;
+  unsigned threads = 0;                  // 0 = one per core
+  std::vector<ProviderDecl> providers;
+  std::vector<RouteDecl> routes;  // file order
+  std::vector<AliasDecl> aliases;
+  std::vector<ChainStep> default_chain;  // empty = no default route (unknown models get 404)
+};
+
+// Reads and validates a config file. Throws ConfigError (file:line:column,
+// key path, message) on the first error. ${VAR} and ${VAR:-default} in scalars
+// are replaced from the environment; unset variables without a default leave
+// the scalar empty and are recorded on the node (see ConfigNode::missing_variables).
+GatewayConfig load_gateway_config(const std::filesystem::path& file);
+
+// Same, from text (tests); `source_name` is used in error positions.
+GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::filesystem::path& source_name);
+
+// YAML text -> ConfigNode tree with positions and ${VAR} substitution.
+// Throws ConfigError for YAML syntax errors, duplicate keys, bad ${...} syntax.
+ConfigNode parse_yaml_tree(const std::string& yaml_text, const std::string& source_name);
+
+}  // namespace llmux::host

@@ -1,0 +1,70 @@
+// The routing table: maps a requested model name to an ordered chain of
+// provider steps. Built from a GatewayConfig and the providers instantiated for
+// it; immutable once built, swapped whole on reload.
+//
+// Lookup precedence: an alias is first replaced by its target; then an exact
+// route; then the matching wildcard route with the most literal characters
+// (ties: the one first in the file); then the default chain; else not found.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/gateway_config.h"
+#include "llmux/provider.h"
+
+namespace llmux::host {
+
+// A provider as the table knows it: ready, or the reason it cannot serve.
+struct ProviderSlot {
+  std::string name;
+  std::string plugin;
+  std::shared_ptr<Provider> provider;  // null when not usable
+  std::string state;                   // "ready", "not configured: ...", "unavailable: ..."
+  bool ready() const { return provider != nullptr; }
+};
+
+struct ResolvedStep {
+  const ProviderSlot* slot = nullptr;  // owned by the table
+  std::string upstream_model;          // the name to send this provider
+};
+
+struct Resolution {
+  std::string requested;       // what the client asked for
+  std::string resolved;        // after alias replacement
+  std::string matched_route;   // the route pattern (or "default")
+  std::vector<ResolvedStep> chain;
+};
+
+class RouteTable {
+ public:
+  // `slots` must hold a slot for every provider the config declares.
+  RouteTable(GatewayConfig config, std::vector<ProviderSlot> slots);
+
+  // Null when nothing matches (the caller answers 404 with served_models()).
+  std::optional<Resolution> resolve(std::string_view model) const;
+
+  // Every concrete model name the table serves: exact route names, alias
+  // names, and provider-reported models that some route matches. Sorted, unique.
+  std::vector<std::string> served_models() const;
+
+  const GatewayConfig& config() const { return config_; }
+  const std::vector<ProviderSlot>& slots() const { return slots_; }
+  const ProviderSlot* find_slot(std::string_view name) const;
+
+ private:
+  const RouteDecl* match_route(std::string_view model) const;
+  GatewayConfig config_;
+  std::vector<ProviderSlot> slots_;
+};
+
+// True if `name` matches `pattern` ('*' any run, '?' one char).
+bool wildcard_match(std::string_view pattern, std::string_view name);
+// Number of literal (non-wildcard) characters of a pattern.
+std::size_t literal_length(std::string_view pattern);
+bool is_wildcard(std::string_view pattern);
+
+}  // namespace llmux::host

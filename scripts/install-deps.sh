@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages llmux needs to build, test and benchmark.
+# Idempotent: only missing packages are installed. Needs root or sudo.
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libpistache-dev rapidjson-dev libyaml-cpp-dev
+            libcurl4-openssl-dev libboost-dev libgtest-dev libgmock-dev)
+test_pkgs=(nodejs npm curl)
+
+want=("${build_pkgs[@]}")
+case "${1:-build}" in
+  build) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${test_pkgs[@]}" wrk nginx-light libnginx-mod-http-echo) ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  # nodejs/npm may come from outside Debian (e.g. NodeSource); accept any working binary.
+  case "$p" in
+    nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,14 @@
+# llmux_add_plugin(<name> <sources>...)
+# Builds an llmux provider plugin: a shared library named llmux-<name>.so with
+# only its entry points exported. Drop the file into llmux's plugins folder.
+function(llmux_add_plugin name)
+  add_library(llmux-${name} MODULE ${ARGN})
+  target_link_libraries(llmux-${name} PRIVATE llmux::sdk)
+  set_target_properties(llmux-${name} PROPERTIES
+    PREFIX ""
+    CXX_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON)
+  target_compile_features(llmux-${name} PRIVATE cxx_std_20)
+  # Fail at link time, not at load time, on an unresolved symbol.
+  target_link_options(llmux-${name} PRIVATE -Wl,--no-undefined)
+endfunction()

@@ -1,0 +1,100 @@
+// The canonical chat model: what every inbound API is parsed into and every
+// provider consumes. Codecs (OpenAI, later Anthropic) translate to and from it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace llmux {
+
+enum class Role { System, Developer, User, Assistant, Tool };
+
+const char* to_string(Role role) noexcept;
+
+struct ContentPart {
+  enum class Kind { Text, Image };
+  Kind kind = Kind::Text;
+  std::string text;       // Kind::Text
+  std::string image_url;  // Kind::Image: an https: URL or a data: URI
+  std::string detail;     // Kind::Image: "auto" | "low" | "high", empty when not given
+
+  static ContentPart make_text(std::string t) { return {Kind::Text, std::move(t), {}, {}}; }
+  static ContentPart make_image(std::string url, std::string detail = {}) {
+    return {Kind::Image, {}, std::move(url), std::move(detail)};
+  }
+};
+
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  // JSON text exactly as the model produced it
+};
+
+struct Message {
+  Role role = Role::User;
+  // Text and image parts. A plain string content is one text part with
+  // content_was_string set, so a codec can render it back in the same form.
+  std::vector<ContentPart> content;
+  bool content_was_string = true;
+  bool content_was_null = false;     // assistant turns with only tool calls
+  std::string name;                  // optional participant name
+  std::vector<ToolCall> tool_calls;  // Role::Assistant
+  std::string tool_call_id;          // Role::Tool
+  std::string reasoning;             // Role::Assistant: reasoning text, if the client sent it back
+
+  // All text parts joined (images skipped): what most providers need.
+  std::string text() const;
+};
+
+struct Tool {
+  std::string name;
+  std::string description;
+  std::string parameters_json = "{}";  // JSON Schema as JSON text
+  std::optional<bool> strict;
+};
+
+struct ToolChoice {
+  enum class Mode { Unset, Auto, None, Required, Function };
+  Mode mode = Mode::Unset;
+  std::string function_name;  // Mode::Function
+};
+
+struct Sampling {
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::optional<double> frequency_penalty;
+  std::optional<double> presence_penalty;
+  std::optional<std::int64_t> max_tokens;  // max_tokens or max_completion_tokens
+  std::optional<std::int64_t> seed;
+  std::vector<std::string> stop;
+};
+
+// The API a request arrived in; lets a provider of the same family pass the
+// original body through instead of re-rendering it.
+enum class Api { OpenAIChat, Anthropic };
+
+struct ChatRequest {
+  std::string model;  // the name sent upstream (after alias resolution and per-step renaming)
+  std::vector<Message> messages;
+  std::vector<Tool> tools;
+  ToolChoice tool_choice;
+  std::optional<bool> parallel_tool_calls;
+  Sampling sampling;
+  bool stream = false;
+  bool include_usage = false;  // OpenAI stream_options.include_usage
+  // Members llmux does not model, kept for pass-through: name -> raw JSON value text.
+  std::vector<std::pair<std::string, std::string>> extra;
+
+  Api source_api = Api::OpenAIChat;
+  std::shared_ptr<const std::string> original_body;  // the inbound body, unmodified
+
+  // Text of the last user message (joined text parts), or empty.
+  std::string last_user_text() const;
+  bool has_tool_result() const;
+};
+
+}  // namespace llmux

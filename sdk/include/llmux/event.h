@@ -1,0 +1,70 @@
+// The canonical answer: a provider delivers a sequence of events. A streamed
+// answer renders each event as it comes; a non-streamed one collects them.
+//
+// Order contract for one call:
+//   Role? (TextDelta | ReasoningDelta | ToolCallDelta)* Usage? (Finish | Error)
+// Exactly one terminal event (Finish or Error) ends a call, unless the call was
+// cancelled, in which case the provider may stop silently.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace llmux {
+
+enum class FinishReason { Stop, Length, ToolCalls, ContentFilter };
+
+const char* to_string(FinishReason reason) noexcept;  // OpenAI spelling: "stop", "length", ...
+
+struct Usage {
+  std::int64_t input_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::optional<std::int64_t> cache_read_tokens;
+  std::optional<std::int64_t> cache_creation_tokens;
+  std::optional<std::int64_t> reasoning_tokens;
+};
+
+// An error in provider-neutral form. `status` is the HTTP status the client
+// should see; `type` and `code` follow OpenAI's vocabulary (the Anthropic codec
+// maps them).
+struct Error {
+  int status = 500;
+  std::string type = "server_error";  // invalid_request_error, authentication_error, rate_limit_error, ...
+  std::string message;
+  std::string code;   // optional machine code, e.g. "model_not_found"
+  std::string param;  // optional request field the error is about
+
+  static Error invalid_request(std::string message, std::string param = {}, std::string code = {});
+  static Error unavailable(std::string message);  // 503: provider cannot serve now (fallback moves on)
+  static Error upstream(int status, std::string message);
+};
+
+struct Event {
+  enum class Kind { Role, TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish, Error };
+  Kind kind = Kind::TextDelta;
+  std::string text;         // TextDelta, ReasoningDelta; ToolCallDelta: an arguments fragment
+  int index = 0;            // ToolCallDelta: which tool call (0-based, distinct per call)
+  std::string id;           // ToolCallDelta: set on the first delta of a call
+  std::string name;         // ToolCallDelta: set on the first delta of a call
+  llmux::Usage usage;       // Usage
+  FinishReason finish = FinishReason::Stop;  // Finish
+  llmux::Error error;       // Error
+
+  bool terminal() const noexcept { return kind == Kind::Finish || kind == Kind::Error; }
+
+  static Event role() { Event e; e.kind = Kind::Role; return e; }
+  static Event text_delta(std::string t) { Event e; e.kind = Kind::TextDelta; e.text = std::move(t); return e; }
+  static Event reasoning_delta(std::string t) {
+    Event e; e.kind = Kind::ReasoningDelta; e.text = std::move(t); return e;
+  }
+  static Event tool_call_delta(int index, std::string id, std::string name, std::string arguments) {
+    Event e; e.kind = Kind::ToolCallDelta; e.index = index; e.id = std::move(id);
+    e.name = std::move(name); e.text = std::move(arguments); return e;
+  }
+  static Event usage_report(llmux::Usage u) { Event e; e.kind = Kind::Usage; e.usage = u; return e; }
+  static Event finished(FinishReason r) { Event e; e.kind = Kind::Finish; e.finish = r; return e; }
+  static Event failed(llmux::Error err) { Event e; e.kind = Kind::Error; e.error = std::move(err); return e; }
+};
+
+}  // namespace llmux

@@ -1,0 +1,68 @@
+// The provider interface: a plugin turns a config subtree into providers; a
+// provider lists its models and answers chat calls asynchronously.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llmux/chat.h"
+#include "llmux/config.h"
+#include "llmux/event.h"
+#include "llmux/host_services.h"
+
+namespace llmux {
+
+// One chat call as the provider sees it. The host implements it.
+//
+// Threading: emit() may be called from any thread, but the events of one call
+// must be emitted one after another (never concurrently). After a terminal
+// event the call ignores further events.
+class ChatCall {
+ public:
+  virtual ~ChatCall() = default;
+  virtual const ChatRequest& request() const = 0;
+  virtual void emit(Event event) = 0;
+  // True once the client went away or the host gave up on this call.
+  virtual bool cancelled() const = 0;
+  // Runs `on_cancel` once when the call is cancelled (immediately, on the
+  // calling thread, if it already is). Use it to stop upstream work.
+  virtual void on_cancel(std::function<void()> on_cancel) = 0;
+};
+
+using ChatCallPtr = std::shared_ptr<ChatCall>;
+
+struct ModelInfo {
+  std::string id;
+  std::string owned_by;
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  // Models this provider knows it can serve (may be empty: routes decide).
+  virtual std::vector<ModelInfo> models() const = 0;
+  // Starts answering and returns quickly; events follow on any thread. The
+  // provider keeps `call` alive until it has emitted a terminal event or seen
+  // the cancellation. It must not throw: failures are Error events.
+  virtual void chat(ChatCallPtr call) = 0;
+};
+
+// What the host hands a plugin to create one provider instance.
+struct ProviderSpec {
+  std::string name;          // the provider's name in providers.yaml
+  const ConfigNode& options; // its `options` subtree (a map; empty map when absent)
+  HostServices& host;        // valid for the provider's whole life
+};
+
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  virtual std::string name() const = 0;     // e.g. "mock"
+  virtual std::string version() const = 0;  // the plugin's own version
+  // Throws ConfigError for a wrong option and NotConfigured for a missing secret.
+  virtual std::shared_ptr<Provider> create_provider(const ProviderSpec& spec) = 0;
+};
+
+}  // namespace llmux
