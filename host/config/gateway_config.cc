@@ -1,0 +1,360 @@
+// providers.yaml: schema validation into GatewayConfig.
+#include "config/gateway_config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "routing/route_table.h"
+
+namespace llmux::host {
+
+namespace {
+
+constexpr std::size_t kMinBody = 1024;
+constexpr std::size_t kMaxBody = std::size_t{1} << 30;  // 1 GiB
+constexpr std::size_t kMinClientKeyLength = 8;
+constexpr std::int64_t kMaxThreads = 64;
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
+bool all_digits(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+void parse_listen(const ConfigNode& node, GatewayConfig& config) {
+  const std::string text = node.as_string();
+  const std::string expected = "expected HOST:PORT (like 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080), got '" +
+                               text + "'";
+  std::string host;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    std::size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      throw ConfigError(node, expected);
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    if (host.empty() || host.find(':') == std::string::npos) throw ConfigError(node, expected);
+  } else {
+    std::size_t colon = text.rfind(':');
+    if (colon == std::string::npos) throw ConfigError(node, expected);
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      throw ConfigError(node, expected + " (write an IPv6 address in brackets)");
+    }
+    if (host.empty()) throw ConfigError(node, expected);
+  }
+  if (!all_digits(port) || port.size() > 5) {
+    throw ConfigError(node, expected);
+  }
+  unsigned long value = std::stoul(port);
+  if (value < 1 || value > 65535) {
+    throw ConfigError(node, "port " + port + " is out of range (1..65535)");
+  }
+  config.listen_host = host;
+  config.listen_port = static_cast<std::uint16_t>(value);
+}
+
+// "32MiB", "512KiB", "1GiB", "64KB", "1048576" (bytes).
+std::size_t parse_size(const ConfigNode& node) {
+  const std::string text = node.as_string();
+  const std::string expected = "expected a size like 32MiB, 512KiB or a number of bytes, got '" + text + "'";
+  std::size_t pos = 0;
+  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
+  std::string digits = text.substr(0, pos);
+  std::string unit = text.substr(pos);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  if (digits.empty() || digits.size() > 15) throw ConfigError(node, expected);
+  static const std::map<std::string, std::uint64_t> kUnits = {
+      {"", 1},          {"B", 1},
+      {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
+      {"KB", 1000},     {"MB", 1000 * 1000},   {"GB", 1000 * 1000 * 1000},
+  };
+  auto unit_it = kUnits.find(unit);
+  if (unit_it == kUnits.end()) throw ConfigError(node, expected);
+  std::uint64_t amount = std::stoull(digits);
+  if (amount > kMaxBody / unit_it->second + 1) {
+    throw ConfigError(node, "size '" + text + "' is too large (at most 1GiB)");
+  }
+  std::uint64_t bytes = amount * unit_it->second;
+  if (bytes > kMaxBody) throw ConfigError(node, "size '" + text + "' is too large (at most 1GiB)");
+  if (bytes < kMinBody) throw ConfigError(node, "size '" + text + "' is too small (at least 1KiB)");
+  return static_cast<std::size_t>(bytes);
+}
+
+bool valid_provider_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The entries of an optional map-valued key: absent or empty -> nothing.
+const std::vector<std::pair<std::string, ConfigNode>>* map_entries(const ConfigNode& root, std::string_view key) {
+  const ConfigNode* node = root.find(key);
+  if (node == nullptr || node->is_null()) return nullptr;
+  if (!node->is_map()) {
+    throw ConfigError(*node, "expected a map, got " +
+                                 std::string(node->is_scalar() ? "'" + node->value() + "'" : "a list"));
+  }
+  return &node->entries();
+}
+
+class ChainParser {
+ public:
+  explicit ChainParser(const std::vector<ProviderDecl>& providers) {
+    for (const auto& p : providers) {
+      names_.insert(p.name);
+      declared_.push_back(p.name);
+    }
+  }
+
+  std::vector<ChainStep> parse(const ConfigNode& node) const {
+    std::vector<ChainStep> chain;
+    if (node.is_null()) throw ConfigError(node, "empty chain: name at least one provider");
+    if (node.is_scalar() || node.is_map()) {
+      chain.push_back(step(node));
+    } else {
+      for (const ConfigNode& item : node.items()) chain.push_back(step(item));
+      if (chain.empty()) throw ConfigError(node, "empty chain: name at least one provider");
+    }
+    return chain;
+  }
+
+ private:
+  ChainStep step(const ConfigNode& node) const {
+    ChainStep out;
+    out.mark = node.mark();
+    const ConfigNode* provider_node = &node;
+    if (node.is_map()) {
+      node.check_keys({"provider", "model"});
+      node.require_string("provider");
+      provider_node = node.find("provider");
+      if (const ConfigNode* model = node.find("model"); model != nullptr && !model->is_null()) {
+        out.upstream_model = model->as_string();
+        if (out.upstream_model.empty()) throw ConfigError(*model, "model name is empty");
+      }
+    } else if (!node.is_scalar()) {
+      throw ConfigError(node, "expected a provider name or {provider: NAME, model: UPSTREAM-MODEL}");
+    }
+    out.provider = provider_node->as_string();
+    if (out.provider.empty()) throw ConfigError(*provider_node, "provider name is empty");
+    if (names_.count(out.provider) == 0) {
+      std::string message = "unknown provider '" + out.provider + "'; ";
+      message += declared_.empty() ? "no providers are declared" : "declared: " + join(declared_);
+      throw ConfigError(*provider_node, message);
+    }
+    return out;
+  }
+
+  std::set<std::string> names_;
+  std::vector<std::string> declared_;
+};
+
+void check_aliases(const GatewayConfig& config, const ConfigNode& aliases_node) {
+  std::map<std::string, const AliasDecl*> by_name;
+  for (const auto& alias : config.aliases) by_name[alias.name] = &alias;
+  for (const auto& alias : config.aliases) {
+    const ConfigNode* node = aliases_node.find(alias.name);
+    for (const auto& route : config.routes) {
+      if (!is_wildcard(route.pattern) && route.pattern == alias.name) {
+        throw ConfigError(*node, "alias '" + alias.name + "' is also a route (line " +
+                                     std::to_string(route.mark.line) +
+                                     "); a model name is either an alias or a route");
+      }
+    }
+    // Follow the chain; coming back to a name already on it is a cycle.
+    std::vector<std::string> trail{alias.name};
+    std::string current = alias.target;
+    while (true) {
+      auto pos = std::find(trail.begin(), trail.end(), current);
+      if (pos != trail.end()) {
+        std::string cycle;
+        for (auto it = pos; it != trail.end(); ++it) cycle += *it + " -> ";
+        cycle += current;
+        const ConfigNode* at = aliases_node.find(*pos);
+        throw ConfigError(at != nullptr ? *at : *node, "alias cycle: " + cycle);
+      }
+      auto next = by_name.find(current);
+      if (next == by_name.end()) break;
+      trail.push_back(current);
+      current = next->second->target;
+    }
+  }
+}
+
+}  // namespace
+
+GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::filesystem::path& source_name) {
+  const std::string file = source_name.string();
+  ConfigNode root = parse_yaml_tree(yaml_text, file);
+  GatewayConfig config;
+  config.source = source_name;
+  if (!root.is_null() && !root.is_map()) {
+    throw ConfigError(root, "expected a map of settings (listen, providers, routes, ...) at the top level");
+  }
+  root.check_keys({"listen", "plugins_dir", "client_keys", "admin_key", "max_body", "threads", "providers",
+                   "routes", "aliases", "default"});
+
+  if (const ConfigNode* node = root.find("listen"); node != nullptr && !node->is_null()) {
+    parse_listen(*node, config);
+  }
+
+  std::filesystem::path plugins_dir = "plugins";
+  if (const ConfigNode* node = root.find("plugins_dir"); node != nullptr && !node->is_null()) {
+    std::string text = node->as_string();
+    if (text.empty()) throw ConfigError(*node, "plugins_dir is empty");
+    plugins_dir = text;
+  }
+  if (plugins_dir.is_relative()) {
+    std::filesystem::path base = source_name.parent_path();
+    plugins_dir = std::filesystem::absolute(base.empty() ? plugins_dir : base / plugins_dir);
+  }
+  config.plugins_dir = plugins_dir.lexically_normal();
+
+  if (const ConfigNode* node = root.find("client_keys"); node != nullptr && !node->is_null()) {
+    std::vector<const ConfigNode*> items;
+    if (node->is_scalar()) {
+      items.push_back(node);
+    } else if (node->is_sequence()) {
+      for (const ConfigNode& item : node->items()) items.push_back(&item);
+    } else {
+      throw ConfigError(*node, "expected a list of keys, got a map");
+    }
+    for (const ConfigNode* item : items) {
+      if (item->is_null()) continue;
+      std::string key = item->as_string();
+      if (key.empty()) continue;  // typically ${VAR} of an unset variable
+      if (key.size() < kMinClientKeyLength) {
+        throw ConfigError(*item, "client key is too short (" + std::to_string(key.size()) +
+                                     " characters; at least " + std::to_string(kMinClientKeyLength) + ")");
+      }
+      if (std::find(config.client_keys.begin(), config.client_keys.end(), key) == config.client_keys.end()) {
+        config.client_keys.push_back(std::move(key));
+      }
+    }
+  }
+
+  config.admin_key = root.get_string("admin_key");
+
+  if (const ConfigNode* node = root.find("max_body"); node != nullptr && !node->is_null()) {
+    config.max_body_bytes = parse_size(*node);
+  }
+
+  if (const ConfigNode* node = root.find("threads"); node != nullptr && !node->is_null()) {
+    std::int64_t threads = node->as_int();
+    if (threads < 0 || threads > kMaxThreads) {
+      throw ConfigError(*node, "threads must be between 0 (one per core) and " + std::to_string(kMaxThreads) +
+                                   ", got " + std::to_string(threads));
+    }
+    config.threads = static_cast<unsigned>(threads);
+  }
+
+  if (const auto* entries = map_entries(root, "providers")) {
+    for (const auto& [name, node] : *entries) {
+      if (!valid_provider_name(name)) {
+        throw ConfigError(node, "invalid provider name '" + name + "' (use letters, digits, '_', '.' and '-')");
+      }
+      if (!node.is_map()) {
+        throw ConfigError(node, "expected a map with 'plugin' (and optional 'options'), got " +
+                                    std::string(node.is_null() ? "an empty value"
+                                                : node.is_scalar() ? "'" + node.value() + "'"
+                                                                   : "a list"));
+      }
+      node.check_keys({"plugin", "options"});
+      ProviderDecl decl;
+      decl.name = name;
+      decl.mark = node.mark();
+      decl.plugin = node.require_string("plugin");
+      if (decl.plugin.empty()) throw ConfigError(*node.find("plugin"), "plugin name is empty");
+      const ConfigNode* options = node.find("options");
+      if (options == nullptr || options->is_null()) {
+        decl.options = ConfigNode::map(options ? options->mark() : node.mark(), node.path() + ".options");
+      } else if (options->is_map()) {
+        decl.options = *options;
+      } else {
+        throw ConfigError(*options, "expected a map of plugin options");
+      }
+      config.providers.push_back(std::move(decl));
+    }
+  }
+
+  ChainParser chains(config.providers);
+
+  if (const auto* entries = map_entries(root, "routes")) {
+    for (const auto& [pattern, node] : *entries) {
+      if (pattern.empty()) throw ConfigError(node, "empty route pattern");
+      RouteDecl route;
+      route.pattern = pattern;
+      route.mark = node.mark();
+      route.chain = chains.parse(node);
+      config.routes.push_back(std::move(route));
+    }
+  }
+
+  const ConfigNode* aliases_node = root.find("aliases");
+  if (const auto* entries = map_entries(root, "aliases")) {
+    for (const auto& [name, node] : *entries) {
+      if (name.empty()) throw ConfigError(node, "empty alias name");
+      if (!node.is_scalar()) throw ConfigError(node, "expected the model name the alias stands for");
+      AliasDecl alias;
+      alias.name = name;
+      alias.target = node.value();
+      alias.mark = node.mark();
+      if (alias.target.empty()) throw ConfigError(node, "alias target is empty");
+      config.aliases.push_back(std::move(alias));
+    }
+    check_aliases(config, *aliases_node);
+  }
+
+  if (const ConfigNode* node = root.find("default"); node != nullptr) {
+    config.default_chain = chains.parse(*node);
+  }
+
+  return config;
+}
+
+GatewayConfig load_gateway_config(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) {
+    throw ConfigError(SourceMark{file.string(), 0, 0}, "",
+                      std::string("cannot read config file: ") + std::strerror(EISDIR));
+  }
+  errno = 0;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    int err = errno;
+    throw ConfigError(SourceMark{file.string(), 0, 0}, "",
+                      std::string("cannot read config file: ") + std::strerror(err != 0 ? err : ENOENT));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    int err = errno;
+    throw ConfigError(SourceMark{file.string(), 0, 0}, "",
+                      std::string("cannot read config file: ") + std::strerror(err != 0 ? err : EIO));
+  }
+  return parse_gateway_config(text.str(), file);
+}
+
+}  // namespace llmux::host
