@@ -1,0 +1,30 @@
+// The seam between the router and an inbound API: an AnswerWriter renders one
+// request's answer in the client's wire format (OpenAI now, Anthropic later)
+// and writes it to the client's channel.
+#pragma once
+
+#include <string>
+
+#include "llmux/event.h"
+
+namespace llmux::host {
+
+class AnswerWriter {
+ public:
+  virtual ~AnswerWriter() = default;
+  // A provider starts on the request (first or fallback attempt).
+  virtual void begin_attempt(const std::string& provider_name) = 0;
+  // One event of the answering provider, in order. After commit an Error event
+  // must end the answer well-formed (mid-stream error framing).
+  virtual void on_event(const Event& event) = 0;
+  // True once any byte of the answer reached the client: no fallback after.
+  virtual bool committed() const = 0;
+  // Drop what was gathered for an attempt that failed before commit.
+  virtual void discard() = 0;
+  // No provider answered: write `error` as the whole response.
+  virtual void fail(const Error& error) = 0;
+  // True once the answer is complete (terminal event written or failed).
+  virtual bool finished() const = 0;
+};
+
+}  // namespace llmux::host

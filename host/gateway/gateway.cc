@@ -1,0 +1,134 @@
+#include "gateway/gateway.h"
+
+#include <sstream>
+
+#include "services/log.h"
+
+namespace llmux::host {
+
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)), registry_(timers_) {}
+
+Gateway::~Gateway() {
+  // Providers die before the timer thread and the plugin libraries.
+  std::lock_guard lock(table_mutex_);
+  table_.reset();
+}
+
+void Gateway::load() {
+  std::lock_guard lock(reload_mutex_);
+  GatewayConfig config = load_gateway_config(options_.config_path);
+  auto table = build_table(std::move(config));
+  std::lock_guard table_lock(table_mutex_);
+  table_ = std::move(table);
+  ++generation_;
+}
+
+bool Gateway::reload() {
+  std::lock_guard lock(reload_mutex_);
+  std::shared_ptr<const RouteTable> table;
+  try {
+    table = build_table(load_gateway_config(options_.config_path));
+  } catch (const std::exception& e) {
+    Log::write(LogLevel::Error, "config", std::string("reload rejected, still serving the previous table: ") + e.what());
+    return false;
+  }
+  auto old = this->table();
+  if (old) {
+    const auto& before = old->config();
+    const auto& after = table->config();
+    if (before.listen_host != after.listen_host || before.listen_port != after.listen_port) {
+      Log::write(LogLevel::Warn, "config", "'listen' changed; the new address takes effect after a restart");
+    }
+    if (before.threads != after.threads) {
+      Log::write(LogLevel::Warn, "config", "'threads' changed; takes effect after a restart");
+    }
+  }
+  {
+    std::lock_guard table_lock(table_mutex_);
+    table_ = std::move(table);
+    ++generation_;
+  }
+  Log::write(LogLevel::Info, "config", "reloaded " + options_.config_path.string());
+  return true;
+}
+
+std::shared_ptr<const RouteTable> Gateway::table() const {
+  std::lock_guard lock(table_mutex_);
+  return table_;
+}
+
+std::uint64_t Gateway::generation() const {
+  std::lock_guard lock(table_mutex_);
+  return generation_;
+}
+
+std::shared_ptr<const RouteTable> Gateway::build_table(GatewayConfig config) {
+  if (options_.plugins_dir) config.plugins_dir = *options_.plugins_dir;
+  registry_.load_directory(config.plugins_dir);  // loads only files not loaded yet
+
+  std::vector<ProviderSlot> slots;
+  for (const ProviderDecl& decl : config.providers) {
+    ProviderSlot slot{decl.name, decl.plugin, nullptr, {}};
+    const LoadedPlugin* plugin = registry_.find(decl.plugin);
+    if (!plugin) {
+      slot.state = "unavailable: plugin '" + decl.plugin + "' is not loaded";
+    } else {
+      try {
+        slot.provider = registry_.create_provider(*plugin, decl.name, decl.options);
+        slot.state = "ready";
+      } catch (const ConfigError&) {
+        throw;  // a wrong option is an error in the file: reject it
+      } catch (const NotConfigured& e) {
+        slot.state = std::string("not configured: ") + e.what();
+      } catch (const std::exception& e) {
+        slot.state = std::string("unavailable: ") + e.what();
+      }
+    }
+    LogLevel level = slot.ready() ? LogLevel::Info : LogLevel::Warn;
+    Log::write(level, "providers", "provider '" + slot.name + "' (plugin " + slot.plugin + "): " + slot.state);
+    slots.push_back(std::move(slot));
+  }
+  return std::make_shared<const RouteTable>(std::move(config), std::move(slots));
+}
+
+std::string Gateway::describe() const {
+  auto table = this->table();
+  std::ostringstream out;
+  const auto& config = table->config();
+  out << "config: " << config.source.string() << "\n";
+  out << "listen: " << config.listen_host << ":" << config.listen_port << "\n";
+  out << "plugins: " << config.plugins_dir.string() << "\n";
+  for (const LoadedPlugin* plugin : registry_.plugins()) {
+    out << "  " << plugin->name << " " << plugin->version << " (" << plugin->file.filename().string() << ")\n";
+  }
+  for (const auto& failure : registry_.failures()) {
+    out << "  skipped " << failure.file.string() << ": " << failure.reason << "\n";
+  }
+  out << "client auth: " << (config.client_keys.empty() ? "off" : std::to_string(config.client_keys.size()) + " key(s)")
+      << "\n";
+  out << "providers:\n";
+  for (const auto& slot : table->slots()) {
+    out << "  " << slot.name << " (plugin " << slot.plugin << "): " << slot.state << "\n";
+  }
+  auto chain_text = [&](const std::vector<ChainStep>& chain) {
+    std::string text;
+    for (const auto& step : chain) {
+      if (!text.empty()) text += " -> ";
+      text += step.provider;
+      if (!step.upstream_model.empty()) text += " (as " + step.upstream_model + ")";
+      const ProviderSlot* slot = table->find_slot(step.provider);
+      if (slot && !slot->ready()) text += " [skipped: " + slot->state + "]";
+    }
+    return text;
+  };
+  out << "routes:\n";
+  for (const auto& route : config.routes) out << "  " << route.pattern << ": " << chain_text(route.chain) << "\n";
+  if (!config.default_chain.empty()) out << "  (default): " << chain_text(config.default_chain) << "\n";
+  if (!config.aliases.empty()) {
+    out << "aliases:\n";
+    for (const auto& alias : config.aliases) out << "  " << alias.name << " -> " << alias.target << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace llmux::host

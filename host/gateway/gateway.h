@@ -1,0 +1,56 @@
+// The running gateway's state: the plugins, the timer thread, and the current
+// routing table. A table is immutable; reload builds a new one beside it and
+// swaps it in atomically. In-flight requests hold the table they started with.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "config/gateway_config.h"
+#include "plugins/plugin_registry.h"
+#include "routing/route_table.h"
+#include "services/timer_service.h"
+
+namespace llmux::host {
+
+struct GatewayOptions {
+  std::filesystem::path config_path;
+  std::optional<std::filesystem::path> plugins_dir;  // --plugins: overrides the file's plugins_dir
+};
+
+class Gateway {
+ public:
+  explicit Gateway(GatewayOptions options);
+  ~Gateway();
+
+  // First load: throws ConfigError (file:line:column) when the file is bad.
+  void load();
+  // Re-reads the file; on success swaps the table in and returns true. On
+  // failure logs the error, keeps the current table, returns false.
+  bool reload();
+
+  std::shared_ptr<const RouteTable> table() const;
+  const PluginRegistry& plugins() const { return registry_; }
+  TimerService& timers() { return timers_; }
+  const GatewayOptions& options() const { return options_; }
+  std::uint64_t generation() const;  // tables built so far
+
+  // Human-readable summary of plugins, providers and routes (--check-config).
+  std::string describe() const;
+
+ private:
+  std::shared_ptr<const RouteTable> build_table(GatewayConfig config);
+
+  GatewayOptions options_;
+  TimerService timers_;
+  PluginRegistry registry_;
+  std::mutex reload_mutex_;  // one reload at a time
+  mutable std::mutex table_mutex_;
+  std::shared_ptr<const RouteTable> table_;
+  std::uint64_t generation_ = 0;
+};
+
+}  // namespace llmux::host

@@ -1,0 +1,245 @@
+#include "server/http_server.h"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/peer.h>
+
+#include <chrono>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "api/openai_api.h"
+#include "gateway/exchange.h"
+#include "gateway/gateway.h"
+#include "llmux/codec/openai.h"
+#include "services/log.h"
+
+namespace llmux::host {
+namespace {
+
+using namespace Pistache;
+
+// Header value by name, whether Pistache parsed it into a typed header or kept it raw.
+std::optional<std::string> header_value(const Http::Request& request, const std::string& name) {
+  const auto& headers = request.headers();
+  if (auto raw = headers.tryGetRaw(name)) return raw->value();
+  if (auto typed = headers.tryGet(name)) {
+    std::ostringstream out;
+    typed->write(out);
+    return out.str();
+  }
+  return std::nullopt;
+}
+
+// Compares a presented key with every configured key in time that depends
+// only on the lengths, never on where the bytes differ.
+bool key_matches(std::string_view presented, const std::vector<std::string>& keys) {
+  unsigned match = 0;
+  for (const auto& key : keys) {
+    unsigned diff = presented.size() == key.size() ? 0u : 1u;
+    std::size_t n = std::max(presented.size(), key.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      unsigned char a = i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+      unsigned char b = i < key.size() ? static_cast<unsigned char>(key[i]) : 0;
+      diff |= static_cast<unsigned>(a ^ b);
+    }
+    match |= static_cast<unsigned>(diff == 0);
+  }
+  return match != 0;
+}
+
+std::optional<std::string> presented_key(const Http::Request& request) {
+  if (auto auth = header_value(request, "Authorization")) {
+    std::string_view v = *auth;
+    if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
+      return std::string(v.substr(7));
+    }
+  }
+  if (auto key = header_value(request, "x-api-key")) return *key;
+  return std::nullopt;
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class Handler final : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(Handler)
+
+  explicit Handler(Gateway& gateway) : gateway_(&gateway) {}
+  Handler(const Handler& other) : Http::Handler(other), gateway_(other.gateway_) {}
+
+  void onRequest(const Http::Request& request, Http::ResponseWriter writer) override {
+    auto peer = writer.getPeer();
+    if (!peer) return;
+    // Answers can last many minutes: from here Pistache's keep-alive timeout
+    // applies, not the header/body timeouts that would write a 408 mid-answer.
+    peer->setIdle(true);
+    auto channel = std::make_shared<PeerChannel>(peer);
+    bool close = false;
+    if (auto connection = header_value(request, "Connection")) {
+      close = connection->find("lose") != std::string::npos;  // "close" / "Close"
+    }
+    try {
+      route(request, peer, channel, close);
+    } catch (const std::exception& e) {
+      Log::write(LogLevel::Error, "http", std::string("internal error: ") + e.what());
+      channel->write(openai_error_response(Error::upstream(500, "internal error in llmux"), close));
+    }
+  }
+
+  void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
+    auto it = in_flight_.find(peer.get());
+    if (it == in_flight_.end()) return;
+    if (auto channel = it->second.channel.lock()) channel->close();
+    if (auto exchange = it->second.exchange.lock()) exchange->cancel();
+    in_flight_.erase(it);
+  }
+
+ private:
+  struct InFlight {
+    std::weak_ptr<PeerChannel> channel;
+    std::weak_ptr<Exchange> exchange;
+  };
+
+  void route(const Http::Request& request, const std::shared_ptr<Tcp::Peer>& peer,
+             const std::shared_ptr<PeerChannel>& channel, bool close) {
+    const std::string& path = request.resource();
+    auto method = request.method();
+    if (path == "/healthz") {
+      channel->write(make_response(200, "application/json", R"({"status":"ok"})", {}, close));
+      return;
+    }
+    if (path == "/") {
+      channel->write(make_response(200, "application/json", R"({"name":"llmux","status":"ok"})", {}, close));
+      return;
+    }
+    bool chat = path == "/v1/chat/completions" || path == "/chat/completions";
+    bool models = path == "/v1/models" || path == "/models";
+    if (!chat && !models) {
+      channel->write(openai_error_response(
+          Error{404, "invalid_request_error",
+                "Unknown request URL: " + std::string(Http::methodString(method)) + " " + path, "unknown_url", {}},
+          close));
+      return;
+    }
+    auto table = gateway_->table();
+    const auto& config = table->config();
+    if (!config.client_keys.empty()) {
+      auto key = presented_key(request);
+      if (!key || !key_matches(*key, config.client_keys)) {
+        channel->write(openai_error_response(
+            Error{401, "invalid_request_error",
+                  key ? "Incorrect API key provided." : "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key'.",
+                  "invalid_api_key", {}},
+            close));
+        return;
+      }
+    }
+    if (models) {
+      if (method != Http::Method::Get) return method_not_allowed(channel, "GET", close);
+      std::vector<ServedModel> list;
+      for (auto& name : table->served_models()) {
+        auto resolution = table->resolve(name);
+        std::string owner = resolution && !resolution->chain.empty() ? resolution->chain.front().slot->name : "llmux";
+        list.push_back({std::move(name), std::move(owner)});
+      }
+      channel->write(make_response(200, "application/json", openai_model_list(list, unix_now()), {}, close));
+      return;
+    }
+    if (method != Http::Method::Post) return method_not_allowed(channel, "POST", close);
+    chat_completions(request, peer, channel, close, std::move(table));
+  }
+
+  void method_not_allowed(const std::shared_ptr<PeerChannel>& channel, const char* allowed, bool close) {
+    channel->write(openai_error_response(
+        Error{405, "invalid_request_error", std::string("Method not allowed; use ") + allowed, "method_not_allowed", {}},
+        close));
+  }
+
+  void chat_completions(const Http::Request& request, const std::shared_ptr<Tcp::Peer>& peer,
+                        const std::shared_ptr<PeerChannel>& channel, bool close,
+                        std::shared_ptr<const RouteTable> table) {
+    const auto& config = table->config();
+    const std::string& body = request.body();
+    if (body.size() > config.max_body_bytes) {
+      channel->write(openai_error_response(
+          Error{413, "invalid_request_error",
+                "Request body is " + std::to_string(body.size()) + " bytes; the limit is " +
+                    std::to_string(config.max_body_bytes) + " bytes (max_body in providers.yaml).",
+                "request_too_large", {}},
+          close));
+      return;
+    }
+    ChatRequest chat;
+    if (auto error = openai::parse_chat_request(body, chat)) {
+      channel->write(openai_error_response(*error, close));
+      return;
+    }
+    auto resolution = table->resolve(chat.model);
+    if (!resolution) {
+      std::string served;
+      for (const auto& name : table->served_models()) served += (served.empty() ? "" : ", ") + name;
+      channel->write(openai_error_response(
+          Error{404, "invalid_request_error",
+                "The model '" + chat.model + "' does not exist or is not served by this gateway. Served models: " +
+                    (served.empty() ? "(none)" : served) + ".",
+                "model_not_found", "model"},
+          close));
+      return;
+    }
+    // The parser resets this request as soon as onRequest returns: take the body.
+    chat.original_body = std::make_shared<const std::string>(std::move(const_cast<std::string&>(body)));
+    openai::ResponseMeta meta{new_completion_id(), chat.model, unix_now()};
+    AnswerContext context{channel, meta.id, close};
+    auto writer = make_openai_writer(std::move(context), std::move(meta), chat.stream, chat.include_usage);
+    auto exchange = std::make_shared<Exchange>(std::move(table), std::move(*resolution), std::move(chat),
+                                               std::move(writer));
+    in_flight_[peer.get()] = InFlight{channel, exchange};
+    exchange->start();
+  }
+
+  Gateway* gateway_;
+  // Per event-loop thread (Pistache clones the handler per worker, and a
+  // peer's requests and disconnect run on its worker): no lock needed.
+  std::unordered_map<const Tcp::Peer*, InFlight> in_flight_;
+};
+
+}  // namespace
+
+HttpServer::HttpServer(Gateway& gateway, ServerOptions options) : gateway_(gateway), options_(std::move(options)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  Address address(options_.host, Port(options_.port));
+  endpoint_ = std::make_unique<Http::Endpoint>(address);
+  unsigned threads = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+  auto opts = Http::Endpoint::options()
+                  .threads(static_cast<int>(threads))
+                  .flags(Tcp::Options::ReuseAddr | Tcp::Options::NoDelay)
+                  .backlog(1024)
+                  // Headroom over the body limit for the request line and headers;
+                  // the handler checks the body itself to answer 413 as JSON.
+                  .maxRequestSize(options_.max_body_bytes + (256u << 10))
+                  .headerTimeout(std::chrono::seconds(60))
+                  .bodyTimeout(std::chrono::seconds(300))
+                  .keepaliveTimeout(options_.keepalive_timeout);
+  endpoint_->init(opts);
+  endpoint_->setHandler(Http::make_handler<Handler>(gateway_));
+  endpoint_->serveThreaded();
+}
+
+void HttpServer::stop() {
+  if (endpoint_) {
+    endpoint_->shutdown();
+    endpoint_.reset();
+  }
+}
+
+std::uint16_t HttpServer::port() const { return endpoint_ ? static_cast<std::uint16_t>(endpoint_->getPort()) : 0; }
+
+}  // namespace llmux::host

@@ -1,0 +1,45 @@
+// The HTTP front: a Pistache endpoint whose handler answers the OpenAI API,
+// health and status. Handlers never wait: a chat request is parsed, routed and
+// handed to a provider, and the answer is written later from whatever thread
+// the provider emits on (see client_channel.h).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace Pistache::Http {
+class Endpoint;
+}
+
+namespace llmux::host {
+
+class Gateway;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0 = any free port (tests)
+  unsigned threads = 0;       // 0 = one per core
+  std::size_t max_body_bytes = 32u << 20;
+  // How long a connection may stay open after its last request began. Pistache
+  // measures it from the request, so it also bounds the longest answer.
+  std::chrono::seconds keepalive_timeout{3600};
+};
+
+class HttpServer {
+ public:
+  HttpServer(Gateway& gateway, ServerOptions options);
+  ~HttpServer();
+
+  void start();  // binds and serves on background threads; throws on bind failure
+  void stop();
+  std::uint16_t port() const;
+
+ private:
+  Gateway& gateway_;
+  ServerOptions options_;
+  std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
+};
+
+}  // namespace llmux::host
