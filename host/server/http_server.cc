@@ -225,8 +225,8 @@ void HttpServer::start() {
                   // Headroom over the body limit for the request line and headers;
                   // the handler checks the body itself to answer 413 as JSON.
                   .maxRequestSize(options_.max_body_bytes + (256u << 10))
-                  .headerTimeout(std::chrono::seconds(60))
-                  .bodyTimeout(std::chrono::seconds(300))
+                  .headerTimeout(options_.request_timeout)
+                  .bodyTimeout(options_.request_timeout)
                   .keepaliveTimeout(options_.keepalive_timeout);
   endpoint_->init(opts);
   endpoint_->setHandler(Http::make_handler<Handler>(gateway_));

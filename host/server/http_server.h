@@ -25,6 +25,8 @@ struct ServerOptions {
   // How long a connection may stay open after its last request began. Pistache
   // measures it from the request, so it also bounds the longest answer.
   std::chrono::seconds keepalive_timeout{3600};
+  // Time allowed to receive a request's headers and body (slow clients get 408).
+  std::chrono::milliseconds request_timeout{60000};
 };
 
 class HttpServer {
