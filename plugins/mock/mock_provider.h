@@ -1,0 +1,93 @@
+// The mock provider: a deterministic, network-free provider for tests and
+// demos. It answers by echoing the last user message (or a configured reply),
+// answers with one tool call when the request offers tools, and injects faults
+// on demand, either from its options or from markers in the last user message:
+//
+//   [[mock:fail=503]]              fail the call with that HTTP status
+//   [[mock:cut=K]]                 end the stream with an Error after K chunks
+//   [[mock:stall=K]]               stop emitting after K chunks until cancelled
+//   [[mock:delay=MS]]              delay between chunks
+//   [[mock:first_byte_delay=MS]]   delay before the first event
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "llmux/provider.h"
+
+namespace llmux::mock {
+
+inline constexpr const char* kPluginName = "mock";
+inline constexpr const char* kPluginVersion = "1.0.0";
+inline constexpr const char* kOwnedBy = "llmux-mock";
+
+struct MockOptions {
+  std::vector<std::string> models{"mock"};
+  std::int64_t chunk_size = 16;  // characters (code points) per delta, >= 1
+  std::chrono::milliseconds chunk_delay{0};
+  std::chrono::milliseconds first_byte_delay{0};
+  std::string reply;             // fixed answer text; empty = derived from the request
+  bool tool_calls = true;        // "auto" (true) | "never" (false)
+  int fail_status = 0;           // 0 = off
+  std::string fail_message;      // empty = "mock: injected failure (HTTP <status>)"
+  std::int64_t cut_after = -1;   // -1 = off
+  std::int64_t stall_after = -1; // -1 = off
+
+  // Reads and validates a provider's `options` map. Throws ConfigError.
+  static MockOptions parse(const ConfigNode& options);
+};
+
+// Per-call overrides found in "[[mock:...]]" markers of the last user text.
+struct Markers {
+  int fail = 0;
+  std::int64_t cut = -1;
+  std::int64_t stall = -1;
+  std::int64_t delay_ms = -1;
+  std::int64_t first_byte_delay_ms = -1;
+};
+Markers parse_markers(std::string_view text);
+
+// Splits `text` into pieces of at most `chars` UTF-8 characters each, never
+// inside a multibyte sequence. Empty text gives no pieces.
+std::vector<std::string> split_utf8(std::string_view text, std::size_t chars);
+// Number of UTF-8 characters (code points) in `text`.
+std::size_t utf8_length(std::string_view text);
+
+// Compact JSON arguments that satisfy the JSON Schema `parameters_json`
+// (required properties filled by type); "{}" when the schema is not usable.
+std::string arguments_for_schema(std::string_view parameters_json);
+
+// The events of one call, in order, plus where they are paced. Computed up
+// front, so the streamed and the collected answer are the same.
+struct Plan {
+  struct Step {
+    std::chrono::milliseconds delay{0};  // before this step
+    std::vector<Event> events;
+  };
+  std::vector<Step> steps;
+  bool stall = false;  // after the last step, emit nothing until cancelled
+};
+Plan make_plan(const MockOptions& options, const ChatRequest& request);
+
+class MockProvider : public Provider {
+ public:
+  MockProvider(std::string name, MockOptions options, HostServices& host);
+  // Builds a provider from a ProviderSpec. Throws ConfigError for bad options.
+  static std::shared_ptr<MockProvider> create(const ProviderSpec& spec);
+
+  std::vector<ModelInfo> models() const override;
+  void chat(ChatCallPtr call) override;
+
+  const MockOptions& options() const { return options_; }
+
+ private:
+  std::string name_;
+  MockOptions options_;
+  HostServices& host_;
+};
+
+}  // namespace llmux::mock
