@@ -1,1 +1,92 @@
-// placeholder
+// The canonical chat model and events: the small out-of-line parts.
+#include "llmux/chat.h"
+
+#include "llmux/event.h"
+
+namespace llmux {
+
+const char* to_string(Role role) noexcept {
+  switch (role) {
+    case Role::System: return "system";
+    case Role::Developer: return "developer";
+    case Role::User: return "user";
+    case Role::Assistant: return "assistant";
+    case Role::Tool: return "tool";
+  }
+  return "user";
+}
+
+// Text parts are concatenated as they are, with no separator: a client that
+// split one text over several parts gets it back unchanged.
+std::string Message::text() const {
+  if (content.size() == 1 && content.front().kind == ContentPart::Kind::Text) {
+    return content.front().text;
+  }
+  std::string out;
+  for (const ContentPart& part : content) {
+    if (part.kind == ContentPart::Kind::Text) out += part.text;
+  }
+  return out;
+}
+
+std::string ChatRequest::last_user_text() const {
+  for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+    if (it->role == Role::User) return it->text();
+  }
+  return {};
+}
+
+bool ChatRequest::has_tool_result() const {
+  for (const Message& m : messages) {
+    if (m.role == Role::Tool) return true;
+  }
+  return false;
+}
+
+const char* to_string(FinishReason reason) noexcept {
+  switch (reason) {
+    case FinishReason::Stop: return "stop";
+    case FinishReason::Length: return "length";
+    case FinishReason::ToolCalls: return "tool_calls";
+    case FinishReason::ContentFilter: return "content_filter";
+  }
+  return "stop";
+}
+
+Error Error::invalid_request(std::string message, std::string param, std::string code) {
+  Error e;
+  e.status = 400;
+  e.type = "invalid_request_error";
+  e.message = std::move(message);
+  e.param = std::move(param);
+  e.code = std::move(code);
+  return e;
+}
+
+Error Error::unavailable(std::string message) {
+  Error e;
+  e.status = 503;
+  e.type = "server_error";
+  e.code = "service_unavailable";
+  e.message = std::move(message);
+  return e;
+}
+
+Error Error::upstream(int status, std::string message) {
+  Error e;
+  e.status = status;
+  e.message = std::move(message);
+  switch (status) {
+    case 401: e.type = "authentication_error"; break;
+    case 403: e.type = "permission_error"; break;
+    case 404: e.type = "not_found_error"; break;
+    case 429: e.type = "rate_limit_error"; break;
+    default:
+      // 400, 413, 422 and every other 4xx are about the request; anything
+      // else (5xx, or a status that is not an error at all) is the server's.
+      e.type = status >= 400 && status < 500 ? "invalid_request_error" : "server_error";
+  }
+  return e;
+}
+
+}  // namespace llmux

@@ -37,6 +37,7 @@ class Reader {
   bool has_fields_ = false;
   bool has_data_ = false;
   bool skip_lf_ = false;  // last byte was '\r': a following '\n' belongs to it
+  bool first_line_ = true;  // a UTF-8 BOM may start the stream's first line
 };
 
 }  // namespace llmux::sse
