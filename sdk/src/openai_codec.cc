@@ -4,7 +4,6 @@
 // path. Parsing uses the RapidJSON DOM through llmux/json.h.
 #include "llmux/codec/openai.h"
 
-#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <initializer_list>
@@ -193,6 +192,34 @@ FinishReason finish_reason_of(std::string_view s, bool has_tool_calls) {
   return has_tool_calls ? FinishReason::ToolCalls : FinishReason::Stop;
 }
 
+// An upstream `usage` object. prompt_tokens includes cached tokens (OpenAI's
+// meaning), so input_tokens does too.
+Usage usage_of(const Value& usage) {
+  Usage u;
+  u.input_tokens = int_member(usage, "prompt_tokens").value_or(0);
+  u.output_tokens = int_member(usage, "completion_tokens").value_or(0);
+  if (const Value* d = find_set(usage, "prompt_tokens_details"); d != nullptr && d->IsObject()) {
+    u.cache_read_tokens = int_member(*d, "cached_tokens");
+  }
+  if (const Value* d = find_set(usage, "completion_tokens_details"); d != nullptr && d->IsObject()) {
+    u.reasoning_tokens = int_member(*d, "reasoning_tokens");
+  }
+  return u;
+}
+
+// The name and arguments of an upstream tool call's `function` member;
+// arguments sent as an object (some compatible servers) become JSON text.
+void function_of(const Value& call, std::string& name, std::string& arguments) {
+  const Value* fn = find_set(call, "function");
+  if (fn == nullptr || !fn->IsObject()) return;
+  name = string_member(*fn, "name");
+  if (const Value* args = find_set(*fn, "arguments")) {
+    arguments = args->IsString() ? string_of(*args) : json::to_string(*args);
+  }
+}
+
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
 // An error object sent by an upstream in a body or a stream: a string, or
 // {"message","type","code","param"}. With `status_from_code`, a numeric
 // `code` in 400..599 (as some aggregators send mid-stream) is taken as the status.
@@ -354,6 +381,7 @@ class RequestParser {
 
   bool parse_messages(const Value& v, std::vector<Message>& out) {
     if (!v.IsArray()) return type_error("messages", "an array", v);
+    out.clear();  // a repeated member replaces the earlier one
     if (v.Empty()) {
       return fail(Error::invalid_request(
           "Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages",
@@ -499,6 +527,7 @@ class RequestParser {
   bool parse_tools(const Value& v, std::vector<Tool>& out) {
     if (v.IsNull()) return true;
     if (!v.IsArray()) return type_error("tools", "an array", v);
+    out.clear();
     out.reserve(v.Size());
     for (rapidjson::SizeType k = 0; k < v.Size(); ++k) {
       const std::string path = "tools[" + std::to_string(k) + "]";
@@ -554,6 +583,7 @@ class RequestParser {
   }
 
   bool parse_stop(const Value& v, std::vector<std::string>& out) {
+    out.clear();
     if (v.IsNull()) return true;
     if (v.IsString()) {
       out.push_back(string_of(v));
@@ -941,12 +971,7 @@ std::optional<Error> parse_chat_completion(std::string_view body, std::vector<Ev
       for (const auto& call : calls->GetArray()) {
         if (!call.IsObject()) continue;
         std::string name, arguments;
-        if (const Value* fn = find_set(call, "function"); fn != nullptr && fn->IsObject()) {
-          name = string_member(*fn, "name");
-          if (const Value* args = find_set(*fn, "arguments")) {
-            arguments = args->IsString() ? string_of(*args) : json::to_string(*args);
-          }
-        }
+        function_of(call, name, arguments);
         out.push_back(Event::tool_call_delta(index++, string_member(call, "id"), std::move(name),
                                              std::move(arguments)));
         has_tool_calls = true;
@@ -954,16 +979,7 @@ std::optional<Error> parse_chat_completion(std::string_view body, std::vector<Ev
     }
   }
   if (const Value* usage = find_set(doc, "usage"); usage != nullptr && usage->IsObject()) {
-    Usage u;
-    u.input_tokens = int_member(*usage, "prompt_tokens").value_or(0);
-    u.output_tokens = int_member(*usage, "completion_tokens").value_or(0);
-    if (const Value* d = find_set(*usage, "prompt_tokens_details"); d != nullptr && d->IsObject()) {
-      u.cache_read_tokens = int_member(*d, "cached_tokens");
-    }
-    if (const Value* d = find_set(*usage, "completion_tokens_details"); d != nullptr && d->IsObject()) {
-      u.reasoning_tokens = int_member(*d, "reasoning_tokens");
-    }
-    out.push_back(Event::usage_report(u));
+    out.push_back(Event::usage_report(usage_of(*usage)));
   }
   const Value* reason = find_set(choice, "finish_reason");
   out.push_back(Event::finished(finish_reason_of(reason != nullptr && reason->IsString() ? view_of(*reason) : "",
@@ -973,12 +989,8 @@ std::optional<Error> parse_chat_completion(std::string_view body, std::vector<Ev
 
 std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) {
   if (saw_done_ || finish_emitted_) return std::nullopt;
-  while (!data.empty() && (data.back() == ' ' || data.back() == '\n' || data.back() == '\r' || data.back() == '\t')) {
-    data.remove_suffix(1);
-  }
-  while (!data.empty() && (data.front() == ' ' || data.front() == '\n' || data.front() == '\r' || data.front() == '\t')) {
-    data.remove_prefix(1);
-  }
+  while (!data.empty() && is_space(data.back())) data.remove_suffix(1);
+  while (!data.empty() && is_space(data.front())) data.remove_prefix(1);
   if (data.empty()) return std::nullopt;  // keep-alive
   if (data == "[DONE]") {
     saw_done_ = true;
@@ -999,9 +1011,7 @@ std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) 
   if (const Value* choices = find_set(doc, "choices"); choices != nullptr && choices->IsArray()) {
     for (const auto& choice : choices->GetArray()) {
       if (!choice.IsObject()) continue;
-      if (const Value* index = find_set(choice, "index"); index != nullptr && index->IsNumber() && lenient_int(*index) != 0) {
-        continue;  // only the first choice is relayed (n > 1 is not supported)
-      }
+      if (int_member(choice, "index").value_or(0) != 0) continue;  // only choice 0 is relayed (no n > 1)
       const Value* delta = find_set(choice, "delta");
       if (delta != nullptr && delta->IsObject()) {
         if (!role_emitted_) {
@@ -1024,12 +1034,7 @@ std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) 
             if (!call.IsObject()) continue;
             const std::optional<std::int64_t> index = int_member(call, "index");
             std::string name, arguments;
-            if (const Value* fn = find_set(call, "function"); fn != nullptr && fn->IsObject()) {
-              name = string_member(*fn, "name");
-              if (const Value* args = find_set(*fn, "arguments")) {
-                arguments = args->IsString() ? string_of(*args) : json::to_string(*args);
-              }
-            }
+            function_of(call, name, arguments);
             std::string id = string_member(call, "id");
             if (id.empty() && name.empty() && arguments.empty()) continue;
             emit(Event::tool_call_delta(index ? static_cast<int>(*index) : fallback, std::move(id), std::move(name),
@@ -1043,16 +1048,7 @@ std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) 
     }
   }
   if (const Value* usage = find_set(doc, "usage"); usage != nullptr && usage->IsObject()) {
-    Usage u;
-    u.input_tokens = int_member(*usage, "prompt_tokens").value_or(0);
-    u.output_tokens = int_member(*usage, "completion_tokens").value_or(0);
-    if (const Value* d = find_set(*usage, "prompt_tokens_details"); d != nullptr && d->IsObject()) {
-      u.cache_read_tokens = int_member(*d, "cached_tokens");
-    }
-    if (const Value* d = find_set(*usage, "completion_tokens_details"); d != nullptr && d->IsObject()) {
-      u.reasoning_tokens = int_member(*d, "reasoning_tokens");
-    }
-    emit(Event::usage_report(u));
+    emit(Event::usage_report(usage_of(*usage)));
   }
   return std::nullopt;
 }
@@ -1078,8 +1074,8 @@ Error parse_error_response(int status, std::string_view body) {
   }
   std::string message = "upstream returned HTTP " + std::to_string(status);
   std::string_view excerpt = body;
-  while (!excerpt.empty() && std::isspace(static_cast<unsigned char>(excerpt.front()))) excerpt.remove_prefix(1);
-  while (!excerpt.empty() && std::isspace(static_cast<unsigned char>(excerpt.back()))) excerpt.remove_suffix(1);
+  while (!excerpt.empty() && is_space(excerpt.front())) excerpt.remove_prefix(1);
+  while (!excerpt.empty() && is_space(excerpt.back())) excerpt.remove_suffix(1);
   if (!excerpt.empty()) {
     constexpr std::size_t kMaxExcerpt = 200;
     bool cut = false;

@@ -381,3 +381,23 @@ TEST(OpenAIRequestTest, RendersProgrammaticRequests) {
 
 }  // namespace
 }  // namespace llmux
+
+namespace llmux {
+namespace {
+
+TEST(OpenAIRequestTest, RepeatedMembersReplaceEarlierOnes) {
+  ChatRequest r;
+  ASSERT_FALSE(openai::parse_chat_request(
+      R"({"model":"a","messages":[{"role":"user","content":"1"}],"stop":["x"],"user":"u1",)"
+      R"("model":"b","messages":[{"role":"user","content":"2"}],"stop":"y","user":"u2"})",
+      r));
+  EXPECT_EQ(r.model, "b");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].text(), "2");
+  EXPECT_EQ(r.sampling.stop, std::vector<std::string>{"y"});
+  ASSERT_EQ(r.extra.size(), 1u);
+  EXPECT_EQ(r.extra[0].second, "\"u2\"");
+}
+
+}  // namespace
+}  // namespace llmux
