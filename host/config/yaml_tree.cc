@@ -111,7 +111,9 @@ ConfigNode convert(const YAML::Node& node, const SourceMark& mark, const std::st
       ConfigNode out = ConfigNode::map(mark, path);
       std::map<std::string, int> first_line;
       for (auto it = node.begin(); it != node.end(); ++it) {
-        const YAML::Node& key = it->first;
+        // Copies: the iterator hands out a temporary pair.
+        const YAML::Node key = it->first;
+        const YAML::Node value = it->second;
         SourceMark key_mark = to_mark(key.Mark(), file);
         if (key_mark.line == 0) key_mark = mark;
         if (!key.IsScalar()) {
@@ -126,7 +128,7 @@ ConfigNode convert(const YAML::Node& node, const SourceMark& mark, const std::st
         }
         // A map entry is positioned at its key: that is where a reader looks
         // for it, and a missing or block value has no better place.
-        out.insert(name, convert(it->second, key_mark, child_path, file, depth + 1));
+        out.insert(name, convert(value, key_mark, child_path, file, depth + 1));
       }
       return out;
     }
