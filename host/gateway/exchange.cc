@@ -112,11 +112,13 @@ void Exchange::run_next_step() {
     writer_->begin_attempt(slot.name);
     std::shared_ptr<Provider> provider = slot.provider;
     try {
-      provider->chat(std::move(attempt));
+      provider->chat(attempt);
     } catch (const std::exception& e) {
-      // Contract breach (chat must not throw); treat like a failed attempt. The
-      // Attempt's destructor has already reported it if the provider dropped it.
+      // Contract breach (chat must not throw): a failed attempt like any other.
       Log::write(LogLevel::Error, "router", "provider '" + slot.name + "' threw from chat(): " + e.what());
+      attempt->emit(Event::failed(Error::upstream(502, "provider '" + slot.name + "' failed: " + e.what())));
+    } catch (...) {
+      attempt->emit(Event::failed(Error::upstream(502, "provider '" + slot.name + "' failed")));
     }
     return;
   }

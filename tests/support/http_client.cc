@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "llmux/json.h"
+
 namespace llmux::test {
 namespace {
 
@@ -100,6 +102,23 @@ std::vector<std::string> sse_data(const std::string& body) {
     pos = end + 1;
   }
   return out;
+}
+
+std::string sse_content(const std::string& body) {
+  std::string text;
+  for (const auto& data : sse_data(body)) {
+    rapidjson::Document doc;
+    doc.Parse(data.c_str(), data.size());
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("choices") || !doc["choices"].IsArray() ||
+        doc["choices"].Empty()) {
+      continue;
+    }
+    const auto& delta = doc["choices"][0]["delta"];
+    if (delta.IsObject() && delta.HasMember("content") && delta["content"].IsString()) {
+      text += delta["content"].GetString();
+    }
+  }
+  return text;
 }
 
 }  // namespace llmux::test

@@ -29,6 +29,18 @@ struct RequestOptions {
   std::function<bool(const std::string& piece)> on_data;
 };
 
+inline RequestOptions with_header(std::string header) {
+  RequestOptions options;
+  options.headers.push_back(std::move(header));
+  return options;
+}
+
+inline RequestOptions with_timeout(std::chrono::milliseconds timeout) {
+  RequestOptions options;
+  options.timeout = timeout;
+  return options;
+}
+
 class HttpClient {
  public:
   HttpClient();
@@ -47,5 +59,7 @@ class HttpClient {
 
 // Splits an SSE body into the payloads of its "data:" lines.
 std::vector<std::string> sse_data(const std::string& body);
+// The assistant text of a chat.completion.chunk stream (delta contents joined).
+std::string sse_content(const std::string& body);
 
 }  // namespace llmux::test
