@@ -33,9 +33,8 @@ class JsonWriter final : public AnswerWriter {
     }
     std::string body = openai::render_chat_completion(collector_.response(), meta_);
     committed_ = true;
-    context_.channel->write(make_response(200, "application/json", body,
-                                          provider_headers(provider_, context_.request_id),
-                                          context_.close_connection));
+    out_ = make_response(200, "application/json", body, provider_headers(provider_, context_.request_id),
+                         context_.close_connection);
   }
 
   bool committed() const override { return committed_; }
@@ -45,19 +44,23 @@ class JsonWriter final : public AnswerWriter {
     send_error(error);
   }
   bool finished() const override { return finished_; }
+  void flush() override {
+    if (!out_.empty()) context_.channel->write(std::move(out_));
+    out_ = std::string();
+  }
 
  private:
   void send_error(const Error& error) {
     committed_ = true;
-    context_.channel->write(make_response(error.status, "application/json", openai::render_error(error),
-                                          provider_headers(provider_, context_.request_id),
-                                          context_.close_connection));
+    out_ = make_response(error.status, "application/json", openai::render_error(error),
+                         provider_headers(provider_, context_.request_id), context_.close_connection);
   }
 
   AnswerContext context_;
   openai::ResponseMeta meta_;
   std::string provider_;
   ResponseCollector collector_;
+  std::string out_;
   bool committed_ = false;
   bool finished_ = false;
 };
@@ -78,7 +81,6 @@ class SseWriter final : public AnswerWriter {
     if (event.terminal()) finished_ = true;
     if (!committed_ && event.kind == Event::Kind::Role) return;  // hold until content
     if (pending_.empty() && !finished_) return;
-    out_.clear();
     if (!committed_) {
       committed_ = true;
       std::string headers = provider_headers(provider_, context_.request_id);
@@ -87,7 +89,10 @@ class SseWriter final : public AnswerWriter {
     append_chunk(out_, pending_);
     pending_.clear();
     if (finished_) out_.append(kLastChunk);
-    context_.channel->write(std::move(out_));
+  }
+
+  void flush() override {
+    if (!out_.empty()) context_.channel->write(std::move(out_));
     out_ = std::string();
   }
 
@@ -105,9 +110,8 @@ class SseWriter final : public AnswerWriter {
       return;
     }
     committed_ = true;
-    context_.channel->write(make_response(error.status, "application/json", openai::render_error(error),
-                                          provider_headers(provider_, context_.request_id),
-                                          context_.close_connection));
+    out_ = make_response(error.status, "application/json", openai::render_error(error),
+                         provider_headers(provider_, context_.request_id), context_.close_connection);
   }
 
   bool finished() const override { return finished_; }
@@ -118,8 +122,8 @@ class SseWriter final : public AnswerWriter {
   bool include_usage_;
   openai::ChunkRenderer renderer_;
   std::string provider_;
-  std::string pending_;  // rendered SSE bytes not yet written
-  std::string out_;
+  std::string pending_;  // SSE bytes of events held back until the answer commits
+  std::string out_;      // framed bytes waiting for flush()
   bool committed_ = false;
   bool finished_ = false;
 };

@@ -1,6 +1,8 @@
 // The seam between the router and an inbound API: an AnswerWriter renders one
 // request's answer in the client's wire format (OpenAI now, Anthropic later)
-// and writes it to the client's channel.
+// and writes it to the client's channel. It renders into a buffer; flush()
+// hands the buffer to the channel, so events a provider emits in one burst
+// (e.g. synchronously inside chat()) leave in one write.
 #pragma once
 
 #include <string>
@@ -25,6 +27,8 @@ class AnswerWriter {
   virtual void fail(const Error& error) = 0;
   // True once the answer is complete (terminal event written or failed).
   virtual bool finished() const = 0;
+  // Writes what was rendered since the last flush.
+  virtual void flush() = 0;
 };
 
 }  // namespace llmux::host

@@ -109,7 +109,11 @@ void Exchange::run_next_step() {
       std::lock_guard lock(attempt_mutex_);
       current_ = attempt;
     }
-    writer_->begin_attempt(slot.name);
+    {
+      std::lock_guard lock(writer_mutex_);
+      writer_->begin_attempt(slot.name);
+      dispatching_ = true;
+    }
     std::shared_ptr<Provider> provider = slot.provider;
     try {
       provider->chat(attempt);
@@ -120,31 +124,41 @@ void Exchange::run_next_step() {
     } catch (...) {
       attempt->emit(Event::failed(Error::upstream(502, "provider '" + slot.name + "' failed")));
     }
+    std::lock_guard lock(writer_mutex_);
+    dispatching_ = false;
+    writer_->flush();
     return;
   }
   if (cancelled()) return;
+  std::lock_guard lock(writer_mutex_);
   writer_->fail(last_error_ ? *last_error_
                             : Error::unavailable("no provider could serve model '" + resolution_.requested + "'"));
+  writer_->flush();
 }
 
 void Exchange::on_event(Attempt& attempt, Event&& event) {
-  if (cancelled() || writer_->finished()) return;
-  if (event.kind == Event::Kind::Error && !writer_->committed()) {
+  {
+    std::lock_guard lock(writer_mutex_);
+    if (cancelled() || writer_->finished()) return;
+    if (event.kind != Event::Kind::Error || writer_->committed()) {
+      writer_->on_event(event);
+      if (!dispatching_) writer_->flush();
+      return;
+    }
     writer_->discard();
     const Error& error = event.error;
     bool more = next_step_ < resolution_.chain.size();
-    if (more && worth_fallback(error)) {
-      Log::write(LogLevel::Warn, "router",
-                 "provider '" + attempt.provider() + "' failed for model '" + resolution_.requested + "' (HTTP " +
-                     std::to_string(error.status) + ": " + error.message + "); falling back");
-      last_error_ = error;
-      run_next_step();
-    } else {
+    if (!more || !worth_fallback(error)) {
       writer_->fail(error);
+      if (!dispatching_) writer_->flush();
+      return;
     }
-    return;
+    Log::write(LogLevel::Warn, "router",
+               "provider '" + attempt.provider() + "' failed for model '" + resolution_.requested + "' (HTTP " +
+                   std::to_string(error.status) + ": " + error.message + "); falling back");
+    last_error_ = error;
   }
-  writer_->on_event(event);
+  run_next_step();  // outside the lock: the next provider may answer synchronously
 }
 
 }  // namespace llmux::host

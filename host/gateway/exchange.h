@@ -47,6 +47,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::size_t next_step_ = 0;
   std::optional<Error> last_error_;
   std::atomic<bool> cancelled_{false};
+  // Serializes the writer between the thread that runs chat() and the thread a
+  // provider emits on (they may differ, and may overlap as chat() returns).
+  std::mutex writer_mutex_;
+  bool dispatching_ = false;  // inside provider->chat(): batch writes until it returns
   std::mutex attempt_mutex_;
   std::weak_ptr<Attempt> current_;  // guarded by attempt_mutex_
   std::chrono::steady_clock::time_point started_;
