@@ -4,6 +4,8 @@
 #include <pistache/http.h>
 #include <pistache/peer.h>
 
+#include <strings.h>
+
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -81,7 +83,7 @@ class Handler final : public Http::Handler {
     auto channel = std::make_shared<PeerChannel>(peer);
     bool close = false;
     if (auto connection = header_value(request, "Connection")) {
-      close = connection->find("lose") != std::string::npos;  // "close" / "Close"
+      close = strcasecmp(connection->c_str(), "close") == 0;
     }
     try {
       route(request, peer, channel, close);
@@ -109,6 +111,15 @@ class Handler final : public Http::Handler {
              const std::shared_ptr<PeerChannel>& channel, bool close) {
     const std::string& path = request.resource();
     auto method = request.method();
+    if (method == Http::Method::Head) {
+      // Clients probe with HEAD (Claude Code: HEAD /). No body may follow the
+      // head, or the next response on this connection would be corrupted.
+      bool known = path == "/" || path == "/healthz";
+      std::string head;
+      append_response_head(head, {known ? 200 : 404, "application/json", false, 0, close, {}});
+      channel->write(std::move(head));
+      return;
+    }
     if (path == "/healthz") {
       channel->write(make_response(200, "application/json", R"({"status":"ok"})", {}, close));
       return;

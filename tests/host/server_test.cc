@@ -211,6 +211,18 @@ TEST(Server, UnknownPathAndWrongMethodAnswerInOpenAIShape) {
   EXPECT_TRUE(parse(m.body)["error"].IsObject());
 }
 
+TEST(Server, HeadAnswersWithoutABodyAndKeepsTheConnectionUsable) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  auto head = client.request("HEAD", gw.url("/"), {}, {});
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  auto next = client.post(gw.url("/v1/chat/completions"), chat_body("mock", "after head"));
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.connects, 0);
+  EXPECT_THAT(next.body, HasSubstr("after head"));
+}
+
 TEST(Server, LongAnswerIsNotCutByRequestTimeouts) {
   // Pistache's header/body timeouts would write a 408 into a long answer; the
   // handler switches the connection to the keep-alive rule once the request is
