@@ -1,0 +1,90 @@
+# shellcheck shell=bash
+# Helpers shared by the end-to-end scripts in this folder. Source it from a
+# script that runs under `set -euo pipefail`.
+#
+#   e2e_fail MESSAGE...               print "e2e: FAIL: ..." and exit 1
+#   e2e_free_port                     print a TCP port that is free on 127.0.0.1 now
+#   e2e_start_llmux BIN CONFIG LOG    start llmux on a free port; sets LLMUX_PID and
+#                                     LLMUX_PORT, waits until /healthz answers
+#   e2e_stop_llmux [LOG]              stop the llmux started above (TERM, then KILL);
+#                                     fails unless it exits cleanly
+
+e2e_log() { echo "e2e: $*" >&2; }
+
+e2e_fail() {
+  echo "e2e: FAIL: $*" >&2
+  exit 1
+}
+
+e2e_free_port() {
+  python3 - <<'EOF'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+}
+
+LLMUX_PID=""
+LLMUX_PORT=""
+
+# Starts llmux and waits for /healthz. A port taken between picking and
+# binding is retried with another port; any other early exit is a failure.
+e2e_start_llmux() {
+  local bin=$1 config=$2 log=$3 attempt
+  for attempt in 1 2 3 4 5; do
+    LLMUX_PORT=$(e2e_free_port)
+    "$bin" --config "$config" --listen "127.0.0.1:$LLMUX_PORT" >"$log" 2>&1 &
+    LLMUX_PID=$!
+    for _ in $(seq 1 200); do  # up to 20 s
+      if ! kill -0 "$LLMUX_PID" 2>/dev/null; then
+        wait "$LLMUX_PID" || true
+        LLMUX_PID=""
+        break
+      fi
+      if curl -sf --max-time 2 "http://127.0.0.1:$LLMUX_PORT/healthz" >/dev/null 2>&1; then
+        e2e_log "llmux (pid $LLMUX_PID) listening on 127.0.0.1:$LLMUX_PORT"
+        return 0
+      fi
+      sleep 0.1
+    done
+    if [[ -n "$LLMUX_PID" ]]; then
+      cat "$log" >&2
+      e2e_fail "llmux did not answer /healthz on port $LLMUX_PORT within 20 s"
+    fi
+    if grep -q "cannot listen" "$log"; then
+      e2e_log "port $LLMUX_PORT was taken; trying another (attempt $attempt)"
+      continue
+    fi
+    cat "$log" >&2
+    e2e_fail "llmux exited during startup"
+  done
+  e2e_fail "could not find a free port for llmux"
+}
+
+# Stops llmux with SIGTERM, after which it must exit with status 0 within 10 s
+# (a clean shutdown; under a sanitizer, also no report). Returns 1 otherwise.
+# With an argument (its log file), prints the log's tail on failure.
+e2e_stop_llmux() {
+  [[ -n "$LLMUX_PID" ]] || return 0
+  local pid=$LLMUX_PID log=${1:-} status=0
+  LLMUX_PID=""
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null || status=$?
+      if ((status != 0)); then
+        [[ -n "$log" ]] && tail -n 40 "$log" >&2
+        e2e_log "llmux (pid $pid) exited with status $status on SIGTERM"
+        return 1
+      fi
+      return 0
+    fi
+    sleep 0.1
+  done
+  e2e_log "llmux (pid $pid) ignored SIGTERM for 10 s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  return 1
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# End-to-end: the official openai npm SDK (tests/e2e/openai_sdk) against a live
+# llmux serving the mock plugin, with a client key required.
+#
+#   run_openai_sdk.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR
+#
+# The npm packages are installed once into BUILD_DIR/e2e/openai_sdk (again only
+# when package-lock.json changes). No network at test time except that install;
+# when it cannot be done the test fails, it is never skipped.
+set -euo pipefail
+
+if [[ $# -ne 3 ]]; then
+  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR" >&2
+  exit 2
+fi
+
+# The whole test is bounded: re-run under timeout(1) unless already there.
+if [[ -z "${LLMUX_E2E_BOUNDED:-}" ]]; then
+  export LLMUX_E2E_BOUNDED=1
+  exec timeout --kill-after=10 "${LLMUX_E2E_TIMEOUT:-300}" bash "$0" "$@"
+fi
+
+LLMUX_BINARY=$(realpath "$1")
+BUILD_DIR=$(realpath "$2")
+SOURCE_DIR=$(realpath "$3")
+TEST_SRC=$SOURCE_DIR/tests/e2e/openai_sdk
+CACHE=$BUILD_DIR/e2e/openai_sdk
+API_KEY=llmux-e2e-client-key-7f3a
+
+source "$SOURCE_DIR/tests/e2e/lib.sh"
+
+[[ -x "$LLMUX_BINARY" ]] || e2e_fail "no llmux binary at $LLMUX_BINARY"
+[[ -f "$BUILD_DIR/plugins/llmux-mock.so" ]] || e2e_fail "no mock plugin at $BUILD_DIR/plugins/llmux-mock.so"
+command -v node >/dev/null || e2e_fail "node is not installed (Node.js >= 20 is needed for this test)"
+command -v npm >/dev/null || e2e_fail "npm is not installed (needed to install the openai SDK for this test)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || e2e_fail "Node.js >= 20 is needed, found $(node --version)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-openai.XXXXXX")
+cleanup() {
+  local status=$?
+  e2e_stop_llmux || true
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# npm packages: a cache inside the build tree, refreshed when the lock changes.
+mkdir -p "$CACHE"
+lock_sum=$(sha256sum "$TEST_SRC/package.json" "$TEST_SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
+stamp=$CACHE/node_modules/.llmux-e2e-lock.sha256
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" || ! -d "$CACHE/node_modules/openai" ]]; then
+  e2e_log "installing npm packages into $CACHE"
+  rm -rf "$CACHE/node_modules"
+  cp "$TEST_SRC/package.json" "$TEST_SRC/package-lock.json" "$CACHE/"
+  if ! (cd "$CACHE" && timeout 240 npm ci --no-audit --no-fund) >"$WORK/npm.log" 2>&1; then
+    tail -n 30 "$WORK/npm.log" >&2
+    echo "e2e: cannot install npm packages (registry unreachable?)" >&2
+    exit 1
+  fi
+  echo "$lock_sum" >"$stamp"
+fi
+cp "$TEST_SRC/openai_sdk.test.mjs" "$CACHE/"  # beside node_modules, so `import 'openai'` resolves
+want=$(node -p 'require(process.argv[1]).dependencies.openai' "$TEST_SRC/package.json")
+have=$(node -p 'require(process.argv[1]).version' "$CACHE/node_modules/openai/package.json")
+[[ "$want" == "$have" ]] || e2e_fail "openai $have is installed in $CACHE, package.json pins $want"
+
+cat >"$WORK/providers.yaml" <<EOF
+listen: 127.0.0.1:8080   # overridden by --listen
+plugins_dir: $BUILD_DIR/plugins
+client_keys: ["$API_KEY"]
+providers:
+  mock:
+    plugin: mock
+    options:
+      models: [mock]
+routes:
+  mock: [mock]
+EOF
+
+e2e_start_llmux "$LLMUX_BINARY" "$WORK/providers.yaml" "$WORK/llmux.log"
+
+e2e_log "openai@$have on node $(node --version) against http://127.0.0.1:$LLMUX_PORT/v1"
+status=0
+(cd "$CACHE" && LLMUX_BASE_URL="http://127.0.0.1:$LLMUX_PORT/v1" LLMUX_API_KEY="$API_KEY" \
+  node --test --test-reporter=spec openai_sdk.test.mjs) || status=$?
+
+if ((status == 0)) && ! e2e_stop_llmux "$WORK/llmux.log"; then
+  e2e_fail "llmux did not shut down cleanly"
+fi
+if ((status != 0)); then
+  echo "---- llmux log (last 60 lines) ----" >&2
+  tail -n 60 "$WORK/llmux.log" >&2
+  e2e_log "openai SDK: FAIL (node exited with $status)"
+else
+  e2e_log "openai SDK: PASS"
+fi
+exit "$status"
