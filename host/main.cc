@@ -129,6 +129,13 @@ FileStamp stamp_of(const std::string& path) {
 int main(int argc, char** argv) {
   Args args = parse_args(argc, argv);
   Log::set_min_level(args.log_level);
+  // A bad --listen is a usage error like any other: reported before the config
+  // is read (and by --check-config too), not after plugins are loaded.
+  std::string listen_host;
+  std::uint16_t listen_port = 0;
+  if (args.listen && !split_listen(*args.listen, listen_host, listen_port)) {
+    usage_error("--listen expects HOST:PORT, got '" + *args.listen + "'");
+  }
 
   // Signals are taken by one thread (sigwait), so block them before any other
   // thread starts. SIGPIPE: a client that vanished must not kill the process.
@@ -143,6 +150,9 @@ int main(int argc, char** argv) {
   GatewayOptions options{args.config, std::nullopt};
   if (args.plugins) options.plugins_dir = *args.plugins;
   Gateway gateway(options);
+  // Stamped before the first read: a change made while llmux starts up is
+  // seen by the watcher instead of being taken as the loaded state.
+  const FileStamp loaded_stamp = stamp_of(args.config);
   try {
     gateway.load();
   } catch (const std::exception& e) {
@@ -162,8 +172,9 @@ int main(int argc, char** argv) {
   server_options.port = config.listen_port;
   server_options.threads = config.threads;
   server_options.max_body_bytes = config.max_body_bytes;
-  if (args.listen && !split_listen(*args.listen, server_options.host, server_options.port)) {
-    usage_error("--listen expects HOST:PORT, got '" + *args.listen + "'");
+  if (args.listen) {
+    server_options.host = listen_host;
+    server_options.port = listen_port;
   }
   HttpServer server(gateway, server_options);
   try {
@@ -184,7 +195,7 @@ int main(int argc, char** argv) {
   // Reload when the file changes on disk (polled: survives editors that
   // replace the file by rename, and config files on any filesystem).
   std::thread watcher([&] {
-    FileStamp last = stamp_of(args.config);
+    FileStamp last = loaded_stamp;
     std::unique_lock lock(mutex);
     while (!stop_cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping; })) {
       FileStamp now = stamp_of(args.config);
