@@ -1,33 +1,118 @@
 #include "server/client_channel.h"
 
-#include <pistache/peer.h>
-#include <pistache/stream.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+
+#include "server/socket_writer.h"
 
 namespace llmux::host {
 
-bool PeerChannel::write(std::string bytes) {
+SocketChannel::SocketChannel(int fd) : fd_(fd) {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    closed_ = true;
+    return;
+  }
+  device_ = st.st_dev;
+  inode_ = st.st_ino;
+  // Pistache accepts sockets non-blocking; a send here must never block a
+  // provider's thread, so make sure of it.
+  int flags = ::fcntl(fd_, F_GETFL);
+  if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+}
+
+SocketChannel::~SocketChannel() = default;
+
+bool SocketChannel::same_socket() const {
+  struct stat st {};
+  return ::fstat(fd_, &st) == 0 && st.st_ino == inode_ && st.st_dev == device_;
+}
+
+bool SocketChannel::write(std::string bytes) {
   std::lock_guard lock(mutex_);
   if (closed_) return false;
-  auto peer = peer_.lock();
-  if (!peer) {
-    closed_ = true;
+  if (bytes.empty()) return true;
+  if (!same_socket()) {  // closed (or even reused) behind our back: never write
+    close_locked();
     return false;
   }
-  std::size_t size = bytes.size();
-  peer->send(Pistache::RawBuffer(std::move(bytes), size));
+  if (pending_offset_ < pending_.size()) {  // earlier bytes still wait: keep the order
+    pending_.append(bytes);
+    return true;
+  }
+  pending_ = std::move(bytes);
+  pending_offset_ = 0;
+  if (!send_pending()) {
+    close_locked();
+    return false;
+  }
+  if (pending_offset_ < pending_.size() && !watched_) {
+    watched_ = SocketWriter::instance().watch(fd_, shared_from_this());
+    if (!watched_) {
+      close_locked();
+      return false;
+    }
+  }
   return true;
 }
 
-bool PeerChannel::closed() const {
-  std::lock_guard lock(mutex_);
-  return closed_ || peer_.expired();
+bool SocketChannel::send_pending() {
+  while (pending_offset_ < pending_.size()) {
+    ssize_t n = ::send(fd_, pending_.data() + pending_offset_, pending_.size() - pending_offset_,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      pending_offset_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    return false;  // EPIPE, ECONNRESET, ...: the client is gone
+  }
+  pending_.clear();
+  pending_offset_ = 0;
+  return true;
 }
 
-void PeerChannel::close() {
+void SocketChannel::on_writable() {
   std::lock_guard lock(mutex_);
+  if (closed_) return;
+  if (!same_socket() || !send_pending()) {
+    close_locked();
+    return;
+  }
+  if (pending_offset_ >= pending_.size() && watched_) {
+    watched_ = false;
+    SocketWriter::instance().unwatch(fd_);
+  }
+}
+
+bool SocketChannel::closed() const {
+  std::lock_guard lock(mutex_);
+  return closed_;
+}
+
+void SocketChannel::close() {
+  std::lock_guard lock(mutex_);
+  close_locked();
+}
+
+void SocketChannel::close_locked() {
   closed_ = true;
+  pending_.clear();
+  pending_offset_ = 0;
+  if (watched_) {
+    watched_ = false;
+    SocketWriter::instance().unwatch(fd_);
+  }
+}
+
+std::size_t SocketChannel::pending_bytes() const {
+  std::lock_guard lock(mutex_);
+  return pending_.size() - pending_offset_;
 }
 
 const char* reason_phrase(int status) {

@@ -1,43 +1,62 @@
-// The client's side of one HTTP exchange: raw response bytes handed to the
-// connection from any thread.
+// The client's side of one HTTP exchange: raw response bytes written to the
+// connection's socket from any thread.
 //
-// Pistache's ResponseStream is not safe off its event loop (its flush drains a
-// single-consumer queue); Tcp::Peer::send only queues and wakes the loop, so
-// every response byte goes through it, framed here. A disconnect closes the
-// channel (under its lock) before Pistache closes the socket, so no write can
-// reach a reused file descriptor afterwards.
+// llmux writes responses itself instead of going through Pistache's write
+// queue: Pistache's ResponseStream is not safe off its event loop, and its
+// queue is keyed by fd number, so bytes queued just before a client left could
+// reach the next connection that reuses the number. Here every send happens
+// under the channel's lock after checking that the descriptor still is the
+// same socket (its inode), and a disconnect closes the channel under that lock
+// before Pistache closes the socket. What the kernel does not take at once
+// waits in the channel and is sent by the SocketWriter thread when the socket
+// becomes writable; pending_bytes() is the backpressure signal.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-
-namespace Pistache::Tcp {
-class Peer;
-}
 
 namespace llmux::host {
 
 class ClientChannel {
  public:
   virtual ~ClientChannel() = default;
-  // Queues bytes for the client; false once the channel is closed.
+  // Sends (or queues) bytes for the client; false once the channel is closed.
   virtual bool write(std::string bytes) = 0;
   virtual bool closed() const = 0;
 };
 
-class PeerChannel final : public ClientChannel {
+class SocketChannel final : public ClientChannel, public std::enable_shared_from_this<SocketChannel> {
  public:
-  explicit PeerChannel(std::weak_ptr<Pistache::Tcp::Peer> peer) : peer_(std::move(peer)) {}
+  // `fd` must be an open socket; its identity is recorded now.
+  explicit SocketChannel(int fd);
+  ~SocketChannel() override;
+
   bool write(std::string bytes) override;
   bool closed() const override;
-  void close();  // called on the event loop when the client disconnects
+  void close();  // on the event loop when the client disconnects, before the fd is closed
+  std::size_t pending_bytes() const;
+
+  // SocketWriter: the socket became writable.
+  void on_writable();
 
  private:
+  bool same_socket() const;  // the fd still refers to the socket we were given
+  bool send_pending();       // sends what it can; false on a fatal socket error
+  void close_locked();
+
   mutable std::mutex mutex_;
-  std::weak_ptr<Pistache::Tcp::Peer> peer_;
+  const int fd_;
+  dev_t device_ = 0;
+  ino_t inode_ = 0;
   bool closed_ = false;
+  bool watched_ = false;  // registered with the SocketWriter for EPOLLOUT
+  std::string pending_;
+  std::size_t pending_offset_ = 0;
 };
 
 struct ResponseHead {

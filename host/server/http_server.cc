@@ -80,7 +80,7 @@ class Handler final : public Http::Handler {
     // Answers can last many minutes: from here Pistache's keep-alive timeout
     // applies, not the header/body timeouts that would write a 408 mid-answer.
     peer->setIdle(true);
-    auto channel = std::make_shared<PeerChannel>(peer);
+    auto channel = std::make_shared<SocketChannel>(peer->fd());
     bool close = false;
     if (auto connection = header_value(request, "Connection")) {
       close = strcasecmp(connection->c_str(), "close") == 0;
@@ -103,12 +103,12 @@ class Handler final : public Http::Handler {
 
  private:
   struct InFlight {
-    std::weak_ptr<PeerChannel> channel;
+    std::weak_ptr<SocketChannel> channel;
     std::weak_ptr<Exchange> exchange;
   };
 
   void route(const Http::Request& request, const std::shared_ptr<Tcp::Peer>& peer,
-             const std::shared_ptr<PeerChannel>& channel, bool close) {
+             const std::shared_ptr<SocketChannel>& channel, bool close) {
     const std::string& path = request.resource();
     auto method = request.method();
     if (method == Http::Method::Head) {
@@ -165,14 +165,14 @@ class Handler final : public Http::Handler {
     chat_completions(request, peer, channel, close, std::move(table));
   }
 
-  void method_not_allowed(const std::shared_ptr<PeerChannel>& channel, const char* allowed, bool close) {
+  void method_not_allowed(const std::shared_ptr<SocketChannel>& channel, const char* allowed, bool close) {
     channel->write(openai_error_response(
         Error{405, "invalid_request_error", std::string("Method not allowed; use ") + allowed, "method_not_allowed", {}},
         close));
   }
 
   void chat_completions(const Http::Request& request, const std::shared_ptr<Tcp::Peer>& peer,
-                        const std::shared_ptr<PeerChannel>& channel, bool close,
+                        const std::shared_ptr<SocketChannel>& channel, bool close,
                         std::shared_ptr<const RouteTable> table) {
     const auto& config = table->config();
     const std::string& body = request.body();

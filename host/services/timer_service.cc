@@ -65,8 +65,10 @@ void TimerService::run() {
       continue;
     }
     auto first = by_deadline_.begin();
-    if (first->first > Clock::now()) {
-      wake_.wait_until(lock, first->first);
+    // Copy: wait_until releases the lock, and a cancel may free the map node.
+    const Clock::time_point deadline = first->first;
+    if (deadline > Clock::now()) {
+      wake_.wait_until(lock, deadline);
       continue;
     }
     Id id = first->second;
@@ -82,7 +84,9 @@ void TimerService::run() {
     } catch (...) {
       Log::write(LogLevel::Error, "timers", "timer callback threw a non-standard exception");
     }
-    entry = Entry{};
+    // The callback (plugin code) goes first, then the hold on its library.
+    entry.callback = nullptr;
+    entry.anchor.reset();
     lock.lock();
   }
   // Drop what is left outside the lock (plugin destructors may schedule or cancel).

@@ -87,5 +87,35 @@ routes:
   EXPECT_EQ(gw.gateway().timers().pending(), 0u);
 }
 
+TEST(Concurrency, BytesOfALeftStreamNeverReachTheNextConnection) {
+  // A client leaves mid-stream while chunks keep coming; the next client often
+  // gets the same fd number. Each must see only its own, well-formed answer.
+  TestGateway gw(R"(
+providers:
+  fast:
+    plugin: mock
+    options:
+      chunk_size: 2
+      chunk_delay: 1ms
+routes:
+  fast: [fast]
+)");
+  for (int round = 0; round < 60; ++round) {
+    {
+      HttpClient leaver;
+      RequestOptions options;
+      options.on_data = [](const std::string&) { return false; };
+      leaver.post(gw.url("/v1/chat/completions"), chat_body("fast", "leaving early " + std::to_string(round), true),
+                  options);
+    }
+    HttpClient next;
+    auto r = next.post(gw.url("/v1/chat/completions"), chat_body("fast", "next client " + std::to_string(round)));
+    ASSERT_EQ(r.status, 200) << "round " << round << ": " << r.error;
+    ASSERT_EQ(r.body.find("leaving early"), std::string::npos) << r.body;
+    ASSERT_NE(r.body.find("next client " + std::to_string(round)), std::string::npos) << r.body;
+  }
+}
+
 }  // namespace
 }  // namespace llmux::test
+
