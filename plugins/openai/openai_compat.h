@@ -1,0 +1,98 @@
+// OpenAI-compatible upstreams: one provider base, configured per flavour.
+//
+// `openai` (any OpenAI-compatible API, keys required) and `g4f` (the gpt4free
+// API server: local default URL, no key, an optional `provider` member) are
+// two sets of defaults for OpenAICompatConfig; OpenAICompatPlugin turns a
+// providers.yaml `options` map into an OpenAICompatProvider. All behaviour
+// (key rotation, request rendering, streaming, errors, backpressure, model
+// listing) lives here, once.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "llmux/http.h"
+#include "llmux/provider.h"
+
+namespace llmux::openai_compat {
+
+struct ApiKey {
+  std::string value;
+  int position = 1;  // 1-based place in the configured list (for log lines; never the key itself)
+};
+
+// What one provider does: the flavour's defaults overlaid with its options.
+struct OpenAICompatConfig {
+  // ---- the flavour
+  std::string plugin = "openai";        // plugin name: log lines, error messages
+  std::string version = "1.0.0";
+  bool key_required = true;             // no usable key -> NotConfigured
+  bool provider_option = false;         // accepts `provider` (g4f's upstream provider name)
+
+  // ---- options (defaults first)
+  std::string base_url = "https://api.openai.com/v1";  // without a trailing '/'
+  std::vector<ApiKey> keys;             // empty: no Authorization header
+  HttpHeaders headers;                  // extra request headers (replace defaults of the same name)
+  std::string organization;             // -> OpenAI-Organization
+  HttpTimeouts timeouts;                // connect 10s, first byte 60s, idle 120s, total off
+  std::string proxy;
+  bool verify_tls = true;
+  std::string ca_path;
+  std::optional<std::vector<std::string>> models;  // static list; unset = ask GET {base_url}/models
+  std::chrono::milliseconds models_ttl{std::chrono::minutes(5)};  // 0 = fetch once
+  std::string provider;                 // g4f: sent as the request member "provider"
+
+  static OpenAICompatConfig openai();
+  static OpenAICompatConfig g4f();
+
+  // Reads `options` over `defaults`. Throws ConfigError (with position) for a
+  // wrong value and NotConfigured for a missing secret.
+  static OpenAICompatConfig parse(OpenAICompatConfig defaults, const ConfigNode& options);
+};
+
+// Limits on what the provider buffers from an upstream.
+inline constexpr std::size_t kMaxErrorBody = 64 * 1024;         // non-2xx bodies
+inline constexpr std::size_t kMaxJsonBody = 256u * 1024 * 1024;  // a whole chat.completion
+inline constexpr std::size_t kMaxSseEvent = 16u * 1024 * 1024;   // one SSE event
+inline constexpr std::size_t kMaxModelsBody = 8u * 1024 * 1024;  // GET /models
+
+struct Core;  // shared state of one provider (keys, models cache, host services)
+
+class OpenAICompatProvider final : public Provider {
+ public:
+  OpenAICompatProvider(std::string name, OpenAICompatConfig config, HostServices& host);
+  // Cancels the model refresh; calls in flight keep their shared state and
+  // finish without the host services of this provider.
+  ~OpenAICompatProvider() override;
+  OpenAICompatProvider(const OpenAICompatProvider&) = delete;
+  OpenAICompatProvider& operator=(const OpenAICompatProvider&) = delete;
+
+  std::vector<ModelInfo> models() const override;
+  void chat(ChatCallPtr call) override;
+
+  const OpenAICompatConfig& config() const;
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+class OpenAICompatPlugin : public Plugin {
+ public:
+  explicit OpenAICompatPlugin(OpenAICompatConfig defaults) : defaults_(std::move(defaults)) {}
+  std::string name() const override { return defaults_.plugin; }
+  std::string version() const override { return defaults_.version; }
+  std::shared_ptr<Provider> create_provider(const ProviderSpec& spec) override;
+
+ private:
+  OpenAICompatConfig defaults_;
+};
+
+// "…abcd" for long keys, "…" for short ones: enough to tell keys apart in a
+// log line, never enough to use one.
+std::string key_hint(const std::string& key);
+
+}  // namespace llmux::openai_compat
