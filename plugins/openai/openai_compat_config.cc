@@ -54,15 +54,15 @@ void read_base_url(OpenAICompatConfig& c, const ConfigNode& options) {
     throw NotConfigured(unset_message(node->path(), node->missing_variables()));
   }
   if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-    throw ConfigError(*node, "base_url must start with http:// or https://, got " + quote(url));
+    throw ConfigError(*node, "must start with http:// or https://, got " + quote(url));
   }
   if (url.find_first_of(" \t\r\n") != std::string::npos) {
-    throw ConfigError(*node, "base_url must not contain whitespace");
+    throw ConfigError(*node, "must not contain whitespace");
   }
   while (url.size() > 8 && url.back() == '/') url.pop_back();
   std::size_t host_start = url.find("://") + 3;
   if (host_start >= url.size() || url[host_start] == '/') {
-    throw ConfigError(*node, "base_url has no host: " + quote(url));
+    throw ConfigError(*node, "has no host: " + quote(url));
   }
   c.base_url = std::move(url);
 }
