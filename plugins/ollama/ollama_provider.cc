@@ -718,8 +718,9 @@ class ChatStream final : public HttpHandler, public std::enable_shared_from_this
       std::shared_ptr<HttpTransfer> transfer;
       {
         std::lock_guard lock(mutex_);
+        if (paused_ || pause_pending_) return true;  // already waiting for the drain
         transfer = transfer_;
-        if (!transfer) pause_pending_ = true;
+        if (!transfer) pause_pending_ = true;  // start() has not returned yet: set_transfer pauses
       }
       if (transfer) pause_until_drained(*transfer, *call_);
     }
@@ -764,6 +765,10 @@ class ChatStream final : public HttpHandler, public std::enable_shared_from_this
   }
 
   void pause_until_drained(HttpTransfer& transfer, ChatCall& call) {
+    {
+      std::lock_guard lock(mutex_);
+      paused_ = true;
+    }
     transfer.pause();
     std::weak_ptr<ChatStream> weak = weak_from_this();
     call.on_client_drained([weak] {
@@ -775,6 +780,8 @@ class ChatStream final : public HttpHandler, public std::enable_shared_from_this
     std::shared_ptr<HttpTransfer> transfer;
     {
       std::lock_guard lock(mutex_);
+      if (!paused_) return;
+      paused_ = false;
       transfer = transfer_;
     }
     if (transfer) transfer->resume();
@@ -796,6 +803,7 @@ class ChatStream final : public HttpHandler, public std::enable_shared_from_this
   bool cancelled_ = false;
   bool completed_ = false;
   bool pause_pending_ = false;
+  bool paused_ = false;
 };
 
 }  // namespace
