@@ -1,0 +1,744 @@
+// The openai and g4f plugins through a live llmux (TestGateway) in front of a
+// scripted upstream (FakeUpstream): what the client sees (status, error shape,
+// x-llmux-provider, a stream well-formed to [DONE]) and what the upstream got
+// (path, Authorization, stream_options, pass-through members, renamed model).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "llmux/json.h"
+#include "services/log.h"
+#include "support/fake_upstream.h"
+#include "support/http_client.h"
+#include "support/test_gateway.h"
+
+namespace llmux::test {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace std::chrono_literals;
+
+constexpr const char* kKey = "sk-live-test-key-0000000001";
+constexpr const char* kKeyOne = "sk-live-first-key-00000000K1";
+constexpr const char* kKeyTwo = "sk-live-second-key-0000000K2";
+
+// ---------------------------------------------------------------------------
+// Upstream wire: what api.openai.com sends, byte for byte in shape.
+
+const char* kCompletionJson =
+    R"({"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,)"
+    R"("model":"gpt-test-2024-08-06","choices":[{"index":0,"message":{"role":"assistant",)"
+    R"("content":"Hello world","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],)"
+    R"("usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,)"
+    R"("prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},)"
+    R"("completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,)"
+    R"("rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_50cad350e4"})";
+
+std::string stream_chunk(const std::string& choice_body) {
+  return R"(data: {"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion.chunk",)"
+         R"("created":1741570283,"model":"gpt-test-2024-08-06","service_tier":"default",)"
+         R"("system_fingerprint":"fp_50cad350e4","choices":[)" +
+         choice_body + R"(],"usage":null})" + "\n\n";
+}
+
+const std::string kUsageChunk =
+    R"(data: {"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion.chunk",)"
+    R"("created":1741570283,"model":"gpt-test-2024-08-06","service_tier":"default",)"
+    R"("system_fingerprint":"fp_50cad350e4","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,)"
+    R"("total_tokens":11,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},)"
+    R"("completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,)"
+    R"("rejected_prediction_tokens":0}}})"
+    "\n\n";
+
+const std::string kRoleChunk =
+    stream_chunk(R"({"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null})");
+
+std::string content_chunk(const std::string& text) {
+  std::string quoted;
+  json::append_quoted(quoted, text);
+  return stream_chunk(R"({"index":0,"delta":{"content":)" + quoted + R"(},"logprobs":null,"finish_reason":null})");
+}
+
+std::string finish_chunk(const std::string& reason) {
+  return stream_chunk(R"({"index":0,"delta":{},"logprobs":null,"finish_reason":")" + reason + R"("})");
+}
+
+// The whole "Hello world" stream: role, two contents, finish, usage, [DONE].
+std::vector<std::string> hello_stream() {
+  return {kRoleChunk, content_chunk("Hello"), content_chunk(" world"), finish_chunk("stop"), kUsageChunk,
+          "data: [DONE]\n\n"};
+}
+
+void send_stream(FakeExchange& exchange, const std::vector<std::string>& pieces) {
+  exchange.begin_chunked(200, {{"Content-Type", "text/event-stream; charset=utf-8"}});
+  for (const auto& piece : pieces) exchange.chunk(piece);
+  exchange.end_chunked();
+}
+
+void send_json(FakeExchange& exchange, const std::string& body, int status = 200, FakeHeaders headers = {}) {
+  headers.emplace_back("Content-Type", "application/json");
+  exchange.respond(status, headers, body);
+}
+
+// ---------------------------------------------------------------------------
+// Config
+
+std::string indent(const std::string& lines, int spaces) {
+  std::string out, pad(spaces, ' ');
+  std::size_t start = 0;
+  while (start < lines.size()) {
+    std::size_t end = lines.find('\n', start);
+    if (end == std::string::npos) end = lines.size();
+    if (end > start) out += pad + lines.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
+// One provider entry under `providers:`. No host retries or cooldown, so each
+// client request is exactly one upstream request.
+std::string provider_entry(const std::string& name, const std::string& plugin, const std::string& base_url,
+                           const std::string& options) {
+  return "  " + name + ":\n    plugin: " + plugin +
+         "\n    retry: {attempts: 0}\n    cooldown: {after_failures: 0}\n    options:\n      base_url: " + base_url +
+         "\n" + indent(options, 6);
+}
+
+std::string openai_entry(const std::string& name, const std::string& base_url, const std::string& extra = "",
+                         const std::string& keys = std::string("api_key: ") + kKey) {
+  return provider_entry(name, "openai", base_url, keys + "\nmodels: [gpt-test]\n" + extra);
+}
+
+std::string config(const std::string& providers, const std::string& routes) {
+  return "providers:\n" + providers + "routes:\n" + indent(routes, 2);
+}
+
+// The usual: one openai provider `up` on the fake upstream, routes gpt-test and renamed.
+std::string single(const FakeUpstream& upstream, const std::string& extra = "") {
+  return config(openai_entry("up", upstream.url("/v1"), extra),
+                "gpt-test: [up]\nrenamed:\n  - provider: up\n    model: upstream-model\n");
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str(), text.size());
+  EXPECT_FALSE(doc.HasParseError()) << text.substr(0, 500);
+  return doc;
+}
+
+std::vector<FakeRequest> chat_requests(const FakeUpstream& upstream) {
+  std::vector<FakeRequest> out;
+  for (auto& r : upstream.requests()) {
+    if (r.path.find("/chat/completions") != std::string::npos) out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string error_message(const HttpResponse& response) {
+  auto doc = parse(response.body);
+  if (!doc.IsObject() || !doc.HasMember("error") || !doc["error"].IsObject() || !doc["error"].HasMember("message")) {
+    ADD_FAILURE() << "not an error object: " << response.body;
+    return {};
+  }
+  return doc["error"]["message"].GetString();
+}
+
+// Checks the framing of a streamed answer: every data line is JSON but the
+// last, which is [DONE]; returns the payloads.
+std::vector<std::string> well_formed_stream(const HttpResponse& response) {
+  EXPECT_EQ(response.status, 200) << response.body;
+  EXPECT_THAT(response.header("content-type"), HasSubstr("text/event-stream"));
+  auto data = sse_data(response.body);
+  EXPECT_FALSE(data.empty());
+  if (data.empty()) return data;
+  EXPECT_EQ(data.back(), "[DONE]") << response.body;
+  for (std::size_t i = 0; i + 1 < data.size(); ++i) {
+    rapidjson::Document doc;
+    doc.Parse(data[i].c_str(), data[i].size());
+    EXPECT_FALSE(doc.HasParseError()) << data[i];
+  }
+  return data;
+}
+
+bool has_error_event(const std::vector<std::string>& data) {
+  for (const auto& d : data) {
+    if (d.rfind("{\"error\"", 0) == 0) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> finish_reasons(const std::vector<std::string>& data) {
+  std::vector<std::string> out;
+  for (const auto& d : data) {
+    if (d == "[DONE]") continue;
+    rapidjson::Document doc;
+    doc.Parse(d.c_str(), d.size());
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("choices") || !doc["choices"].IsArray()) continue;
+    for (const auto& c : doc["choices"].GetArray()) {
+      if (c.HasMember("finish_reason") && c["finish_reason"].IsString()) out.push_back(c["finish_reason"].GetString());
+    }
+  }
+  return out;
+}
+
+// A loopback port where nothing listens.
+std::uint16_t unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Captures the process log for the test's duration.
+class LogCapture {
+ public:
+  LogCapture() {
+    host::Log::set_capture([this](LogLevel, std::string_view line) {
+      std::lock_guard lock(mu_);
+      text_.append(line).push_back('\n');
+    });
+  }
+  ~LogCapture() { host::Log::set_capture(nullptr); }
+  std::string text() const {
+    std::lock_guard lock(mu_);
+    return text_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string text_;
+};
+
+// ---------------------------------------------------------------------------
+// Answers
+
+TEST(OpenAIGateway, JsonAnswerAndWhatTheUpstreamGot) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, kCompletionJson); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(
+      gw.url("/v1/chat/completions"),
+      chat_body("gpt-test", "hello", false,
+                R"("user":"u-42","metadata":{"trace":"t-1"},"logit_bias":{"50256":-100},"temperature":0.5)"));
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.header("x-llmux-provider"), "up");
+  auto doc = parse(response.body);
+  EXPECT_STREQ(doc["object"].GetString(), "chat.completion");
+  EXPECT_STREQ(doc["choices"][0]["message"]["content"].GetString(), "Hello world");
+  EXPECT_STREQ(doc["choices"][0]["finish_reason"].GetString(), "stop");
+  EXPECT_EQ(doc["usage"]["prompt_tokens"].GetInt(), 9);
+  EXPECT_EQ(doc["usage"]["completion_tokens"].GetInt(), 2);
+
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  const FakeRequest& r = requests[0];
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.path, "/v1/chat/completions");
+  EXPECT_EQ(r.header("authorization"), std::string("Bearer ") + kKey);
+  EXPECT_THAT(r.header("content-type"), HasSubstr("application/json"));
+  EXPECT_EQ(r.header("accept"), "application/json");
+  auto body = parse(r.body);
+  EXPECT_STREQ(body["model"].GetString(), "gpt-test");
+  EXPECT_FALSE(body.HasMember("stream") && body["stream"].IsTrue());
+  EXPECT_FALSE(body.HasMember("stream_options"));
+  EXPECT_DOUBLE_EQ(body["temperature"].GetDouble(), 0.5);
+  // Unknown members pass through untouched.
+  EXPECT_THAT(r.body, HasSubstr(R"("user":"u-42")"));
+  EXPECT_THAT(r.body, HasSubstr(R"("metadata":{"trace":"t-1"})"));
+  EXPECT_THAT(r.body, HasSubstr(R"("logit_bias":{"50256":-100})"));
+}
+
+TEST(OpenAIGateway, RouteStepRenamesTheModel) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, kCompletionJson); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("renamed", "hello"));
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_STREQ(parse(requests[0].body)["model"].GetString(), "upstream-model");
+}
+
+class OpenAIStreamUsage : public ::testing::TestWithParam<bool> {};
+
+TEST_P(OpenAIStreamUsage, SseAnswerRelayedWithUsageOnlyWhenAsked) {
+  const bool include_usage = GetParam();
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, hello_stream()); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(
+      gw.url("/v1/chat/completions"),
+      chat_body("gpt-test", "hello", true,
+                std::string(R"("stream_options":{"include_usage":)") + (include_usage ? "true" : "false") +
+                    R"(},"seed":7,"x_custom":[1,2])"));
+  auto data = well_formed_stream(response);
+  EXPECT_EQ(response.header("x-llmux-provider"), "up");
+  EXPECT_EQ(sse_content(response.body), "Hello world");
+  EXPECT_FALSE(has_error_event(data)) << response.body;
+  EXPECT_THAT(finish_reasons(data), ElementsAre("stop"));
+  ASSERT_GE(data.size(), 3u);
+  EXPECT_THAT(data.front(), HasSubstr(R"("role":"assistant")"));
+  bool usage_seen = false;
+  for (const auto& d : data) {
+    if (d == "[DONE]") continue;
+    auto doc = parse(d);
+    if (doc.HasMember("usage") && doc["usage"].IsObject()) {
+      usage_seen = true;
+      EXPECT_EQ(doc["usage"]["prompt_tokens"].GetInt(), 9);
+      EXPECT_EQ(doc["usage"]["completion_tokens"].GetInt(), 2);
+      EXPECT_EQ(doc["usage"]["total_tokens"].GetInt(), 11);
+      EXPECT_TRUE(doc["choices"].IsArray() && doc["choices"].Empty());
+    }
+  }
+  EXPECT_EQ(usage_seen, include_usage) << response.body;
+
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].header("accept"), "text/event-stream");
+  auto body = parse(requests[0].body);
+  EXPECT_TRUE(body["stream"].IsTrue());
+  ASSERT_TRUE(body.HasMember("stream_options")) << requests[0].body;
+  EXPECT_TRUE(body["stream_options"]["include_usage"].IsTrue()) << "usage is always asked upstream";
+  EXPECT_EQ(body["seed"].GetInt(), 7);
+  EXPECT_THAT(requests[0].body, HasSubstr(R"("x_custom":[1,2])"));
+}
+
+INSTANTIATE_TEST_SUITE_P(OpenAIClient, OpenAIStreamUsage, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Asked" : "NotAsked"; });
+
+// Two tool calls, their arguments in fragments.
+std::vector<std::string> tool_stream() {
+  return {
+      kRoleChunk,
+      stream_chunk(R"({"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_a1","type":"function",)"
+                   R"("function":{"name":"get_weather","arguments":""}}]},"logprobs":null,"finish_reason":null})"),
+      stream_chunk(R"({"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"ci"}}]},)"
+                   R"("logprobs":null,"finish_reason":null})"),
+      stream_chunk(R"({"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ty\": \"Paris\"}"}}]},)"
+                   R"("logprobs":null,"finish_reason":null})"),
+      stream_chunk(R"({"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b2","type":"function",)"
+                   R"("function":{"name":"get_time","arguments":""}}]},"logprobs":null,"finish_reason":null})"),
+      stream_chunk(R"({"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"tz\":"}}]},)"
+                   R"("logprobs":null,"finish_reason":null})"),
+      stream_chunk(R"({"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"\"CET\"}"}}]},)"
+                   R"("logprobs":null,"finish_reason":null})"),
+      finish_chunk("tool_calls"),
+      kUsageChunk,
+      "data: [DONE]\n\n",
+  };
+}
+
+const char* kToolsMember =
+    R"("tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}},)"
+    R"({"type":"function","function":{"name":"get_time","parameters":{"type":"object"}}}],"tool_choice":"auto")";
+
+TEST(OpenAIGateway, ToolCallStreamReachesTheClient) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, tool_stream()); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "weather?", true, kToolsMember));
+  auto data = well_formed_stream(response);
+  struct Call {
+    std::string id, name, arguments;
+  };
+  std::map<int, Call> calls;
+  for (const auto& d : data) {
+    if (d == "[DONE]") continue;
+    auto doc = parse(d);
+    if (!doc.HasMember("choices") || doc["choices"].Empty()) continue;
+    const auto& delta = doc["choices"][0]["delta"];
+    if (!delta.IsObject() || !delta.HasMember("tool_calls")) continue;
+    for (const auto& tc : delta["tool_calls"].GetArray()) {
+      Call& call = calls[tc["index"].GetInt()];
+      if (tc.HasMember("id")) call.id += tc["id"].GetString();
+      if (tc.HasMember("function")) {
+        const auto& fn = tc["function"];
+        if (fn.HasMember("name")) call.name += fn["name"].GetString();
+        if (fn.HasMember("arguments")) call.arguments += fn["arguments"].GetString();
+      }
+    }
+  }
+  ASSERT_EQ(calls.size(), 2u) << response.body;
+  EXPECT_EQ(calls[0].id, "call_a1");
+  EXPECT_EQ(calls[0].name, "get_weather");
+  EXPECT_EQ(calls[0].arguments, R"({"city": "Paris"})");
+  EXPECT_EQ(calls[1].id, "call_b2");
+  EXPECT_EQ(calls[1].name, "get_time");
+  EXPECT_EQ(calls[1].arguments, R"({"tz":"CET"})");
+  EXPECT_THAT(finish_reasons(data), ElementsAre("tool_calls"));
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(parse(requests[0].body)["tools"].Size(), 2u);
+}
+
+TEST(OpenAIGateway, NonStreamClientGetsAnUpstreamStreamWhole) {
+  // Some servers stream whatever was asked: the answer is collected.
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, tool_stream()); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "weather?", false, kToolsMember));
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto doc = parse(response.body);
+  const auto& calls = doc["choices"][0]["message"]["tool_calls"];
+  ASSERT_EQ(calls.Size(), 2u) << response.body;
+  EXPECT_STREQ(calls[0]["function"]["arguments"].GetString(), R"({"city": "Paris"})");
+  EXPECT_STREQ(calls[1]["function"]["name"].GetString(), "get_time");
+  EXPECT_STREQ(doc["choices"][0]["finish_reason"].GetString(), "tool_calls");
+}
+
+TEST(OpenAIGateway, StreamRequestAnsweredWithJsonIsStreamedToTheClient) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, kCompletionJson); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  auto data = well_formed_stream(response);
+  EXPECT_EQ(sse_content(response.body), "Hello world");
+  EXPECT_THAT(finish_reasons(data), ElementsAre("stop"));
+}
+
+TEST(OpenAIGateway, TenMegabyteJsonAnswerArrivesIntact) {
+  std::string content;
+  content.reserve(10u << 20);
+  for (std::size_t i = 0; content.size() < (10u << 20); ++i) content += "line " + std::to_string(i) + " \xC3\xA9t\xC3\xA9\n";
+  std::string quoted;
+  json::append_quoted(quoted, content);
+  std::string body = R"({"id":"chatcmpl-big","object":"chat.completion","created":1,"model":"gpt-test",)"
+                     R"("choices":[{"index":0,"message":{"role":"assistant","content":)" +
+                     quoted + R"(},"finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":2}})";
+  FakeUpstream upstream([&](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, body); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  RequestOptions options;
+  options.timeout = 30s;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "big"), options);
+  ASSERT_EQ(response.status, 200) << response.body.substr(0, 300);
+  auto doc = parse(response.body);
+  const auto& got = doc["choices"][0]["message"]["content"];
+  ASSERT_TRUE(got.IsString());
+  EXPECT_EQ(got.GetStringLength(), content.size());
+  EXPECT_TRUE(std::string(got.GetString(), got.GetStringLength()) == content);
+  EXPECT_STREQ(doc["choices"][0]["finish_reason"].GetString(), "length");
+}
+
+// ---------------------------------------------------------------------------
+// Upstream errors
+
+TEST(OpenAIGateway, UnauthorizedKeyIsSetAsideAndNeverShown) {
+  LogCapture log;
+  FakeUpstream upstream([](const FakeRequest& request, FakeExchange& exchange) {
+    if (request.header("authorization") == std::string("Bearer ") + kKeyOne) {
+      // Echoes the key, as some servers do.
+      send_json(exchange,
+                std::string(R"({"error":{"message":"Incorrect API key provided: )") + kKeyOne +
+                    R"(. You can find your API key at https://platform.openai.com/account/api-keys.",)"
+                    R"("type":"invalid_request_error","param":null,"code":"invalid_api_key"}})",
+                401);
+      return;
+    }
+    send_json(exchange, kCompletionJson);
+  });
+  TestGateway gw(config(openai_entry("up", upstream.url("/v1"), "",
+                                     std::string("api_keys:\n  - ") + kKeyOne + "\n  - " + kKeyTwo),
+                        "gpt-test: [up]\n"));
+  HttpClient client;
+  auto first = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "one"));
+  EXPECT_EQ(first.status, 401) << first.body;
+  EXPECT_THAT(error_message(first), HasSubstr("Incorrect API key provided"));
+  auto doc = parse(first.body);
+  EXPECT_STREQ(doc["error"]["code"].GetString(), "invalid_api_key");
+  auto second = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "two"));
+  auto third = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "three"));
+  EXPECT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(third.status, 200) << third.body;
+
+  std::vector<std::string> auth;
+  for (const auto& r : chat_requests(upstream)) auth.push_back(r.header("authorization"));
+  EXPECT_THAT(auth, ElementsAre(std::string("Bearer ") + kKeyOne, std::string("Bearer ") + kKeyTwo,
+                                std::string("Bearer ") + kKeyTwo));
+
+  for (const auto* key : {kKeyOne, kKeyTwo}) {
+    for (const auto* response : {&first, &second, &third}) {
+      EXPECT_THAT(response->body, Not(HasSubstr(key)));
+      for (const auto& [name, value] : response->headers) EXPECT_THAT(value, Not(HasSubstr(key)));
+    }
+    EXPECT_THAT(log.text(), Not(HasSubstr(key)));
+  }
+  EXPECT_THAT(log.text(), HasSubstr("key #1 (\xE2\x80\xA6" "00K1) rejected with 401; set aside"));
+}
+
+TEST(OpenAIGateway, RateLimitWithRetryAfterKeepsStatusAndMessage) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    send_json(exchange,
+              R"({"error":{"message":"Rate limit reached for gpt-test in organization org-x on requests per min (RPM): Limit 3, Used 3.","type":"requests","param":null,"code":"rate_limit_exceeded"}})",
+              429, {{"Retry-After", "20"}, {"x-ratelimit-remaining-requests", "0"}});
+  });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello"));
+  EXPECT_EQ(response.status, 429) << response.body;
+  EXPECT_THAT(error_message(response), HasSubstr("Rate limit reached for gpt-test"));
+  EXPECT_STREQ(parse(response.body)["error"]["code"].GetString(), "rate_limit_exceeded");
+}
+
+TEST(OpenAIGateway, ServerErrorsReachTheClient) {
+  for (int status : {500, 503}) {
+    SCOPED_TRACE(status);
+    FakeUpstream upstream([status](const FakeRequest&, FakeExchange& exchange) {
+      if (status == 500) {
+        send_json(exchange,
+                  R"({"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}})",
+                  500);
+      } else {
+        exchange.respond(503, {{"Content-Type", "text/plain"}}, "upstream connect error or disconnect/reset before headers");
+      }
+    });
+    TestGateway gw(single(upstream));
+    HttpClient client;
+    auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello"));
+    EXPECT_EQ(response.status, status) << response.body;
+    EXPECT_THAT(error_message(response), HasSubstr(status == 500 ? "The server had an error" : "disconnect/reset"));
+    auto streamed = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+    EXPECT_EQ(streamed.status, status) << "nothing was committed: a plain error answer";
+  }
+}
+
+TEST(OpenAIGateway, InvalidJsonMidStreamEndsWithAnErrorThenDone) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
+    exchange.chunk(kRoleChunk + content_chunk("Hel"));
+    exchange.sleep(50ms);
+    exchange.chunk("data: {\"id\":\"chatcmpl-x\",\"choices\":[{\"delta\":{\"content\":\"lo\"}\n\n");
+    exchange.sleep(2s);  // keeps the connection; llmux should not wait for it
+    exchange.end_chunked();
+  });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto started = std::chrono::steady_clock::now();
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
+  auto data = well_formed_stream(response);
+  EXPECT_EQ(sse_content(response.body), "Hel");
+  ASSERT_GE(data.size(), 2u);
+  EXPECT_THAT(data[data.size() - 2], HasSubstr("invalid JSON")) << response.body;
+  EXPECT_TRUE(finish_reasons(data).empty());
+}
+
+TEST(OpenAIGateway, CutMidStreamIsAnErrorNotASilentFinish) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
+    exchange.chunk(kRoleChunk + content_chunk("Hello"));
+    exchange.sleep(50ms);
+    exchange.close();
+  });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  auto data = well_formed_stream(response);
+  EXPECT_EQ(sse_content(response.body), "Hello");
+  EXPECT_TRUE(has_error_event(data)) << response.body;
+  EXPECT_TRUE(finish_reasons(data).empty()) << response.body;
+}
+
+TEST(OpenAIGateway, CleanCloseWithoutFinishIsAnErrorToo) {
+  // A complete HTTP response whose stream never finished (no finish_reason, no [DONE]).
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    send_stream(exchange, {kRoleChunk, content_chunk("Hello")});
+  });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  auto data = well_formed_stream(response);
+  EXPECT_TRUE(has_error_event(data)) << response.body;
+  EXPECT_TRUE(finish_reasons(data).empty()) << response.body;
+}
+
+TEST(OpenAIGateway, StallBeyondIdleTimeoutIsAnError) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
+    exchange.chunk(kRoleChunk + content_chunk("Hello"));
+    exchange.sleep(5s);
+    exchange.close();
+  });
+  TestGateway gw(single(upstream, "idle_timeout: 300ms"));
+  HttpClient client;
+  auto started = std::chrono::steady_clock::now();
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(elapsed, 250ms);
+  EXPECT_LT(elapsed, 3s);
+  auto data = well_formed_stream(response);
+  EXPECT_EQ(sse_content(response.body), "Hello");
+  ASSERT_TRUE(has_error_event(data)) << response.body;
+  EXPECT_THAT(response.body, HasSubstr("idle timeout"));
+}
+
+TEST(OpenAIGateway, SlowFirstByteIsA504) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    if (!exchange.sleep(3s)) return;
+    send_json(exchange, kCompletionJson);
+  });
+  TestGateway gw(single(upstream, "first_byte_timeout: 300ms"));
+  HttpClient client;
+  for (bool stream : {false, true}) {
+    SCOPED_TRACE(stream);
+    auto started = std::chrono::steady_clock::now();
+    auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", stream));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+    EXPECT_EQ(response.status, 504) << response.body;
+    EXPECT_THAT(error_message(response), HasSubstr("first-byte timeout"));
+  }
+}
+
+TEST(OpenAIGateway, ConnectionRefusedFailsFastAndFallsBack) {
+  std::string dead = "http://127.0.0.1:" + std::to_string(unused_port()) + "/v1";
+  TestGateway gw(config(openai_entry("dead", dead) + "  mock:\n    plugin: mock\n    options:\n      reply: from mock\n",
+                        "gpt-test: [dead]\nchained: [dead, mock]\n"));
+  HttpClient client;
+  auto started = std::chrono::steady_clock::now();
+  auto alone = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello"));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_EQ(alone.status, 502) << alone.body;
+  EXPECT_THAT(error_message(alone), HasSubstr("openai provider 'dead'"));
+  EXPECT_STREQ(parse(alone.body)["error"]["code"].GetString(), "upstream_unreachable");
+
+  for (bool stream : {false, true}) {
+    auto chained = client.post(gw.url("/v1/chat/completions"), chat_body("chained", "hello", stream));
+    EXPECT_EQ(chained.status, 200) << chained.body;
+    EXPECT_EQ(chained.header("x-llmux-provider"), "mock");
+    if (stream) {
+      well_formed_stream(chained);
+      EXPECT_EQ(sse_content(chained.body), "from mock");
+    } else {
+      EXPECT_STREQ(parse(chained.body)["choices"][0]["message"]["content"].GetString(), "from mock");
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Client side
+
+TEST(OpenAIGateway, ClientDisconnectClosesTheUpstreamConnection) {
+  std::atomic<bool> streaming{false};
+  FakeUpstream upstream([&](const FakeRequest& request, FakeExchange& exchange) {
+    if (request.path.find("/chat/completions") == std::string::npos) {
+      exchange.respond(404);
+      return;
+    }
+    exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
+    exchange.chunk(kRoleChunk);
+    streaming = true;
+    for (int i = 0; i < 400; ++i) {
+      if (!exchange.chunk(content_chunk("tick " + std::to_string(i) + " ")) || !exchange.sleep(25ms)) return;
+    }
+    exchange.chunk(finish_chunk("stop") + "data: [DONE]\n\n");
+    exchange.end_chunked();
+  });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  RequestOptions options;
+  std::chrono::steady_clock::time_point left;
+  options.on_data = [&](const std::string& piece) {
+    if (piece.find("tick 3 ") == std::string::npos) return true;
+    left = std::chrono::steady_clock::now();
+    return false;  // hang up mid-answer
+  };
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true), options);
+  EXPECT_TRUE(streaming);
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  auto closed = upstream.wait_for_client_close(requests[0].connection, 1s);
+  ASSERT_TRUE(closed) << "the upstream connection stayed open after the client left";
+  EXPECT_LT(*closed - left, 1s);
+}
+
+// ---------------------------------------------------------------------------
+// g4f
+
+TEST(G4fGateway, NoAuthorizationAndTheProviderMember) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, hello_stream()); });
+  TestGateway gw(config(provider_entry("free", "g4f", upstream.url("/v1"), "provider: Copilot\nmodels: [gpt-4o]\n"),
+                        "gpt-4o: [free]\n"));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-4o", "hello", true));
+  well_formed_stream(response);
+  EXPECT_EQ(response.header("x-llmux-provider"), "free");
+  EXPECT_EQ(sse_content(response.body), "Hello world");
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_FALSE(requests[0].has_header("authorization"));
+  auto body = parse(requests[0].body);
+  EXPECT_STREQ(body["provider"].GetString(), "Copilot");
+  EXPECT_STREQ(body["model"].GetString(), "gpt-4o");
+
+  // The client's own `provider` member wins.
+  response = client.post(gw.url("/v1/chat/completions"),
+                         chat_body("gpt-4o", "hello", false, R"("provider":"PollinationsAI")"));
+  EXPECT_EQ(response.status, 200) << response.body;
+  requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(requests[1].body, HasSubstr(R"("provider":"PollinationsAI")"));
+  EXPECT_THAT(requests[1].body, Not(HasSubstr("Copilot")));
+}
+
+// ---------------------------------------------------------------------------
+// Models
+
+TEST(OpenAIGateway, ModelListIncludesUpstreamModelsThatARouteMatches) {
+  FakeUpstream upstream([](const FakeRequest& request, FakeExchange& exchange) {
+    if (request.method == "GET" && request.path == "/v1/models") {
+      send_json(exchange,
+                R"({"object":"list","data":[{"id":"gpt-4o","object":"model","created":1715367049,"owned_by":"system"},)"
+                R"({"id":"gpt-4o-mini","object":"model","created":1721172741,"owned_by":"system"},)"
+                R"({"id":"dall-e-3","object":"model","created":1698785189,"owned_by":"system"}]})");
+      return;
+    }
+    send_json(exchange, kCompletionJson);
+  });
+  TestGateway gw(config(provider_entry("up", "openai", upstream.url("/v1"), std::string("api_key: ") + kKey),
+                        "\"gpt-*\": [up]\n"));
+  HttpClient client;
+  std::string ids;
+  for (auto deadline = std::chrono::steady_clock::now() + 3s; std::chrono::steady_clock::now() < deadline;) {
+    auto response = client.get(gw.url("/v1/models"));
+    ASSERT_EQ(response.status, 200) << response.body;
+    ids.clear();
+    auto doc = parse(response.body);
+    for (const auto& m : doc["data"].GetArray()) ids += std::string(m["id"].GetString()) + " ";
+    if (ids.find("gpt-4o-mini") != std::string::npos) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_THAT(ids, HasSubstr("gpt-4o "));
+  EXPECT_THAT(ids, HasSubstr("gpt-4o-mini "));
+  EXPECT_THAT(ids, Not(HasSubstr("dall-e-3"))) << "no route matches it";
+  bool authorized = false;
+  for (const auto& r : upstream.requests()) {
+    if (r.path == "/v1/models") authorized = r.header("authorization") == std::string("Bearer ") + kKey;
+  }
+  EXPECT_TRUE(authorized);
+}
+
+}  // namespace
+}  // namespace llmux::test
