@@ -24,11 +24,12 @@ bool is_integer(std::string_view s) {
   return !s.empty() && ec == std::errc() && ptr == s.data() + s.size();
 }
 
+// A finite decimal number (no "nan", "inf" or hex).
 bool is_number(std::string_view s) {
   if (s.empty() || s.front() == '+') return false;
   double v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc() && ptr == s.data() + s.size() && s.find_first_of("nNiI") == std::string_view::npos;
+  return ec == std::errc() && ptr == s.data() + s.size() && s.find_first_of("nNiIxXpP") == std::string_view::npos;
 }
 
 // A YAML value as JSON: scalars that read as booleans or numbers become
@@ -40,10 +41,18 @@ void config_to_json(const ConfigNode& node, std::string& out) {
       return;
     case ConfigNode::Type::Scalar: {
       const std::string& v = node.value();
-      if (v == "true" || v == "false") {
-        out += v;
-      } else if (is_integer(v) || is_number(v)) {
-        out += v;
+      if (v == "true" || v == "True" || v == "TRUE") {
+        out += "true";
+      } else if (v == "false" || v == "False" || v == "FALSE") {
+        out += "false";
+      } else if (is_integer(v)) {
+        std::int64_t n = 0;
+        std::from_chars(v.data(), v.data() + v.size(), n);
+        out += std::to_string(n);  // "007" is no JSON number; 7 is
+      } else if (is_number(v)) {
+        double d = 0;
+        std::from_chars(v.data(), v.data() + v.size(), d);
+        out += json::to_string(rapidjson::Value(d));  // ".5" -> 0.5
       } else {
         json::append_quoted(out, v);
       }
@@ -379,6 +388,14 @@ ChatBody build_chat_body(const ChatRequest& request, const OllamaOptions& option
 
   doc.AddMember("stream", true, a);
   if (auto format = format_from_extra(request, a)) doc.AddMember("format", *format, a);
+  // Ollama's own `think` (thinking models), when a client sends it along.
+  for (const auto& [name, text] : request.extra) {
+    if (name != "think") continue;
+    if (auto think = parse_value(text, a); think && (think->IsBool() || think->IsString())) {
+      doc.AddMember("think", *think, a);
+    }
+    break;
+  }
 
   // options: the configured ones, then the request's sampling over them.
   Value opts(rapidjson::kObjectType);

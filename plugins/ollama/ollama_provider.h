@@ -12,7 +12,11 @@
 //   function send the tools anyway (the model may still answer in text)
 // - Ollama has no tool call ids: calls get "call_<n>" (n = their index in
 //   the answer) unless the upstream sent an id
-// - response_format json_object / json_schema become Ollama's `format`
+// - response_format json_object / json_schema become Ollama's `format`; a
+//   `think` member (Ollama's own, for thinking models) is passed through
+// - the configured `options` are sent with every request; the request's
+//   sampling (temperature, top_p, seed, stop, max_tokens -> num_predict,
+//   frequency/presence_penalty) replaces the same keys
 #pragma once
 
 #include <chrono>

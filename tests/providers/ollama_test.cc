@@ -553,6 +553,39 @@ TEST_F(Ollama, UnreachableOllamaFallsBack) {
   EXPECT_THAT(str(parse(alone.body)["error"]["message"]), HasSubstr("ollama provider 'ollama'"));
 }
 
+TEST_F(Ollama, LargeStreamToASlowClientArrivesIntact) {
+  // ~3.5 MB of content in 30k lines (~9 MB of SSE): the client reads slowly at first, so the
+  // provider pauses Ollama's stream and resumes it as the client drains.
+  std::string expected;
+  std::vector<std::string> blocks(1);
+  for (int i = 0; i < 30000; ++i) {
+    std::string piece = "token " + std::to_string(i) + " \xC3\xA9t\xC3\xA9 lorem ipsum dolor sit amet, consectetur " +
+                        "adipiscing elit, sed do eiusmod tempor incididunt ut labore\n";
+    expected += piece;
+    blocks.back() += ollama_line("llama3.2", piece);
+    if (blocks.back().size() > 64 * 1024) blocks.emplace_back();
+  }
+  blocks.back() += ollama_done("llama3.2", "stop", 12, 30000);
+  stream_lines(blocks);
+  RequestOptions options;
+  options.timeout = 60s;
+  int pieces = 0;
+  options.on_data = [&](const std::string&) {
+    if (++pieces < 4) std::this_thread::sleep_for(300ms);
+    return true;
+  };
+  auto r = post(chat_body("llama3.2", "a lot please", true, R"("stream_options":{"include_usage":true})"), options);
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 300);
+  Stream s = parse_stream(r.body);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.error, nullptr);
+  EXPECT_EQ(s.content.size(), expected.size());
+  EXPECT_TRUE(s.content == expected);
+  EXPECT_THAT(s.finish_reasons, ElementsAre("stop"));
+  ASSERT_NE(s.usage, nullptr);
+  EXPECT_EQ((*s.usage)["completion_tokens"].GetInt(), 30000);
+}
+
 TEST_F(Ollama, ClientDisconnectCancelsTheUpstream) {
   on_chat([](const FakeRequest&, FakeExchange& exchange) {
     exchange.begin_chunked(200, kNdjson);

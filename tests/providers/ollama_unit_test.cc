@@ -312,6 +312,16 @@ TEST(OllamaConfig, OptionsReachTheRequest) {
             R"("presence_penalty":0.5})");
 }
 
+TEST(OllamaConfig, OptionValuesBecomeJsonOfTheirType) {
+  Harness h(chat_body("llama3.2", "hi"),
+            "keep_alive: 5m\noptions: {a: 007, b: .5, c: -2.50, d: True, e: \"10\", f: 1e3, g: nan, h: 0x10, i: ~, "
+            "j: {k: [1, x]}}");
+  auto body = h.sent();
+  EXPECT_STREQ(body["keep_alive"].GetString(), "5m");
+  EXPECT_EQ(json::to_string(body["options"]),
+            R"({"a":7,"b":0.5,"c":-2.5,"d":true,"e":10,"f":1000.0,"g":"nan","h":"0x10","i":null,"j":{"k":[1,"x"]}})");
+}
+
 TEST(OllamaConfig, WrongValuesAreConfigErrorsWithPositions) {
   EXPECT_THAT(config_error("base_url: ftp://x"), HasSubstr("providers.yaml:2:3: options.base_url"));
   EXPECT_THAT(config_error("base_url: ftp://x"), HasSubstr("http:// or https://"));
@@ -375,6 +385,15 @@ TEST(OllamaRequest, ImageUrlsAndNonBase64DataUrisFailBeforeAnyRequest) {
     EXPECT_EQ(call->events[0].error.type, "invalid_request_error");
     EXPECT_THAT(call->events[0].error.message, HasSubstr("data: URIs")) << url;
   }
+}
+
+TEST(OllamaRequest, ThinkIsPassedThrough) {
+  Harness h(chat_body("qwen3", "hi", false, R"("think":true)"));
+  EXPECT_TRUE(h.sent()["think"].GetBool());
+  Harness level(chat_body("gpt-oss", "hi", false, R"("think":"high")"));
+  EXPECT_STREQ(level.sent()["think"].GetString(), "high");
+  Harness none(chat_body("qwen3", "hi"));
+  EXPECT_FALSE(none.sent().HasMember("think"));
 }
 
 TEST(OllamaRequest, JsonObjectFormat) {
