@@ -721,17 +721,18 @@ HttpEngine::~HttpEngine() {
 std::shared_ptr<HttpTransfer> HttpEngine::start(HttpRequest request, std::shared_ptr<HttpHandler> handler) {
   auto state = std::make_shared<TransferState>(impl_->next_id.fetch_add(1));
   auto handle = std::make_shared<TransferHandle>(impl_->core, state);
-  auto* transfer = new Transfer;
+  auto transfer = std::make_unique<Transfer>();
   transfer->state = state;
   transfer->request = std::move(request);
   transfer->handler = std::move(handler);
   impl_->core->active.fetch_add(1);
-  if (!impl_->core->post({Command::Kind::Start, state->id, transfer})) {
+  if (impl_->core->post({Command::Kind::Start, state->id, transfer.get()})) {
+    transfer.release();  // the loop owns it now
+  } else {
     // Only when start() races the destructor.
-    std::unique_ptr<Transfer> owned(transfer);
     state->done = true;
     impl_->core->active.fetch_sub(1);
-    if (owned->handler) owned->handler->on_complete({HttpFailure::Cancelled, "the HTTP engine is shutting down"});
+    if (transfer->handler) transfer->handler->on_complete({HttpFailure::Cancelled, "the HTTP engine is shutting down"});
   }
   return handle;
 }

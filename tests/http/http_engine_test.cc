@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -30,6 +32,12 @@ using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kWait = 10s;  // upper bound for anything that should happen
+
+// Loopback tests must not go through a proxy the CI machine may have configured.
+const bool kProxyEnvironmentCleared = [] {
+  for (const char* name : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) ::unsetenv(name);
+  return true;
+}();
 
 // Records everything a transfer delivers; thread-safe for the test thread.
 class Recorder final : public HttpHandler {
@@ -255,6 +263,7 @@ TEST_F(HttpEngineTest, SseBodyArrivesIncrementally) {
   auto recorder = run(post(upstream.url("/v1/chat/completions"), "{}"));
   EXPECT_TRUE(recorder->wait().ok());
   EXPECT_EQ(recorder->body(), openai_sse({openai_text_chunk("Hel"), openai_text_chunk("lo")}));
+  EXPECT_FALSE(recorder->body_before_response());
   auto pieces = recorder->pieces();
   ASSERT_GE(pieces.size(), 2u);
   EXPECT_THAT(pieces.front().bytes, HasSubstr("Hel"));
@@ -396,6 +405,74 @@ TEST_F(HttpEngineTest, InvalidRequestHeaderIsRefusedWithoutItsValue) {
   EXPECT_EQ(outcome.failure, HttpFailure::Other);
   EXPECT_THAT(outcome.message, Not(HasSubstr("sk-secret")));
   EXPECT_EQ(upstream.request_count(), 0u);
+}
+
+TEST_F(HttpEngineTest, InterimResponsesAndTrailersAreNotTheResponse) {
+  upstream.set_handler([](const FakeRequest&, FakeExchange& exchange) {
+    exchange.send_raw("HTTP/1.1 100 Continue\r\n\r\n"
+                      "HTTP/1.1 200 OK\r\nX-Final: yes\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n");
+  });
+  auto recorder = run(post(upstream.url("/"), "{}"));
+  EXPECT_TRUE(recorder->wait().ok()) << recorder->wait().message;
+  EXPECT_EQ(recorder->responses(), 1);
+  EXPECT_EQ(recorder->status(), 200);
+  EXPECT_EQ(find_header(recorder->headers(), "x-final"), "yes");
+  EXPECT_FALSE(find_header(recorder->headers(), "x-trailer"));
+  EXPECT_EQ(recorder->body(), "hello");
+}
+
+TEST_F(HttpEngineTest, ContentEncodingIsPassedThroughUndecoded) {
+  const std::string not_really_gzip = "\x1f\x8b raw bytes";
+  upstream.set_handler([&](const FakeRequest&, FakeExchange& exchange) {
+    exchange.respond(200, {{"Content-Encoding", "gzip"}}, not_really_gzip);
+  });
+  HttpRequest request = get(upstream.url("/"));
+  request.headers.push_back({"Accept-Encoding", "gzip"});
+  auto recorder = run(request);
+  EXPECT_TRUE(recorder->wait().ok()) << recorder->wait().message;
+  EXPECT_EQ(recorder->body(), not_really_gzip);
+  EXPECT_EQ(upstream.requests().at(0).header("accept-encoding"), "gzip");
+}
+
+TEST_F(HttpEngineTest, TlsHandshakeThatNeverCompletesIsAConnectFailure) {
+  // The fake upstream speaks plain HTTP: it waits for a request head that a
+  // TLS ClientHello never completes, so the handshake runs into `connect`.
+  upstream.set_handler([](const FakeRequest&, FakeExchange& exchange) { exchange.close(); });
+  HttpRequest request = get("https://127.0.0.1:" + std::to_string(upstream.port()) + "/");
+  request.timeouts.connect = 300ms;
+  request.headers.push_back({"Authorization", "Bearer sk-secret-xyz"});
+  auto started = Clock::now();
+  auto recorder = run(request);
+  auto outcome = recorder->wait();
+  EXPECT_EQ(outcome.failure, HttpFailure::Connect) << outcome.message;
+  EXPECT_LT(ms_between(started, recorder->completed_at()), 3000);
+  EXPECT_THAT(outcome.message, Not(HasSubstr("sk-secret")));
+}
+
+TEST_F(HttpEngineTest, ExplicitProxyIsUsed) {
+  upstream.set_handler([](const FakeRequest&, FakeExchange& exchange) { exchange.respond(200, {}, "via proxy"); });
+  HttpRequest request = get("http://api.upstream.example/v1/models");
+  request.proxy = upstream.url();
+  auto recorder = run(request);
+  EXPECT_TRUE(recorder->wait().ok()) << recorder->wait().message;
+  ASSERT_EQ(upstream.request_count(), 1u);
+  EXPECT_EQ(upstream.requests().at(0).path, "http://api.upstream.example/v1/models");  // absolute form
+  EXPECT_EQ(upstream.requests().at(0).header("host"), "api.upstream.example");
+}
+
+TEST(HttpEngineProxy, EnvironmentProxyIsUsedByDefault) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { exchange.respond(200, {}, "via proxy"); });
+  ::setenv("http_proxy", upstream.url().c_str(), 1);  // before the engine's thread exists
+  {
+    HttpEngine engine;
+    auto recorder = std::make_shared<Recorder>();
+    engine.start(get("http://api.upstream.example/v1/models"), recorder);
+    EXPECT_TRUE(recorder->wait().ok()) << recorder->wait().message;
+  }
+  ::unsetenv("http_proxy");
+  ASSERT_EQ(upstream.request_count(), 1u);
+  EXPECT_EQ(upstream.requests().at(0).path, "http://api.upstream.example/v1/models");
 }
 
 // ---- timeouts ----------------------------------------------------------------
@@ -574,7 +651,7 @@ TEST_F(HttpEngineTest, PauseFromTheHandlerStopsDeliveryUntilResume) {
 }
 
 TEST_F(HttpEngineTest, PauseFromAnotherThread) {
-  const std::string data = pattern(4 << 20);
+  const std::string data = pattern(16 << 20);
   std::atomic<std::size_t> sent{0};
   upstream.set_handler(firehose(data, &sent));
   auto recorder = std::make_shared<Recorder>();
@@ -596,7 +673,7 @@ TEST_F(HttpEngineTest, PauseFromAnotherThread) {
   EXPECT_LT(size_at_pause, data.size());
   EXPECT_EQ(recorder->completions(), 0);
   // TCP flow control holds the sender back (loopback buffers hold a few MB at most).
-  EXPECT_LT(sent.load(), data.size());
+  EXPECT_LT(sent.load(), data.size()) << "delivered " << size_at_pause;
   transfer->resume();
   EXPECT_TRUE(recorder->wait().ok()) << recorder->wait().message;
   EXPECT_TRUE(recorder->body() == data);
