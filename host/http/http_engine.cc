@@ -13,7 +13,18 @@
 // byte of the response; while the request body is still going out, `idle`
 // bounds a stalled upload. `idle` then bounds every gap between response
 // bytes; `total` the whole transfer. Neither first_byte nor idle runs while the
-// transfer is paused; both restart at resume.
+// transfer is paused; both restart at resume. `connect` zero means curl's own
+// default (300 s): curl cannot switch its connect timeout off.
+//
+// Pause: pause() sets a flag the write callback checks before every on_body
+// (so a pause from inside on_body is exact; from another thread, one delivery
+// already under way may still finish), and the loop then pauses curl's
+// receive side so the socket is not read. Before the response head has
+// arrived curl is not paused (in 7.88 that kept the request from being sent);
+// the write callback pauses it at the first body byte instead.
+//
+// The engine must not be destroyed from one of its own handlers (the
+// destructor joins the loop thread).
 #include "http/http_engine.h"
 
 #include <curl/curl.h>
