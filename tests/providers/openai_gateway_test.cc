@@ -489,6 +489,28 @@ TEST(OpenAIGateway, UnauthorizedKeyIsSetAsideAndNeverShown) {
   EXPECT_THAT(log.text(), HasSubstr("key #1 (\xE2\x80\xA6" "00K1) rejected with 401; set aside"));
 }
 
+TEST(OpenAIGateway, NoUsableKeyLeftFailsWithoutAskingTheUpstream) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    send_json(exchange, R"({"error":{"message":"Invalid token","type":"invalid_request_error","code":"invalid_api_key"}})",
+              401);
+  });
+  TestGateway gw(config(openai_entry("up", upstream.url("/v1")) + "  mock:\n    plugin: mock\n",
+                        "gpt-test: [up]\nchained: [up, mock]\n"));
+  HttpClient client;
+  auto first = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "one"));
+  EXPECT_EQ(first.status, 401) << first.body;
+  EXPECT_THAT(error_message(first), HasSubstr("Invalid token"));
+  auto second = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "two"));
+  EXPECT_EQ(second.status, 503) << second.body;
+  EXPECT_THAT(error_message(second), HasSubstr("all API keys were rejected"));
+  EXPECT_STREQ(parse(second.body)["error"]["code"].GetString(), "no_usable_key");
+  EXPECT_EQ(chat_requests(upstream).size(), 1u);
+  // A chain moves on to the next provider.
+  auto chained = client.post(gw.url("/v1/chat/completions"), chat_body("chained", "three"));
+  EXPECT_EQ(chained.status, 200) << chained.body;
+  EXPECT_EQ(chained.header("x-llmux-provider"), "mock");
+}
+
 TEST(OpenAIGateway, RateLimitWithRetryAfterKeepsStatusAndMessage) {
   FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
     send_json(exchange,
@@ -672,6 +694,41 @@ TEST(OpenAIGateway, ClientDisconnectClosesTheUpstreamConnection) {
   auto closed = upstream.wait_for_client_close(requests[0].connection, 1s);
   ASSERT_TRUE(closed) << "the upstream connection stayed open after the client left";
   EXPECT_LT(*closed - left, 1s);
+}
+
+TEST(OpenAIGateway, SlowClientPausesTheUpstream) {
+  // The upstream streams as fast as it can; the client stops reading. With
+  // backpressure llmux stops reading the upstream too, so the upstream's
+  // writes block (TCP flow control) instead of llmux buffering the stream.
+  constexpr std::size_t kTotal = 1u << 30;  // far more than any buffer on the way
+  const std::string event = content_chunk(std::string(64 * 1024, 'x'));
+  std::atomic<std::size_t> sent{0};
+  FakeUpstream upstream([&](const FakeRequest& request, FakeExchange& exchange) {
+    if (request.path.find("/chat/completions") == std::string::npos) {
+      exchange.respond(404);
+      return;
+    }
+    exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
+    exchange.chunk(kRoleChunk);
+    while (sent < kTotal && exchange.chunk(event)) sent += event.size();
+  });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  RequestOptions options;
+  options.timeout = 20s;
+  std::size_t at_stall = 0, after_stall = 0;
+  options.on_data = [&](const std::string&) {
+    std::this_thread::sleep_for(1500ms);  // the client reads nothing meanwhile
+    at_stall = sent;
+    std::this_thread::sleep_for(1000ms);
+    after_stall = sent;
+    return false;
+  };
+  client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true), options);
+  EXPECT_GT(at_stall, 0u);
+  EXPECT_LT(after_stall, kTotal);
+  EXPECT_LE(after_stall - at_stall, 4 * event.size()) << "the upstream kept sending while the client read nothing ("
+                                                      << at_stall << " -> " << after_stall << " bytes)";
 }
 
 // ---------------------------------------------------------------------------
