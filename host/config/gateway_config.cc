@@ -2,6 +2,7 @@
 #include "config/gateway_config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -9,11 +10,54 @@
 #include <set>
 #include <sstream>
 
+#include "llmux/json.h"
 #include "routing/route_table.h"
 
 namespace llmux::host {
 
 namespace {
+
+int bounded_int(const ConfigNode& map, std::string_view key, int fallback, int low, int high) {
+  std::int64_t value = map.get_int(key, fallback);
+  if (value < low || value > high) {
+    throw ConfigError(*map.find(key), std::string(key) + " must be between " + std::to_string(low) + " and " +
+                                          std::to_string(high) + ", got " + std::to_string(value));
+  }
+  return static_cast<int>(value);
+}
+
+// A YAML value as JSON text: numbers, true/false and null stay bare, other
+// scalars become strings; maps and lists recurse.
+std::string to_json(const ConfigNode& node) {
+  std::string out;
+  if (node.is_null()) return "null";
+  if (node.is_scalar()) {
+    const std::string& v = node.value();
+    if (v == "true" || v == "false" || v == "null") return v;
+    if (!v.empty() && (std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '-')) {
+      rapidjson::Document number;  // only what JSON itself calls a number stays bare
+      number.Parse(v.c_str(), v.size());
+      if (!number.HasParseError() && number.IsNumber()) return v;
+    }
+    json::append_quoted(out, v);
+    return out;
+  }
+  if (node.is_sequence()) {
+    out = "[";
+    for (std::size_t i = 0; i < node.items().size(); ++i) out += (i ? "," : "") + to_json(node.items()[i]);
+    return out + "]";
+  }
+  out = "{";
+  bool first = true;
+  for (const auto& [key, value] : node.entries()) {
+    if (!first) out += ",";
+    first = false;
+    json::append_quoted(out, key);
+    out += ":" + to_json(value);
+  }
+  return out + "}";
+}
+
 
 constexpr std::size_t kMinBody = 1024;
 constexpr std::size_t kMaxBody = std::size_t{1} << 30;  // 1 GiB
@@ -147,7 +191,11 @@ class ChainParser {
     out.mark = node.mark();
     const ConfigNode* provider_node = &node;
     if (node.is_map()) {
-      node.check_keys({"provider", "model"});
+      node.check_keys({"provider", "model", "params"});
+      if (const ConfigNode* params = node.find("params"); params != nullptr && !params->is_null()) {
+        if (!params->is_map()) throw ConfigError(*params, "expected a map of request members");
+        for (const auto& [name, value] : params->entries()) out.params.emplace_back(name, to_json(value));
+      }
       node.require_string("provider");
       provider_node = node.find("provider");
       if (const ConfigNode* model = node.find("model"); model != nullptr && !model->is_null()) {
@@ -281,10 +329,24 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
                                                 : node.is_scalar() ? "'" + node.value() + "'"
                                                                    : "a list"));
       }
-      node.check_keys({"plugin", "options"});
+      node.check_keys({"plugin", "options", "retry", "cooldown"});
       ProviderDecl decl;
       decl.name = name;
       decl.mark = node.mark();
+      if (const ConfigNode* retry = node.find("retry"); retry != nullptr && !retry->is_null()) {
+        if (!retry->is_map()) throw ConfigError(*retry, "expected {attempts, backoff, max_backoff, max_retry_after}");
+        retry->check_keys({"attempts", "backoff", "max_backoff", "max_retry_after"});
+        decl.retry.attempts = bounded_int(*retry, "attempts", decl.retry.attempts, 0, 10);
+        decl.retry.backoff = retry->get_duration("backoff", decl.retry.backoff);
+        decl.retry.max_backoff = retry->get_duration("max_backoff", decl.retry.max_backoff);
+        decl.retry.max_retry_after = retry->get_duration("max_retry_after", decl.retry.max_retry_after);
+      }
+      if (const ConfigNode* cooldown = node.find("cooldown"); cooldown != nullptr && !cooldown->is_null()) {
+        if (!cooldown->is_map()) throw ConfigError(*cooldown, "expected {after_failures, period}");
+        cooldown->check_keys({"after_failures", "period"});
+        decl.cooldown.after_failures = bounded_int(*cooldown, "after_failures", decl.cooldown.after_failures, 0, 1000);
+        decl.cooldown.period = cooldown->get_duration("period", decl.cooldown.period);
+      }
       decl.plugin = node.require_string("plugin");
       if (decl.plugin.empty()) throw ConfigError(*node.find("plugin"), "plugin name is empty");
       const ConfigNode* options = node.find("options");

@@ -12,16 +12,37 @@
 
 namespace llmux::host {
 
+// Retries of one provider before the chain moves on (only for failures worth
+// retrying: connect errors, first-byte timeouts, 408, 429, 5xx).
+struct RetryPolicy {
+  int attempts = 2;                                // retries after the first try
+  std::chrono::milliseconds backoff{250};          // first wait; doubles each retry, with jitter
+  std::chrono::milliseconds max_backoff{8000};
+  std::chrono::milliseconds max_retry_after{10000};  // a longer Retry-After falls back at once
+};
+
+// Circuit breaker: after `after_failures` failures in a row (or one refused
+// connection) the provider is skipped for `period`; then one probe request
+// decides whether it comes back. after_failures 0 = never cool down.
+struct CooldownPolicy {
+  int after_failures = 3;
+  std::chrono::milliseconds period{30000};
+};
+
 struct ProviderDecl {
   std::string name;    // key under `providers:`
   std::string plugin;  // plugin name, e.g. "mock"
   ConfigNode options;  // the `options:` subtree (an empty map when absent)
+  RetryPolicy retry;
+  CooldownPolicy cooldown;
   SourceMark mark;
 };
 
 struct ChainStep {
   std::string provider;        // a ProviderDecl name
   std::string upstream_model;  // model sent upstream; empty = the requested (alias-resolved) name
+  // Request members this step sets (name -> JSON text), e.g. g4f's `provider`.
+  std::vector<std::pair<std::string, std::string>> params;
   SourceMark mark;
 };
 

@@ -1,6 +1,8 @@
 #include "gateway/exchange.h"
 
+#include <algorithm>
 #include <functional>
+#include <random>
 
 #include "services/log.h"
 
@@ -51,6 +53,12 @@ class Attempt final : public ChatCall {
     if (fn) fn();
   }
 
+  bool client_backlogged() const override {
+    return exchange_->channel_->pending_bytes() > kClientBacklogBytes;
+  }
+
+  void on_client_drained(std::function<void()> fn) override { exchange_->channel_->on_drained(std::move(fn)); }
+
   const std::string& provider() const { return provider_; }
 
  private:
@@ -63,12 +71,14 @@ class Attempt final : public ChatCall {
   std::function<void()> on_cancel_;
 };
 
-Exchange::Exchange(std::shared_ptr<const RouteTable> table, Resolution resolution, ChatRequest request,
-                   std::unique_ptr<AnswerWriter> writer)
-    : table_(std::move(table)),
+Exchange::Exchange(Services services, std::shared_ptr<const RouteTable> table, Resolution resolution,
+                   ChatRequest request, std::unique_ptr<AnswerWriter> writer, std::shared_ptr<ClientChannel> channel)
+    : services_(services),
+      table_(std::move(table)),
       resolution_(std::move(resolution)),
       request_(std::make_shared<const ChatRequest>(std::move(request))),
       writer_(std::move(writer)),
+      channel_(std::move(channel)),
       started_(std::chrono::steady_clock::now()) {}
 
 Exchange::~Exchange() = default;
@@ -77,16 +87,55 @@ bool Exchange::worth_fallback(const Error& error) {
   return error.status != 400 && error.status != 413 && error.status != 422;
 }
 
+bool Exchange::worth_retry(const Error& error) {
+  switch (error.transport) {
+    case HttpFailure::ConnectRefused:  // nothing listens: waiting will not help, fall back now
+    case HttpFailure::Cancelled:
+    case HttpFailure::TotalTimeout:
+      return false;
+    case HttpFailure::Connect:
+    case HttpFailure::FirstByteTimeout:
+    case HttpFailure::IdleTimeout:
+    case HttpFailure::Cut:
+      return true;
+    case HttpFailure::None:
+    case HttpFailure::Other:
+      break;
+  }
+  return error.status == 408 || error.status == 429 || error.status >= 500;
+}
+
+namespace {
+
+// Failures that say something about the provider's health (not the request's).
+bool counts_against_provider(const Error& error) {
+  return error.transport != HttpFailure::None && error.transport != HttpFailure::Cancelled
+             ? true
+             : error.status == 408 || error.status == 429 || error.status >= 500;
+}
+
+std::chrono::milliseconds jittered(std::chrono::milliseconds delay) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  auto half = delay.count() / 2;
+  std::uniform_int_distribution<std::int64_t> pick(half, std::max<std::int64_t>(half, delay.count()));
+  return std::chrono::milliseconds(pick(rng));
+}
+
+}  // namespace
+
 void Exchange::start() { run_next_step(); }
 
 void Exchange::cancel() {
   if (cancelled_.exchange(true, std::memory_order_acq_rel)) return;
   std::shared_ptr<Attempt> attempt;
+  std::string probe;
   {
     std::lock_guard lock(attempt_mutex_);
     attempt = current_.lock();
+    probe = probe_provider_;
   }
   if (attempt) attempt->cancel();
+  if (!probe.empty()) services_.health.release_probe(probe);
 }
 
 void Exchange::run_next_step() {
@@ -94,39 +143,21 @@ void Exchange::run_next_step() {
     if (cancelled()) return;
     const ResolvedStep& step = resolution_.chain[next_step_++];
     const ProviderSlot& slot = *step.slot;
+    retries_ = 0;
     if (!slot.ready()) {
       last_error_ = Error::unavailable("provider '" + slot.name + "' is " + slot.state);
       Log::write(LogLevel::Debug, "router", "skip '" + slot.name + "' (" + slot.state + ")");
       continue;
     }
-    if (request_->model != step.upstream_model) {
-      auto renamed = std::make_shared<ChatRequest>(*request_);
-      renamed->model = step.upstream_model;
-      request_ = std::move(renamed);
+    std::string reason;
+    auto admission = services_.health.admit(slot.name, &reason);
+    if (admission == ProviderHealth::Admission::Skip) {
+      last_error_ = Error::unavailable("provider '" + slot.name + "' is " + reason);
+      Log::write(LogLevel::Debug, "router", "skip '" + slot.name + "' (" + reason + ")");
+      continue;
     }
-    auto attempt = std::make_shared<Attempt>(shared_from_this(), request_, slot.name);
-    {
-      std::lock_guard lock(attempt_mutex_);
-      current_ = attempt;
-    }
-    {
-      std::lock_guard lock(writer_mutex_);
-      writer_->begin_attempt(slot.name);
-      dispatching_ = true;
-    }
-    std::shared_ptr<Provider> provider = slot.provider;
-    try {
-      provider->chat(attempt);
-    } catch (const std::exception& e) {
-      // Contract breach (chat must not throw): a failed attempt like any other.
-      Log::write(LogLevel::Error, "router", "provider '" + slot.name + "' threw from chat(): " + e.what());
-      attempt->emit(Event::failed(Error::upstream(502, "provider '" + slot.name + "' failed: " + e.what())));
-    } catch (...) {
-      attempt->emit(Event::failed(Error::upstream(502, "provider '" + slot.name + "' failed")));
-    }
-    std::lock_guard lock(writer_mutex_);
-    dispatching_ = false;
-    writer_->flush();
+    probing_ = admission == ProviderHealth::Admission::Probe;
+    start_attempt();
     return;
   }
   if (cancelled()) return;
@@ -136,7 +167,81 @@ void Exchange::run_next_step() {
   writer_->flush();
 }
 
+void Exchange::start_attempt() {
+  if (cancelled()) return;
+  const ResolvedStep& step = current_step();
+  const ProviderSlot& slot = *step.slot;
+  bool has_params = step.params && !step.params->empty();
+  if (request_->model != step.upstream_model || has_params) {
+    auto adjusted = std::make_shared<ChatRequest>(*request_);
+    adjusted->model = step.upstream_model;
+    if (has_params) {
+      for (const auto& [name, value] : *step.params) {
+        auto it = std::find_if(adjusted->extra.begin(), adjusted->extra.end(),
+                               [&](const auto& member) { return member.first == name; });
+        if (it != adjusted->extra.end()) {
+          it->second = value;
+        } else {
+          adjusted->extra.emplace_back(name, value);
+        }
+      }
+    }
+    request_ = std::move(adjusted);
+  }
+  auto attempt = std::make_shared<Attempt>(shared_from_this(), request_, slot.name);
+  {
+    std::lock_guard lock(attempt_mutex_);
+    current_ = attempt;
+    probe_provider_ = probing_ ? slot.name : std::string();
+  }
+  {
+    std::lock_guard lock(writer_mutex_);
+    writer_->begin_attempt(slot.name);
+    dispatching_ = true;
+  }
+  std::shared_ptr<Provider> provider = slot.provider;
+  try {
+    provider->chat(attempt);
+  } catch (const std::exception& e) {
+    // Contract breach (chat must not throw): a failed attempt like any other.
+    Log::write(LogLevel::Error, "router", "provider '" + slot.name + "' threw from chat(): " + e.what());
+    attempt->emit(Event::failed(Error::upstream(502, "provider '" + slot.name + "' failed: " + e.what())));
+  } catch (...) {
+    attempt->emit(Event::failed(Error::upstream(502, "provider '" + slot.name + "' failed")));
+  }
+  std::lock_guard lock(writer_mutex_);
+  dispatching_ = false;
+  writer_->flush();
+}
+
+bool Exchange::schedule_retry(const Error& error) {
+  const ProviderSlot& slot = *current_step().slot;
+  if (!worth_retry(error) || retries_ >= slot.retry.attempts || cancelled()) return false;
+  std::chrono::milliseconds delay;
+  if (error.retry_after) {
+    if (*error.retry_after > slot.retry.max_retry_after) return false;  // too long: another provider now
+    delay = *error.retry_after;
+  } else {
+    auto base = slot.retry.backoff * (1LL << std::min(retries_, 20));
+    delay = jittered(std::min<std::chrono::milliseconds>(base, slot.retry.max_backoff));
+  }
+  ++retries_;
+  Log::write(LogLevel::Info, "router",
+             "provider '" + slot.name + "' failed (HTTP " + std::to_string(error.status) + ": " + error.message +
+                 "); retry " + std::to_string(retries_) + "/" + std::to_string(slot.retry.attempts) + " in " +
+                 std::to_string(delay.count()) + " ms");
+  services_.timers.schedule(delay, [self = shared_from_this()] { self->start_attempt(); });
+  return true;
+}
+
 void Exchange::on_event(Attempt& attempt, Event&& event) {
+  const ProviderSlot& slot = *current_step().slot;
+  if (event.kind == Event::Kind::Finish) {
+    services_.health.record_success(slot.name);
+  } else if (event.kind == Event::Kind::Error && counts_against_provider(event.error)) {
+    services_.health.record_failure(slot.name, slot.cooldown,
+                                    event.error.transport == HttpFailure::ConnectRefused, event.error.message);
+  }
   {
     std::lock_guard lock(writer_mutex_);
     if (cancelled() || writer_->finished()) return;
@@ -146,19 +251,23 @@ void Exchange::on_event(Attempt& attempt, Event&& event) {
       return;
     }
     writer_->discard();
-    const Error& error = event.error;
-    bool more = next_step_ < resolution_.chain.size();
-    if (!more || !worth_fallback(error)) {
-      writer_->fail(error);
-      if (!dispatching_) writer_->flush();
-      return;
-    }
-    Log::write(LogLevel::Warn, "router",
-               "provider '" + attempt.provider() + "' failed for model '" + resolution_.requested + "' (HTTP " +
-                   std::to_string(error.status) + ": " + error.message + "); falling back");
-    last_error_ = error;
   }
-  run_next_step();  // outside the lock: the next provider may answer synchronously
+  const Error& error = event.error;
+  // The retry timer and the next provider run outside the writer lock.
+  if (!probing_ && schedule_retry(error)) return;
+  bool more = next_step_ < resolution_.chain.size();
+  if (!more || !worth_fallback(error)) {
+    std::lock_guard lock(writer_mutex_);
+    if (cancelled() || writer_->finished()) return;
+    writer_->fail(error);
+    if (!dispatching_) writer_->flush();
+    return;
+  }
+  Log::write(LogLevel::Warn, "router",
+             "provider '" + attempt.provider() + "' failed for model '" + resolution_.requested + "' (HTTP " +
+                 std::to_string(error.status) + ": " + error.message + "); falling back");
+  last_error_ = error;
+  run_next_step();
 }
 
 }  // namespace llmux::host

@@ -1,11 +1,15 @@
 // One client request in flight: walks the route's chain, one Attempt per
 // provider, falling back while nothing has reached the client.
 //
-// Fallback rule: an attempt that fails before commit (nothing written to the
-// client) moves on to the next step, unless the error is about the request
-// itself (400, 413, 422), which another provider would reject too. A step whose
-// provider is not ready is skipped. When every step failed, the client gets the
-// last error. After commit, an error ends the answer in-band (no fallback).
+// Before commit (nothing written to the client yet) a failed attempt is
+// retried on the same provider when the failure is worth it (connect error,
+// first-byte timeout, 408, 429, 5xx; not a refused connection) with
+// exponential backoff and jitter or the upstream's Retry-After, up to the
+// provider's retry policy; then the chain moves on to the next step, unless
+// the error is about the request itself (400, 413, 422), which another
+// provider would reject too. A step whose provider is not ready or is cooling
+// down is skipped. When every step failed, the client gets the last error.
+// After commit, an error ends the answer in-band (no retry, no fallback).
 #pragma once
 
 #include <atomic>
@@ -15,8 +19,11 @@
 #include <string>
 
 #include "gateway/answer_writer.h"
+#include "gateway/provider_health.h"
+#include "services/timer_service.h"
 #include "llmux/provider.h"
 #include "routing/route_table.h"
+#include "server/client_channel.h"
 
 namespace llmux::host {
 
@@ -24,8 +31,14 @@ class Attempt;
 
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(std::shared_ptr<const RouteTable> table, Resolution resolution, ChatRequest request,
-           std::unique_ptr<AnswerWriter> writer);
+  // Host services an exchange uses; they outlive every exchange.
+  struct Services {
+    TimerService& timers;
+    ProviderHealth& health;
+  };
+
+  Exchange(Services services, std::shared_ptr<const RouteTable> table, Resolution resolution, ChatRequest request,
+           std::unique_ptr<AnswerWriter> writer, std::shared_ptr<ClientChannel> channel);
   ~Exchange();
 
   void start();
@@ -34,17 +47,27 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
   static bool worth_fallback(const Error& error);
+  static bool worth_retry(const Error& error);
 
  private:
   friend class Attempt;
   void run_next_step();
+  void start_attempt();  // (again) on the current step
   void on_event(Attempt& attempt, Event&& event);
+  // Before commit: schedules a retry of the current step when the policy
+  // allows; false when the chain should move on instead.
+  bool schedule_retry(const Error& error);
+  const ResolvedStep& current_step() const { return resolution_.chain[next_step_ - 1]; }
 
+  Services services_;
   std::shared_ptr<const RouteTable> table_;  // keeps providers alive while in flight (reload-safe)
   Resolution resolution_;
   std::shared_ptr<const ChatRequest> request_;  // model = the current step's upstream name
   std::unique_ptr<AnswerWriter> writer_;
-  std::size_t next_step_ = 0;
+  std::shared_ptr<ClientChannel> channel_;  // backpressure: how much the client has not read yet
+  std::size_t next_step_ = 0;  // the current step is next_step_ - 1
+  int retries_ = 0;            // of the current step
+  bool probing_ = false;       // the current attempt is a cooldown probe
   std::optional<Error> last_error_;
   std::atomic<bool> cancelled_{false};
   // Serializes the writer between the thread that runs chat() and the thread a
@@ -53,6 +76,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool dispatching_ = false;  // inside provider->chat(): batch writes until it returns
   std::mutex attempt_mutex_;
   std::weak_ptr<Attempt> current_;  // guarded by attempt_mutex_
+  std::string probe_provider_;      // guarded by attempt_mutex_: set while the attempt is a cooldown probe
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -6,7 +6,7 @@
 
 namespace llmux::host {
 
-Gateway::Gateway(GatewayOptions options) : options_(std::move(options)), registry_(timers_) {}
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)), registry_(timers_, http_) {}
 
 Gateway::~Gateway() {
   // Providers die before the timer thread and the plugin libraries.
@@ -68,7 +68,7 @@ std::shared_ptr<const RouteTable> Gateway::build_table(GatewayConfig config) {
 
   std::vector<ProviderSlot> slots;
   for (const ProviderDecl& decl : config.providers) {
-    ProviderSlot slot{decl.name, decl.plugin, nullptr, {}};
+    ProviderSlot slot{decl.name, decl.plugin, nullptr, {}, decl.retry, decl.cooldown};
     const LoadedPlugin* plugin = registry_.find(decl.plugin);
     if (!plugin) {
       slot.state = "unavailable: plugin '" + decl.plugin + "' is not loaded";
@@ -107,8 +107,13 @@ std::string Gateway::describe() const {
   out << "client auth: " << (config.client_keys.empty() ? "off" : std::to_string(config.client_keys.size()) + " key(s)")
       << "\n";
   out << "providers:\n";
+  auto health = health_.snapshot();
   for (const auto& slot : table->slots()) {
-    out << "  " << slot.name << " (plugin " << slot.plugin << "): " << slot.state << "\n";
+    out << "  " << slot.name << " (plugin " << slot.plugin << "): " << slot.state;
+    for (const auto& status : health) {
+      if (status.provider == slot.name) out << "; " << status.state << " (last error: " << status.last_error << ")";
+    }
+    out << "\n";
   }
   auto chain_text = [&](const std::vector<ChainStep>& chain) {
     std::string text;

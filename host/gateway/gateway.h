@@ -10,6 +10,8 @@
 #include <string>
 
 #include "config/gateway_config.h"
+#include "gateway/provider_health.h"
+#include "http/http_engine.h"
 #include "plugins/plugin_registry.h"
 #include "routing/route_table.h"
 #include "services/timer_service.h"
@@ -35,6 +37,8 @@ class Gateway {
   std::shared_ptr<const RouteTable> table() const;
   const PluginRegistry& plugins() const { return registry_; }
   TimerService& timers() { return timers_; }
+  HttpEngine& http() { return http_; }
+  ProviderHealth& health() { return health_; }
   const GatewayOptions& options() const { return options_; }
   std::uint64_t generation() const;  // tables built so far
 
@@ -45,7 +49,9 @@ class Gateway {
   std::shared_ptr<const RouteTable> build_table(GatewayConfig config);
 
   GatewayOptions options_;
+  ProviderHealth health_;  // survives reloads; destroyed last
   TimerService timers_;
+  HttpEngine http_;  // outlives the providers (destroyed after the registry and table)
   PluginRegistry registry_;
   std::mutex reload_mutex_;  // one reload at a time
   mutable std::mutex table_mutex_;

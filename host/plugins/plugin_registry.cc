@@ -21,16 +21,38 @@ std::string describe(const std::system_error& e) {
   return what;
 }
 
-// The host services of one provider. Timers scheduled through it keep the
-// plugin library mapped until they have run or been cancelled.
-class ProviderServices final : public HostServices, public Timers, public Clock {
+// Keeps a plugin's HTTP handler and its library together: the handler (plugin
+// code) is destroyed first, then the hold on the library.
+class AnchoredHttpHandler final : public HttpHandler {
  public:
-  ProviderServices(std::string component, TimerService& timers, std::shared_ptr<const void> library)
-      : logger_(std::move(component)), timers_(timers), library_(std::move(library)) {}
+  AnchoredHttpHandler(std::shared_ptr<const void> library, std::shared_ptr<HttpHandler> handler)
+      : library_(std::move(library)), handler_(std::move(handler)) {}
+  ~AnchoredHttpHandler() override { handler_.reset(); }
+  void on_response(int status, const HttpHeaders& headers) override { handler_->on_response(status, headers); }
+  bool on_body(std::string_view bytes) override { return handler_->on_body(bytes); }
+  void on_complete(const HttpOutcome& outcome) override { handler_->on_complete(outcome); }
+
+ private:
+  std::shared_ptr<const void> library_;
+  std::shared_ptr<HttpHandler> handler_;
+};
+
+// The host services of one provider. Timers and HTTP transfers started through
+// it keep the plugin library mapped until they have run or been cancelled.
+class ProviderServices final : public HostServices, public Timers, public Clock, public HttpClient {
+ public:
+  ProviderServices(std::string component, TimerService& timers, HttpClient& http,
+                   std::shared_ptr<const void> library)
+      : logger_(std::move(component)), timers_(timers), http_(http), library_(std::move(library)) {}
 
   Logger& logger() override { return logger_; }
   Clock& clock() override { return *this; }
   Timers& timers() override { return *this; }
+  HttpClient& http() override { return *this; }
+
+  std::shared_ptr<HttpTransfer> start(HttpRequest request, std::shared_ptr<HttpHandler> handler) override {
+    return http_.start(std::move(request), std::make_shared<AnchoredHttpHandler>(library_, std::move(handler)));
+  }
 
   Id schedule(std::chrono::milliseconds delay, std::function<void()> callback) override {
     return timers_.schedule(delay, std::move(callback), library_);
@@ -43,6 +65,7 @@ class ProviderServices final : public HostServices, public Timers, public Clock 
  private:
   ComponentLogger logger_;
   TimerService& timers_;
+  HttpClient& http_;
   std::shared_ptr<const void> library_;
 };
 
@@ -154,7 +177,7 @@ std::shared_ptr<Provider> PluginRegistry::create_provider(const LoadedPlugin& pl
                                                           const ConfigNode& options) {
   auto anchor = std::make_shared<ProviderAnchor>();
   anchor->library = plugin.library;
-  anchor->services = std::make_unique<ProviderServices>(provider_name, timers_, plugin.library);
+  anchor->services = std::make_unique<ProviderServices>(provider_name, timers_, http_, plugin.library);
   ProviderSpec spec{provider_name, options, *anchor->services};
   try {
     anchor->provider = plugin.plugin->create_provider(spec);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "llmux/http.h"
 #include "llmux/provider.h"
 #include "services/timer_service.h"
 
@@ -33,7 +34,7 @@ struct PluginLoadFailure {
 
 class PluginRegistry {
  public:
-  explicit PluginRegistry(TimerService& timers) : timers_(timers) {}
+  PluginRegistry(TimerService& timers, HttpClient& http) : timers_(timers), http_(http) {}
 
   // Loads every *.so in `dir` that is not loaded yet. Each failure is logged
   // as one line naming the file and the reason, and skipped.
@@ -53,6 +54,7 @@ class PluginRegistry {
 
  private:
   TimerService& timers_;
+  HttpClient& http_;
   std::map<std::string, LoadedPlugin> by_name_;
   std::map<std::filesystem::path, std::string> by_file_;  // canonical path -> plugin name
   std::vector<PluginLoadFailure> failures_;

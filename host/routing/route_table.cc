@@ -117,6 +117,7 @@ std::optional<Resolution> RouteTable::resolve(std::string_view model) const {
     ResolvedStep resolved;
     resolved.slot = find_slot(step.provider);
     resolved.upstream_model = step.upstream_model.empty() ? out.resolved : step.upstream_model;
+    resolved.params = &step.params;
     out.chain.push_back(std::move(resolved));
   }
   return out;

@@ -24,12 +24,15 @@ struct ProviderSlot {
   std::string plugin;
   std::shared_ptr<Provider> provider;  // null when not usable
   std::string state;                   // "ready", "not configured: ...", "unavailable: ..."
+  RetryPolicy retry;
+  CooldownPolicy cooldown;
   bool ready() const { return provider != nullptr; }
 };
 
 struct ResolvedStep {
   const ProviderSlot* slot = nullptr;  // owned by the table
   std::string upstream_model;          // the name to send this provider
+  const std::vector<std::pair<std::string, std::string>>* params = nullptr;  // the step's request members
 };
 
 struct Resolution {

@@ -33,7 +33,18 @@ bool SocketChannel::same_socket() const {
 }
 
 bool SocketChannel::write(std::string bytes) {
-  std::lock_guard lock(mutex_);
+  std::vector<std::function<void()>> waiters;
+  bool ok;
+  {
+    std::lock_guard lock(mutex_);
+    ok = write_locked(std::move(bytes));
+    if (closed_) waiters = take_drain_waiters_locked();
+  }
+  for (auto& fn : waiters) fn();
+  return ok;
+}
+
+bool SocketChannel::write_locked(std::string bytes) {
   if (closed_) return false;
   if (bytes.empty()) return true;
   if (!same_socket()) {  // closed (or even reused) behind our back: never write
@@ -78,16 +89,36 @@ bool SocketChannel::send_pending() {
 }
 
 void SocketChannel::on_writable() {
-  std::lock_guard lock(mutex_);
-  if (closed_) return;
-  if (!same_socket() || !send_pending()) {
-    close_locked();
-    return;
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    if (!same_socket() || !send_pending()) {
+      close_locked();
+    } else if (pending_offset_ >= pending_.size() && watched_) {
+      watched_ = false;
+      SocketWriter::instance().unwatch(fd_);
+    }
+    if (closed_ || pending_offset_ >= pending_.size()) waiters = take_drain_waiters_locked();
   }
-  if (pending_offset_ >= pending_.size() && watched_) {
-    watched_ = false;
-    SocketWriter::instance().unwatch(fd_);
+  for (auto& fn : waiters) fn();  // outside the lock: they may write again
+}
+
+void SocketChannel::on_drained(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!closed_ && pending_offset_ < pending_.size()) {
+      drain_waiters_.push_back(std::move(fn));
+      return;
+    }
   }
+  fn();
+}
+
+std::vector<std::function<void()>> SocketChannel::take_drain_waiters_locked() {
+  std::vector<std::function<void()>> out;
+  out.swap(drain_waiters_);
+  return out;
 }
 
 bool SocketChannel::closed() const {
@@ -96,8 +127,13 @@ bool SocketChannel::closed() const {
 }
 
 void SocketChannel::close() {
-  std::lock_guard lock(mutex_);
-  close_locked();
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    close_locked();
+    waiters = take_drain_waiters_locked();
+  }
+  for (auto& fn : waiters) fn();
 }
 
 void SocketChannel::close_locked() {

@@ -15,10 +15,12 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace llmux::host {
 
@@ -28,7 +30,15 @@ class ClientChannel {
   // Sends (or queues) bytes for the client; false once the channel is closed.
   virtual bool write(std::string bytes) = 0;
   virtual bool closed() const = 0;
+  // Bytes accepted by write() that the client has not taken yet.
+  virtual std::size_t pending_bytes() const = 0;
+  // Runs `fn` once when nothing is pending any more or the channel closes
+  // (immediately, on the calling thread, if that is already so).
+  virtual void on_drained(std::function<void()> fn) = 0;
 };
+
+// Above this many unsent bytes a client counts as reading slowly (backpressure).
+inline constexpr std::size_t kClientBacklogBytes = 256u << 10;
 
 class SocketChannel final : public ClientChannel, public std::enable_shared_from_this<SocketChannel> {
  public:
@@ -39,15 +49,18 @@ class SocketChannel final : public ClientChannel, public std::enable_shared_from
   bool write(std::string bytes) override;
   bool closed() const override;
   void close();  // on the event loop when the client disconnects, before the fd is closed
-  std::size_t pending_bytes() const;
+  std::size_t pending_bytes() const override;
+  void on_drained(std::function<void()> fn) override;
 
   // SocketWriter: the socket became writable.
   void on_writable();
 
  private:
   bool same_socket() const;  // the fd still refers to the socket we were given
+  bool write_locked(std::string bytes);
   bool send_pending();       // sends what it can; false on a fatal socket error
   void close_locked();
+  std::vector<std::function<void()>> take_drain_waiters_locked();
 
   mutable std::mutex mutex_;
   const int fd_;
@@ -57,6 +70,7 @@ class SocketChannel final : public ClientChannel, public std::enable_shared_from
   bool watched_ = false;  // registered with the SocketWriter for EPOLLOUT
   std::string pending_;
   std::size_t pending_offset_ = 0;
+  std::vector<std::function<void()>> drain_waiters_;
 };
 
 struct ResponseHead {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "api/openai_api.h"
+#include "api/status_api.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway.h"
 #include "llmux/codec/openai.h"
@@ -130,10 +131,14 @@ class Handler final : public Http::Handler {
     }
     bool chat = path == "/v1/chat/completions" || path == "/chat/completions";
     bool models = path == "/v1/models" || path == "/models";
+    if (path == "/status") {
+      status(request, channel, close);
+      return;
+    }
     if (!chat && !models) {
       channel->write(openai_error_response(
-          Error{404, "invalid_request_error",
-                "Unknown request URL: " + std::string(Http::methodString(method)) + " " + path, "unknown_url", {}},
+          Error::make(404, "invalid_request_error",
+                "Unknown request URL: " + std::string(Http::methodString(method)) + " " + path, "unknown_url"),
           close));
       return;
     }
@@ -143,9 +148,9 @@ class Handler final : public Http::Handler {
       auto key = presented_key(request);
       if (!key || !key_matches(*key, config.client_keys)) {
         channel->write(openai_error_response(
-            Error{401, "invalid_request_error",
+            Error::make(401, "invalid_request_error",
                   key ? "Incorrect API key provided." : "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key'.",
-                  "invalid_api_key", {}},
+                  "invalid_api_key"),
             close));
         return;
       }
@@ -165,9 +170,31 @@ class Handler final : public Http::Handler {
     chat_completions(request, peer, channel, close, std::move(table));
   }
 
+  // Operations endpoints take the admin key when one is configured, else a
+  // client key when those are configured, else nothing.
+  void status(const Http::Request& request, const std::shared_ptr<SocketChannel>& channel, bool close) {
+    auto table = gateway_->table();
+    const auto& config = table->config();
+    std::vector<std::string> admin;
+    if (!config.admin_key.empty()) {
+      admin.push_back(config.admin_key);
+    } else {
+      admin = config.client_keys;
+    }
+    if (!admin.empty()) {
+      auto key = presented_key(request);
+      if (!key || !key_matches(*key, admin)) {
+        channel->write(openai_error_response(
+            Error::make(401, "invalid_request_error", "This endpoint needs the admin key.", "invalid_api_key"), close));
+        return;
+      }
+    }
+    channel->write(make_response(200, "application/json", render_status(*gateway_), {}, close));
+  }
+
   void method_not_allowed(const std::shared_ptr<SocketChannel>& channel, const char* allowed, bool close) {
     channel->write(openai_error_response(
-        Error{405, "invalid_request_error", std::string("Method not allowed; use ") + allowed, "method_not_allowed", {}},
+        Error::make(405, "invalid_request_error", std::string("Method not allowed; use ") + allowed, "method_not_allowed"),
         close));
   }
 
@@ -178,10 +205,10 @@ class Handler final : public Http::Handler {
     const std::string& body = request.body();
     if (body.size() > config.max_body_bytes) {
       channel->write(openai_error_response(
-          Error{413, "invalid_request_error",
+          Error::make(413, "invalid_request_error",
                 "Request body is " + std::to_string(body.size()) + " bytes; the limit is " +
                     std::to_string(config.max_body_bytes) + " bytes (max_body in providers.yaml).",
-                "request_too_large", {}},
+                "request_too_large"),
           close));
       return;
     }
@@ -195,10 +222,10 @@ class Handler final : public Http::Handler {
       std::string served;
       for (const auto& name : table->served_models()) served += (served.empty() ? "" : ", ") + name;
       channel->write(openai_error_response(
-          Error{404, "invalid_request_error",
+          Error::make(404, "invalid_request_error",
                 "The model '" + chat.model + "' does not exist or is not served by this gateway. Served models: " +
                     (served.empty() ? "(none)" : served) + ".",
-                "model_not_found", "model"},
+                "model_not_found", "model"),
           close));
       return;
     }
@@ -207,8 +234,9 @@ class Handler final : public Http::Handler {
     openai::ResponseMeta meta{new_completion_id(), chat.model, unix_now()};
     AnswerContext context{channel, meta.id, close};
     auto writer = make_openai_writer(std::move(context), std::move(meta), chat.stream, chat.include_usage);
-    auto exchange = std::make_shared<Exchange>(std::move(table), std::move(*resolution), std::move(chat),
-                                               std::move(writer));
+    auto exchange = std::make_shared<Exchange>(Exchange::Services{gateway_->timers(), gateway_->health()},
+                                               std::move(table), std::move(*resolution), std::move(chat),
+                                               std::move(writer), channel);
     in_flight_[peer.get()] = InFlight{channel, exchange};
     exchange->start();
   }

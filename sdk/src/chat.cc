@@ -72,6 +72,16 @@ Error Error::unavailable(std::string message) {
   return e;
 }
 
+Error Error::make(int status, std::string type, std::string message, std::string code, std::string param) {
+  Error e;
+  e.status = status;
+  e.type = std::move(type);
+  e.message = std::move(message);
+  e.code = std::move(code);
+  e.param = std::move(param);
+  return e;
+}
+
 Error Error::upstream(int status, std::string message) {
   Error e;
   e.status = status;
@@ -85,6 +95,23 @@ Error Error::upstream(int status, std::string message) {
       // 400, 413, 422 and every other 4xx are about the request; anything
       // else (5xx, or a status that is not an error at all) is the server's.
       e.type = status >= 400 && status < 500 ? "invalid_request_error" : "server_error";
+  }
+  return e;
+}
+
+Error Error::from_transport(const HttpOutcome& outcome, std::string_view who) {
+  bool timeout = outcome.failure == HttpFailure::FirstByteTimeout || outcome.failure == HttpFailure::IdleTimeout ||
+                 outcome.failure == HttpFailure::TotalTimeout;
+  std::string message(who);
+  message += ": ";
+  message += to_string(outcome.failure);
+  if (!outcome.message.empty()) message += " (" + outcome.message + ")";
+  Error e = upstream(timeout ? 504 : 502, std::move(message));
+  e.transport = outcome.failure;
+  if (outcome.failure == HttpFailure::ConnectRefused || outcome.failure == HttpFailure::Connect) {
+    e.code = "upstream_unreachable";
+  } else if (timeout) {
+    e.code = "upstream_timeout";
   }
   return e;
 }

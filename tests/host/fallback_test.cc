@@ -23,11 +23,15 @@ const char* kChains = R"(
 providers:
   dead:
     plugin: mock
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
     options:
       fail_status: 503
       fail_message: dead provider
   limited:
     plugin: mock
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
     options:
       fail_status: 429
   picky:
@@ -43,6 +47,7 @@ providers:
       api_key: ${LLMUX_TEST_UNSET_SECRET}
   dropper:
     plugin: fixture
+    retry: {attempts: 0}
     options:
       behaviour: drop
   thrower:
@@ -51,6 +56,7 @@ providers:
       behaviour: throw
   good:
     plugin: mock
+    retry: {attempts: 0}
     options:
       reply: answered by good
 routes:
@@ -72,15 +78,9 @@ class Fallback : public ::testing::Test {
  protected:
   Fallback() {
     ::unsetenv("LLMUX_TEST_UNSET_SECRET");
-    gw_ = std::make_unique<TestGateway>(kChains, host::ServerOptions{},
-                                        std::filesystem::path(LLMUX_TEST_FIXTURE_PLUGIN_DIR));
+    gw_ = std::make_unique<TestGateway>(kChains, host::ServerOptions{}, plugins_.path());
   }
-  static void SetUpTestSuite() {
-    // The fixture dir holds the refused files too; give it the mock as well.
-    std::filesystem::copy_file(plugin_dir() / "llmux-mock.so",
-                               std::filesystem::path(LLMUX_TEST_FIXTURE_PLUGIN_DIR) / "llmux-mock.so",
-                               std::filesystem::copy_options::overwrite_existing);
-  }
+  PluginDir plugins_{plugin_dir() / "llmux-mock.so", fixture_plugin_dir() / "llmux-fixture.so"};
   HttpResponse post(const std::string& model, bool stream = false, const std::string& text = "hello") {
     return client_.post(gw_->url("/v1/chat/completions"), chat_body(model, text, stream));
   }

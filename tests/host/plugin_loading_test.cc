@@ -5,6 +5,8 @@
 #include <fstream>
 #include <mutex>
 
+#include "llmux/plugin_abi.h"
+#include "http/http_engine.h"
 #include "plugins/plugin_registry.h"
 #include "services/log.h"
 #include "support/http_client.h"
@@ -54,13 +56,14 @@ class PluginLoading : public ::testing::Test {
 
 TEST_F(PluginLoading, EachRefusedFileIsNamedWithItsReasonAndTheRestLoad) {
   host::TimerService timers;
-  host::PluginRegistry registry(timers);
+  host::HttpEngine http;
+  host::PluginRegistry registry(timers, http);
   registry.load_directory(dir_.path());
   EXPECT_NE(registry.find("mock"), nullptr);
   EXPECT_NE(registry.find("fixture"), nullptr);
   EXPECT_EQ(registry.failures().size(), 5u);
   EXPECT_THAT(log_line_for("not-a-plugin.so"), HasSubstr("not an llmux plugin"));
-  EXPECT_THAT(log_line_for("llmux-wrong-abi.so"), HasSubstr("plugin ABI 101"));
+  EXPECT_THAT(log_line_for("llmux-wrong-abi.so"), HasSubstr("plugin ABI " + std::to_string(LLMUX_ABI_VERSION + 100)));
   EXPECT_THAT(log_line_for("llmux-throws.so"), HasSubstr("fixture refuses to initialize"));
   EXPECT_THAT(log_line_for("llmux-unresolved.so"), HasSubstr("llmux_symbol_nobody_defines"));
   EXPECT_THAT(log_line_for("garbage.so"), HasSubstr("cannot load"));
@@ -68,7 +71,8 @@ TEST_F(PluginLoading, EachRefusedFileIsNamedWithItsReasonAndTheRestLoad) {
 
 TEST_F(PluginLoading, MissingFileIsReported) {
   host::TimerService timers;
-  host::PluginRegistry registry(timers);
+  host::HttpEngine http;
+  host::PluginRegistry registry(timers, http);
   auto failure = registry.load_file(dir_.path() / "absent.so");
   ASSERT_TRUE(failure);
   EXPECT_THAT(failure->reason, HasSubstr("absent.so"));
@@ -94,8 +98,9 @@ TEST_F(PluginLoading, ProviderOutlivesTheRegistryThatLoadedIt) {
   // the registry (and its handle on the library) is gone must work.
   std::shared_ptr<Provider> provider;
   auto timers = std::make_unique<host::TimerService>();
+  host::HttpEngine http;
   {
-    host::PluginRegistry registry(*timers);
+    host::PluginRegistry registry(*timers, http);
     ASSERT_FALSE(registry.load_file(dir_.path() / "llmux-fixture.so"));
     auto options = ConfigNode::map({}, "options");
     provider = registry.create_provider(*registry.find("fixture"), "p", options);

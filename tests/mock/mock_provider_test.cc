@@ -134,11 +134,22 @@ class TestTimers : public Timers {
   std::thread thread_;  // last: starts after the rest is built
 };
 
+// The mock never goes to the network: any use of HTTP is a test failure.
+class NoHttp : public HttpClient {
+ public:
+  std::shared_ptr<HttpTransfer> start(HttpRequest request, std::shared_ptr<HttpHandler>) override {
+    ADD_FAILURE() << "the mock started an HTTP transfer to " << request.url;
+    return nullptr;
+  }
+};
+
 class TestHost : public HostServices {
  public:
   Logger& logger() override { return logger_; }
   Clock& clock() override { return clock_; }
   Timers& timers() override { return timers_; }
+  HttpClient& http() override { return http_; }
+  NoHttp http_;
   TestLogger logger_;
   TestClock clock_;
   TestTimers timers_;
@@ -149,6 +160,8 @@ class TestHost : public HostServices {
 
 class FakeCall : public ChatCall {
  public:
+  bool client_backlogged() const override { return false; }
+  void on_client_drained(std::function<void()> fn) override { fn(); }
   explicit FakeCall(ChatRequest request) : request_(std::move(request)) {}
 
   const ChatRequest& request() const override { return request_; }

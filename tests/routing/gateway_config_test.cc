@@ -244,7 +244,7 @@ TEST(GatewayConfigErrors, Providers) {
   EXPECT_STREQ(e.what(), "cfg.yaml:2:3: providers.openai: missing required key 'plugin'");
   e = parse_error("providers:\n  openai:\n    plugin: openai\n    enabled: true\n");
   EXPECT_EQ(e.mark().to_string(), "cfg.yaml:4:5");
-  EXPECT_EQ(e.detail(), "unknown key 'enabled'; known keys: plugin, options");
+  EXPECT_EQ(e.detail(), "unknown key 'enabled'; known keys: plugin, options, retry, cooldown");
   e = parse_error("providers:\n  \"bad name\": {plugin: mock}\n");
   EXPECT_EQ(e.mark().to_string(), "cfg.yaml:2:3");
   EXPECT_NE(e.detail().find("invalid provider name"), std::string::npos);

@@ -32,12 +32,21 @@ class ThrowingProvider : public FakeProvider {
   std::vector<ModelInfo> models() const override { throw std::runtime_error("down"); }
 };
 
+ProviderSlot make_slot(const std::string& name, std::shared_ptr<Provider> provider, const std::string& state) {
+  ProviderSlot slot;
+  slot.name = name;
+  slot.plugin = "fake";
+  slot.provider = std::move(provider);
+  slot.state = state;
+  return slot;
+}
+
 ProviderSlot ready_slot(const std::string& name, std::vector<std::string> models = {}) {
-  return ProviderSlot{name, "fake", std::make_shared<FakeProvider>(std::move(models)), "ready"};
+  return make_slot(name, std::make_shared<FakeProvider>(std::move(models)), "ready");
 }
 
 ProviderSlot unready_slot(const std::string& name) {
-  return ProviderSlot{name, "fake", nullptr, "not configured: OPENAI_API_KEY is not set"};
+  return make_slot(name, nullptr, "not configured: OPENAI_API_KEY is not set");
 }
 
 // Slots named after every declared provider, all ready, no models.
@@ -309,8 +318,8 @@ TEST(RouteTable, ServedModels) {
 TEST(RouteTable, ServedModelsSkipsUnreadyAndFailingProviders) {
   GatewayConfig config = parse_gateway_config(std::string(kProviders) + "routes:\n  \"*\": a\n", "rt.yaml");
   std::vector<ProviderSlot> slots{
-      ProviderSlot{"a", "fake", std::make_shared<ThrowingProvider>(), "ready"},
-      ProviderSlot{"b", "fake", nullptr, "unavailable: plugin not found"},
+      make_slot("a", std::make_shared<ThrowingProvider>(), "ready"),
+      make_slot("b", nullptr, "unavailable: plugin not found"),
       ready_slot("c", {"z-model", "a-model", "z-model"}),
   };
   RouteTable t(std::move(config), std::move(slots));

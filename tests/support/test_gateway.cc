@@ -38,6 +38,18 @@ std::filesystem::path TempDir::write(const std::string& name, const std::string&
 
 std::filesystem::path plugin_dir() { return LLMUX_TEST_PLUGIN_DIR; }
 
+std::filesystem::path fixture_plugin_dir() {
+#ifdef LLMUX_TEST_FIXTURE_PLUGIN_DIR
+  return LLMUX_TEST_FIXTURE_PLUGIN_DIR;
+#else
+  return {};
+#endif
+}
+
+PluginDir::PluginDir(std::initializer_list<std::filesystem::path> files) {
+  for (const auto& file : files) std::filesystem::create_symlink(file, dir_.path() / file.filename());
+}
+
 TestGateway::TestGateway(const std::string& yaml, host::ServerOptions options, std::filesystem::path plugins)
     : plugins_(std::move(plugins)) {
   config_path_ = dir_.write("providers.yaml", config_text(yaml));

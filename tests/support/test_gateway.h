@@ -25,6 +25,20 @@ class TempDir {
 
 // The directory holding the in-tree plugins (llmux-mock.so).
 std::filesystem::path plugin_dir();
+// The directory holding the test fixture plugins (llmux-fixture.so, refused files).
+std::filesystem::path fixture_plugin_dir();
+
+// A plugins folder of its own for one test: symlinks to the given plugin files
+// (never copies over a shared folder: rewriting a .so another test process has
+// mapped crashes that process).
+class PluginDir {
+ public:
+  explicit PluginDir(std::initializer_list<std::filesystem::path> files);
+  const std::filesystem::path& path() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+};
 
 class TestGateway {
  public:

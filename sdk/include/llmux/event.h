@@ -7,9 +7,13 @@
 // cancelled, in which case the provider may stop silently.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include "llmux/http.h"
 
 namespace llmux {
 
@@ -34,10 +38,20 @@ struct Error {
   std::string message;
   std::string code;   // optional machine code, e.g. "model_not_found"
   std::string param;  // optional request field the error is about
+  // How the upstream call failed when no HTTP status came back (connect
+  // refused, timeout, cut): the host's retry and cooldown policy reads it.
+  HttpFailure transport = HttpFailure::None;
+  // The upstream asked to wait this long before retrying (Retry-After).
+  std::optional<std::chrono::milliseconds> retry_after;
 
+  static Error make(int status, std::string type, std::string message, std::string code = {},
+                    std::string param = {});
   static Error invalid_request(std::string message, std::string param = {}, std::string code = {});
   static Error unavailable(std::string message);  // 503: provider cannot serve now (fallback moves on)
   static Error upstream(int status, std::string message);
+  // A transfer that failed without an HTTP status: 502 (connect, cut) or 504
+  // (timeouts), with `transport` set. `who` names the provider in the message.
+  static Error from_transport(const HttpOutcome& outcome, std::string_view who);
 };
 
 struct Event {

@@ -1,12 +1,14 @@
 // What the host offers a plugin. Everything a provider may use of the host
 // arrives through this interface; a plugin never reaches into host internals.
-// Later issues add the HTTP client and the state store here (with an ABI bump).
+// The state store joins in a later issue (with an ABI bump).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string_view>
+
+#include "llmux/http.h"
 
 namespace llmux {
 
@@ -48,6 +50,7 @@ class HostServices {
   virtual Logger& logger() = 0;  // lines are prefixed with the plugin's name
   virtual Clock& clock() = 0;
   virtual Timers& timers() = 0;
+  virtual HttpClient& http() = 0;  // requests go to URLs from the provider's config only
 };
 
 }  // namespace llmux

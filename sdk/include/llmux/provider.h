@@ -29,6 +29,14 @@ class ChatCall {
   // Runs `on_cancel` once when the call is cancelled (immediately, on the
   // calling thread, if it already is). Use it to stop upstream work.
   virtual void on_cancel(std::function<void()> on_cancel) = 0;
+
+  // Backpressure. True while the client has more of this answer unread than
+  // the host buffers per connection: a streaming provider should pause its
+  // upstream (HttpTransfer::pause) and resume in on_client_drained.
+  virtual bool client_backlogged() const = 0;
+  // Runs `fn` once when the backlog has drained, or the call ends (on a host
+  // thread; immediately if there is no backlog now).
+  virtual void on_client_drained(std::function<void()> fn) = 0;
 };
 
 using ChatCallPtr = std::shared_ptr<ChatCall>;

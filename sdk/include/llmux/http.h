@@ -1,0 +1,105 @@
+// The host's HTTP client, offered to plugins through HostServices::http().
+// One host event loop drives every transfer (libcurl multi); a plugin never
+// links an HTTP library or starts threads for I/O. Bodies stream both ways:
+// the handler sees response bytes as they arrive and can pause the transfer
+// when its client reads slowly.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace llmux {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// Finds a header by case-insensitive name.
+std::optional<std::string_view> find_header(const HttpHeaders& headers, std::string_view name);
+
+// The wait an upstream asks for: `retry-after-ms` (milliseconds), else
+// `Retry-After` (seconds or an HTTP date). Nullopt when absent or unreadable.
+std::optional<std::chrono::milliseconds> parse_retry_after(const HttpHeaders& headers);
+
+// Each limit is separate; zero disables it (for `connect`, zero means libcurl's
+// own default of 300 s). A stream that keeps flowing is never cut by `idle`,
+// and `total` is off by default for that reason.
+struct HttpTimeouts {
+  std::chrono::milliseconds connect{10'000};     // TCP (+TLS) connect
+  std::chrono::milliseconds first_byte{60'000};  // request sent -> first response byte
+  std::chrono::milliseconds idle{120'000};       // between response bytes once they flow
+  std::chrono::milliseconds total{0};            // whole transfer
+};
+
+struct HttpRequest {
+  std::string method = "POST";
+  std::string url;
+  HttpHeaders headers;
+  std::string body;
+  HttpTimeouts timeouts;
+  // Empty: the usual environment variables (https_proxy, http_proxy, no_proxy).
+  std::string proxy;
+  bool verify_tls = true;
+  std::string ca_path;  // CA bundle file; empty = the system's
+};
+
+enum class HttpFailure {
+  None,
+  ConnectRefused,    // nothing listens there: not worth a backoff wait
+  Connect,           // DNS, unreachable, TLS handshake, connect timeout
+  FirstByteTimeout,
+  IdleTimeout,
+  TotalTimeout,
+  Cut,               // the connection ended before the response was complete
+  Cancelled,         // cancel() or a handler returning false
+  Other,
+};
+
+const char* to_string(HttpFailure failure) noexcept;
+
+struct HttpOutcome {
+  HttpFailure failure = HttpFailure::None;
+  std::string message;  // for logs and error messages; never contains request headers
+  bool ok() const { return failure == HttpFailure::None; }
+};
+
+// Receives one transfer's response on the host's HTTP thread, in order:
+// on_response once when the status and headers are in (not at all if the
+// transfer failed before), on_body for each piece, on_complete exactly once.
+// Handlers must be quick: they share the HTTP thread with every transfer.
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  virtual void on_response(int status, const HttpHeaders& headers) = 0;
+  // Return false to stop the transfer (it completes as Cancelled).
+  virtual bool on_body(std::string_view bytes) = 0;
+  virtual void on_complete(const HttpOutcome& outcome) = 0;
+};
+
+// A transfer in flight. Every method may be called from any thread.
+class HttpTransfer {
+ public:
+  virtual ~HttpTransfer() = default;
+  // Stops the transfer and closes its connection; on_complete(Cancelled)
+  // follows unless it had completed already.
+  virtual void cancel() = 0;
+  // Backpressure: once the pause takes effect no on_body starts and the
+  // upstream connection is not read (TCP flow control slows the sender); from
+  // inside on_body it takes effect at once, from another thread one on_body
+  // already under way may still arrive. Idle timeouts do not run while paused.
+  virtual void pause() = 0;
+  virtual void resume() = 0;
+};
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  // Starts a transfer; the handler is kept alive until on_complete has returned.
+  virtual std::shared_ptr<HttpTransfer> start(HttpRequest request, std::shared_ptr<HttpHandler> handler) = 0;
+};
+
+}  // namespace llmux
