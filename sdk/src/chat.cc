@@ -102,10 +102,10 @@ Error Error::upstream(int status, std::string message) {
 Error Error::from_transport(const HttpOutcome& outcome, std::string_view who) {
   bool timeout = outcome.failure == HttpFailure::FirstByteTimeout || outcome.failure == HttpFailure::IdleTimeout ||
                  outcome.failure == HttpFailure::TotalTimeout;
+  // The engine's message already names the failure; fall back to its name.
   std::string message(who);
   message += ": ";
-  message += to_string(outcome.failure);
-  if (!outcome.message.empty()) message += " (" + outcome.message + ")";
+  message += outcome.message.empty() ? std::string(to_string(outcome.failure)) : outcome.message;
   Error e = upstream(timeout ? 504 : 502, std::move(message));
   e.transport = outcome.failure;
   if (outcome.failure == HttpFailure::ConnectRefused || outcome.failure == HttpFailure::Connect) {
