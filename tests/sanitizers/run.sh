@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the unit and host test suites of a sanitized build and fails on any
+# Runs the unit, host, HTTP-engine and provider test suites of a sanitized build and fails on any
 # sanitizer report, including reports from child processes (the CLI tests run
 # the llmux binary itself) and reports that did not make a test fail.
 #
@@ -86,12 +86,12 @@ run_suite() {  # name, then the command line
 }
 
 echo "== sanitizer: $mode, build: $build, logs: $logs"
-for suite in sdk_tests routing_tests mock_tests host_tests; do
+for suite in sdk_tests routing_tests mock_tests host_tests http_tests provider_tests; do
   run_suite "$suite" "$build/bin/$suite"
 done
 if [[ $repeat -gt 0 ]]; then
   run_suite "host_tests(stress x$repeat)" "$build/bin/host_tests" \
-    --gtest_filter='Concurrency.*:Reload.*:Fallback.*:Server.*' --gtest_repeat="$repeat"
+    --gtest_filter='Concurrency.*:Reload.*:Fallback.*:Server.*:Retry.*:Cooldown.*' --gtest_repeat="$repeat"
 fi
 
 # Sanitizer logs: anything that looks like a report fails the run, whether or
