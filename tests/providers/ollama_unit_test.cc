@@ -3,21 +3,15 @@
 // parsing, the exact request, NDJSON decoding in any split, and what a live
 // upstream makes hard to time (backpressure, cancellation, a provider
 // destroyed while its call or its model listing runs, the models cache).
-#include <dlfcn.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "config/gateway_config.h"
-#include "llmux/codec/openai.h"
 #include "llmux/json.h"
-#include "llmux/plugin_abi.h"
+#include "support/plugin_harness.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
@@ -29,182 +23,15 @@ using ::testing::Not;
 using namespace std::chrono_literals;
 
 // ---------------------------------------------------------------------------
-// A recording host
+// The ollama plugin (the recording host and the call: support/plugin_harness.h)
 
-struct FakeTransfer final : HttpTransfer {
-  int cancels = 0, pauses = 0, resumes = 0;
-  void cancel() override { ++cancels; }
-  void pause() override { ++pauses; }
-  void resume() override { ++resumes; }
-};
-
-struct Started {
-  HttpRequest request;
-  std::shared_ptr<HttpHandler> handler;
-  std::shared_ptr<FakeTransfer> transfer;
-};
-
-class FakeHost final : public HostServices, Logger, Clock, Timers, HttpClient {
- public:
-  Logger& logger() override { return *this; }
-  Clock& clock() override { return *this; }
-  Timers& timers() override { return *this; }
-  HttpClient& http() override { return *this; }
-
-  void log(LogLevel, std::string_view message) override {
-    std::lock_guard lock(mu);
-    lines.emplace_back(message);
-  }
-  bool enabled(LogLevel) const override { return true; }
-  std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now(); }
-  std::chrono::system_clock::time_point wall_now() const override { return std::chrono::system_clock::now(); }
-
-  Id schedule(std::chrono::milliseconds delay, std::function<void()> callback) override {
-    std::lock_guard lock(mu);
-    timers_.push_back({++next_id_, delay, std::move(callback)});
-    return next_id_;
-  }
-  bool cancel(Id id) override {
-    std::lock_guard lock(mu);
-    for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-      if (it->id == id) {
-        timers_.erase(it);
-        return true;
-      }
-    }
-    return false;
-  }
-  std::shared_ptr<HttpTransfer> start(HttpRequest request, std::shared_ptr<HttpHandler> handler) override {
-    auto transfer = std::make_shared<FakeTransfer>();
-    std::lock_guard lock(mu);
-    started.push_back({std::move(request), std::move(handler), transfer});
-    return transfer;
-  }
-
-  bool run_timer(std::chrono::milliseconds* delay = nullptr) {
-    std::function<void()> fn;
-    {
-      std::lock_guard lock(mu);
-      if (timers_.empty()) return false;
-      fn = std::move(timers_.front().fn);
-      if (delay) *delay = timers_.front().delay;
-      timers_.erase(timers_.begin());
-    }
-    fn();
-    return true;
-  }
-  std::size_t pending_timers() {
-    std::lock_guard lock(mu);
-    return timers_.size();
-  }
-  std::string log_text() {
-    std::lock_guard lock(mu);
-    std::string out;
-    for (const auto& line : lines) out += line + "\n";
-    return out;
-  }
-
-  std::mutex mu;
-  std::vector<std::string> lines;
-  std::vector<Started> started;
-
- private:
-  struct Timer {
-    Id id;
-    std::chrono::milliseconds delay;
-    std::function<void()> fn;
-  };
-  std::vector<Timer> timers_;
-  Id next_id_ = 0;
-};
-
-class FakeCall final : public ChatCall {
- public:
-  explicit FakeCall(ChatRequest request) : request_(std::move(request)) {}
-  const ChatRequest& request() const override { return request_; }
-  void emit(Event event) override { events.push_back(std::move(event)); }
-  bool cancelled() const override { return cancelled_; }
-  void on_cancel(std::function<void()> fn) override {
-    if (cancelled_) {
-      fn();
-      return;
-    }
-    on_cancel_ = std::move(fn);
-  }
-  bool client_backlogged() const override { return backlogged; }
-  void on_client_drained(std::function<void()> fn) override { drained.push_back(std::move(fn)); }
-
-  void cancel() {
-    cancelled_ = true;
-    if (auto fn = std::move(on_cancel_)) fn();
-  }
-
-  std::vector<Event> events;
-  bool backlogged = false;
-  std::vector<std::function<void()>> drained;
-
- private:
-  ChatRequest request_;
-  bool cancelled_ = false;
-  std::function<void()> on_cancel_;
-};
-
-ChatRequest request_for(const std::string& body) {
-  ChatRequest request;
-  auto error = openai::parse_chat_request(body, request);
-  EXPECT_FALSE(error) << (error ? error->message : "");
-  return request;
-}
-
-Plugin& ollama_plugin() {
-  // Loaded once per process and never unloaded (like the host does while in use).
-  static std::shared_ptr<Plugin> plugin = [] {
-    void* handle = ::dlopen((plugin_dir() / "llmux-ollama.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) throw std::runtime_error(std::string("dlopen llmux-ollama.so: ") + ::dlerror());
-    auto abi = reinterpret_cast<std::uint32_t (*)()>(::dlsym(handle, kPluginAbiSymbol));
-    auto create = reinterpret_cast<Plugin* (*)()>(::dlsym(handle, kPluginCreateSymbol));
-    if (abi == nullptr || create == nullptr || abi() != LLMUX_ABI_VERSION) {
-      throw std::runtime_error("llmux-ollama.so is not a plugin of this ABI");
-    }
-    return std::shared_ptr<Plugin>(create());
-  }();
-  return *plugin;
-}
-
-// The `options` map of a YAML text (its keys at column 1), as from providers.yaml.
-ConfigNode options_of(const std::string& yaml) {
-  std::string text = "options:\n";
-  if (yaml.empty()) text += "  {}\n";
-  std::size_t start = 0;
-  while (start < yaml.size()) {
-    std::size_t end = yaml.find('\n', start);
-    if (end == std::string::npos) end = yaml.size();
-    text += "  " + yaml.substr(start, end - start) + "\n";
-    start = end + 1;
-  }
-  ConfigNode root = host::parse_yaml_tree(text, "providers.yaml");
-  return *root.find("options");
-}
+Plugin& ollama_plugin() { return loaded_plugin("llmux-ollama.so"); }
 
 std::shared_ptr<Provider> create(const std::string& yaml, FakeHost& host, const std::string& name = "local") {
-  ConfigNode options = options_of(yaml);
-  return ollama_plugin().create_provider(ProviderSpec{name, options, host});
+  return test::create(ollama_plugin(), yaml, host, name);
 }
 
-std::string config_error(const std::string& yaml) {
-  FakeHost host;
-  try {
-    create(yaml, host);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-std::string header(const HttpRequest& request, std::string_view name) {
-  auto value = find_header(request.headers, name);
-  return value ? std::string(*value) : std::string("<absent>");
-}
+std::string config_error(const std::string& yaml) { return test::config_error(ollama_plugin(), yaml, "local"); }
 
 rapidjson::Document parse(const std::string& text) {
   rapidjson::Document doc;

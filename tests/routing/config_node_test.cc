@@ -7,25 +7,18 @@
 
 #include "config/gateway_config.h"
 #include "llmux/config.h"
+#include "routing/config_test_util.h"
 
 namespace llmux {
 namespace {
+
+using test::config_error;
+using test::EnvGuard;
 
 using namespace std::chrono_literals;
 
 // Parses `text` into a tree (the host's YAML loader is the usual builder).
 ConfigNode tree(const std::string& text) { return host::parse_yaml_tree(text, "t.yaml"); }
-
-template <typename F>
-ConfigError config_error(F&& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no ConfigError thrown";
-  return ConfigError(SourceMark{}, "", "");
-}
 
 TEST(SourceMark, ToString) {
   EXPECT_EQ((SourceMark{"p.yaml", 12, 7}).to_string(), "p.yaml:12:7");
@@ -194,31 +187,6 @@ TEST(ConfigNode, CheckKeys) {
   EXPECT_NO_THROW(ConfigNode().check_keys({"a"}));
   EXPECT_THROW(opts.find("base_url")->check_keys({"a"}), ConfigError);
 }
-
-// Sets (or unsets, for nullptr) an environment variable for one test and
-// puts the old value back afterwards.
-class EnvGuard {
- public:
-  EnvGuard(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = std::string(old);
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~EnvGuard() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 TEST(ConfigNode, GetSecret) {
   EnvGuard set("LLMUX_T_SECRET_SET", "s3cret");

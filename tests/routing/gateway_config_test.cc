@@ -9,53 +9,21 @@
 #include <string>
 
 #include "config/gateway_config.h"
+#include "routing/config_test_util.h"
 
 namespace llmux::host {
 namespace {
 
 namespace fs = std::filesystem;
 
-template <typename F>
-ConfigError config_error(F&& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no ConfigError thrown";
-  return ConfigError(SourceMark{}, "", "");
-}
+using test::config_error;
+using test::EnvGuard;
 
 ConfigError parse_error(const std::string& yaml) {
   return config_error([&] { parse_gateway_config(yaml, "cfg.yaml"); });
 }
 
 GatewayConfig parse(const std::string& yaml) { return parse_gateway_config(yaml, "/etc/llmux/cfg.yaml"); }
-
-// Sets (or unsets, for nullptr) an environment variable for one test and
-// puts the old value back afterwards.
-class Env {
- public:
-  Env(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = std::string(old);
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~Env() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // A fresh directory under the system temp dir, removed at the end.
 class TempDir {
@@ -275,8 +243,8 @@ TEST(GatewayConfigErrors, ShortClientKey) {
 // ------------------------------------------------------------------ values
 
 TEST(GatewayConfig, ClientKeysDropEmptyFromUnsetVariables) {
-  Env set("LLMUX_T_KEY", "key-from-env-123");
-  Env unset("LLMUX_T_KEY_UNSET", nullptr);
+  EnvGuard set("LLMUX_T_KEY", "key-from-env-123");
+  EnvGuard unset("LLMUX_T_KEY_UNSET", nullptr);
   GatewayConfig config = parse(
       "client_keys:\n  - ${LLMUX_T_KEY}\n  - ${LLMUX_T_KEY_UNSET}\n  - literal-key-456\n  - ${LLMUX_T_KEY}\n"
       "admin_key: ${LLMUX_T_KEY_UNSET:-admin-secret}\n");
@@ -376,11 +344,11 @@ TEST(LoadGatewayConfig, PluginsDirResolvesAgainstTheConfigFolder) {
 }
 
 TEST(LoadGatewayConfig, FullExample) {
-  Env key("LLMUX_FIXTURE_CLIENT_KEY", nullptr);
-  Env unset_key("LLMUX_FIXTURE_UNSET_CLIENT_KEY", nullptr);
-  Env admin("LLMUX_FIXTURE_ADMIN_KEY", nullptr);
-  Env openai("OPENAI_API_KEY", nullptr);
-  Env local("LOCAL_LLM_URL", nullptr);
+  EnvGuard key("LLMUX_FIXTURE_CLIENT_KEY", nullptr);
+  EnvGuard unset_key("LLMUX_FIXTURE_UNSET_CLIENT_KEY", nullptr);
+  EnvGuard admin("LLMUX_FIXTURE_ADMIN_KEY", nullptr);
+  EnvGuard openai("OPENAI_API_KEY", nullptr);
+  EnvGuard local("LOCAL_LLM_URL", nullptr);
   fs::path file = fs::path(LLMUX_SOURCE_DIR) / "tests/routing/fixtures/full.yaml";
   GatewayConfig config = load_gateway_config(file);
   EXPECT_EQ(config.listen_host, "0.0.0.0");

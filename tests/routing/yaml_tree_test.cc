@@ -6,45 +6,13 @@
 #include <string>
 
 #include "config/gateway_config.h"
+#include "routing/config_test_util.h"
 
 namespace llmux::host {
 namespace {
 
-template <typename F>
-ConfigError config_error(F&& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no ConfigError thrown";
-  return ConfigError(SourceMark{}, "", "");
-}
-
-// Sets (or unsets, for nullptr) an environment variable for one test and
-// puts the old value back afterwards.
-class Env {
- public:
-  Env(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = std::string(old);
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~Env() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using test::config_error;
+using test::EnvGuard;
 
 std::string value_of(const std::string& yaml) {
   ConfigNode root = parse_yaml_tree(yaml, "env.yaml");
@@ -101,9 +69,9 @@ TEST(YamlTree, KeysMustBeScalars) {
 }
 
 TEST(YamlTree, EnvSubstitution) {
-  Env a("LLMUX_T_A", "alpha");
-  Env empty("LLMUX_T_EMPTY", "");
-  Env unset("LLMUX_T_UNSET", nullptr);
+  EnvGuard a("LLMUX_T_A", "alpha");
+  EnvGuard empty("LLMUX_T_EMPTY", "");
+  EnvGuard unset("LLMUX_T_UNSET", nullptr);
   EXPECT_EQ(value_of("v: ${LLMUX_T_A}\n"), "alpha");
   EXPECT_EQ(value_of("v: \"pre-${LLMUX_T_A}-post\"\n"), "pre-alpha-post");
   EXPECT_EQ(value_of("v: ${LLMUX_T_A:-x}\n"), "alpha");
@@ -117,9 +85,9 @@ TEST(YamlTree, EnvSubstitution) {
 }
 
 TEST(YamlTree, UnsetVariableIsRecorded) {
-  Env unset("LLMUX_T_UNSET", nullptr);
-  Env unset2("LLMUX_T_UNSET2", nullptr);
-  Env empty("LLMUX_T_EMPTY", "");
+  EnvGuard unset("LLMUX_T_UNSET", nullptr);
+  EnvGuard unset2("LLMUX_T_UNSET2", nullptr);
+  EnvGuard empty("LLMUX_T_EMPTY", "");
   ConfigNode root = parse_yaml_tree(
       "v: ${LLMUX_T_UNSET}\nw: \"${LLMUX_T_UNSET2}/${LLMUX_T_UNSET}/${LLMUX_T_UNSET2}\"\n"
       "x: ${LLMUX_T_UNSET:-d}\ny: ${LLMUX_T_EMPTY}\n",
@@ -139,7 +107,7 @@ TEST(YamlTree, UnsetVariableIsRecorded) {
 }
 
 TEST(YamlTree, KeysAreNotSubstituted) {
-  Env a("LLMUX_T_A", "alpha");
+  EnvGuard a("LLMUX_T_A", "alpha");
   ConfigNode root = parse_yaml_tree("${LLMUX_T_A}: ${LLMUX_T_A}\n", "k.yaml");
   ASSERT_EQ(root.entries().size(), 1u);
   EXPECT_EQ(root.entries()[0].first, "${LLMUX_T_A}");

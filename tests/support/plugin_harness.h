@@ -1,0 +1,138 @@
+// Provider plugins driven in process through the plugin ABI: a recording host
+// (HTTP client, timers, logger), a scripted ChatCall, and the plugin loading
+// and provider creation the unit tests of the provider plugins share.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "llmux/chat.h"
+#include "llmux/config.h"
+#include "llmux/event.h"
+#include "llmux/host_services.h"
+#include "llmux/http.h"
+#include "llmux/provider.h"
+
+namespace llmux::test {
+
+// ---------------------------------------------------------------------------
+// A recording host
+
+// A transfer that only counts what the provider asks of it.
+struct FakeTransfer final : HttpTransfer {
+  int cancels = 0, pauses = 0, resumes = 0;
+  void cancel() override { ++cancels; }
+  void pause() override { ++pauses; }
+  void resume() override { ++resumes; }
+};
+
+// One request a provider started, with its handler (to play the upstream).
+struct Started {
+  HttpRequest request;
+  std::shared_ptr<HttpHandler> handler;
+  std::shared_ptr<FakeTransfer> transfer;
+};
+
+// Host services that record: log lines (with their level), started requests
+// (never sent anywhere) and timers (run only by run_timer()).
+class FakeHost final : public HostServices, Logger, Clock, Timers, HttpClient {
+ public:
+  Logger& logger() override { return *this; }
+  Clock& clock() override { return *this; }
+  Timers& timers() override { return *this; }
+  HttpClient& http() override { return *this; }
+
+  void log(LogLevel level, std::string_view message) override;
+  bool enabled(LogLevel) const override { return true; }
+  std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now(); }
+  std::chrono::system_clock::time_point wall_now() const override { return std::chrono::system_clock::now(); }
+
+  Id schedule(std::chrono::milliseconds delay, std::function<void()> callback) override;
+  bool cancel(Id id) override;
+  std::shared_ptr<HttpTransfer> start(HttpRequest request, std::shared_ptr<HttpHandler> handler) override;
+
+  // Runs the earliest pending timer (its delay into `delay`); false if none.
+  bool run_timer(std::chrono::milliseconds* delay = nullptr);
+  std::size_t pending_timers();
+  // The log lines, one a line.
+  std::string log_text();
+
+  std::mutex mu;
+  std::vector<std::pair<LogLevel, std::string>> lines;
+  std::vector<Started> started;
+  int cancelled_timers = 0;
+
+ private:
+  struct Timer {
+    Id id;
+    std::chrono::milliseconds delay;
+    std::function<void()> fn;
+  };
+  std::vector<Timer> timers_;
+  Id next_id_ = 0;
+};
+
+// A chat call that records the events emitted; the test cancels it, sets its
+// backlog and runs the drained callbacks.
+class FakeCall final : public ChatCall {
+ public:
+  explicit FakeCall(ChatRequest request) : request_(std::move(request)) {}
+  const ChatRequest& request() const override { return request_; }
+  void emit(Event event) override { events.push_back(std::move(event)); }
+  bool cancelled() const override { return cancelled_; }
+  void on_cancel(std::function<void()> fn) override;
+  bool client_backlogged() const override { return backlogged; }
+  void on_client_drained(std::function<void()> fn) override { drained.push_back(std::move(fn)); }
+
+  // Cancels the call (runs the provider's cancel hook).
+  void cancel();
+  bool has_cancel_hook() const { return static_cast<bool>(on_cancel_); }
+
+  std::vector<Event> events;
+  bool backlogged = false;
+  std::vector<std::function<void()>> drained;
+
+ private:
+  ChatRequest request_;
+  bool cancelled_ = false;
+  std::function<void()> on_cancel_;
+};
+
+// A chat request parsed from an OpenAI request body; throws
+// std::invalid_argument if `body` is not one.
+ChatRequest request_for(const std::string& body);
+
+// The value of a request header ("<absent>" when missing).
+std::string header(const HttpRequest& request, std::string_view name);
+
+// ---------------------------------------------------------------------------
+// Plugins through the ABI
+
+// The plugin in `file` of plugin_dir(), loaded once per process and never
+// unloaded (like the host does while in use). Throws std::runtime_error if it
+// does not load or is not a plugin of this ABI.
+Plugin& loaded_plugin(const std::string& file);
+
+// The `options` map of a YAML text (its keys at column 1), as from providers.yaml.
+ConfigNode options_of(const std::string& yaml);
+
+// A provider of `plugin` named `name` with the options in `yaml`.
+std::shared_ptr<Provider> create(Plugin& plugin, const std::string& yaml, FakeHost& host,
+                                 const std::string& name = "up");
+
+// What creating a provider from `yaml` throws: a ConfigError's message,
+// "NotConfigured: <message>", or "no error".
+std::string config_error(Plugin& plugin, const std::string& yaml, const std::string& name = "up");
+
+// The NotConfigured message creating a provider from `yaml` throws,
+// "other exception: <message>", or "no exception".
+std::string not_configured(Plugin& plugin, const std::string& yaml, const std::string& name = "up");
+
+}  // namespace llmux::test
