@@ -347,7 +347,7 @@ TEST(OllamaStream, TransportFailureAfterEventsIsAnError) {
   h.handler().on_body(line(R"({"content":"a"})") + R"({"model":"llama3.2","mess)");
   h.handler().on_complete({HttpFailure::IdleTimeout, "no data for 120000 ms"});
   EXPECT_EQ(describe(h.call->events),
-            "R T(a) E(504:ollama provider 'local': idle timeout (no data for 120000 ms))");
+            "R T(a) E(504:ollama provider 'local': no data for 120000 ms)");
   EXPECT_EQ(h.call->events.back().error.transport, HttpFailure::IdleTimeout);
 }
 
