@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # End-to-end: the official openai npm SDK (tests/e2e/openai_sdk) against a live
-# llmux serving the mock plugin, with a client key required.
+# llmux, with a client key required.
 #
-#   run_openai_sdk.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR
+#   run_openai_sdk.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR [mock|through-openai]
+#
+# mock (default): llmux serves the mock plugin.
+# through-openai: llmux's openai plugin forwards to a second llmux that serves
+#   the mock (an upstream speaking the exact OpenAI wire format), so the SDK's
+#   streams, tools and errors cross llmux -> openai plugin -> upstream.
 #
 # The npm packages are installed once into BUILD_DIR/e2e/openai_sdk (again only
 # when package-lock.json changes). No network at test time except that install;
 # when it cannot be done the test fails, it is never skipped.
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR" >&2
+if [[ $# -lt 3 || $# -gt 4 ]]; then
+  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR [mock|through-openai]" >&2
   exit 2
 fi
+MODE=${4:-mock}
 
 # The whole test is bounded: re-run under timeout(1) unless already there.
 if [[ -z "${LLMUX_E2E_BOUNDED:-}" ]]; then
@@ -37,9 +43,11 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 20)) || e2e_fail "Node.js >= 20 is needed, found $(node --version)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-openai.XXXXXX")
+UPSTREAM_PID=""
 cleanup() {
   local status=$?
   e2e_stop_llmux || true
+  if [[ -n "$UPSTREAM_PID" ]]; then kill "$UPSTREAM_PID" 2>/dev/null; wait "$UPSTREAM_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
   exit "$status"
 }
@@ -80,9 +88,38 @@ routes:
   mock: [mock]
 EOF
 
+case "$MODE" in
+  mock) ;;
+  through-openai)
+    [[ -f "$BUILD_DIR/plugins/llmux-openai.so" ]] || e2e_fail "no openai plugin at $BUILD_DIR/plugins/llmux-openai.so"
+    # The upstream: an llmux serving the mock, with its own key.
+    UPSTREAM_KEY=llmux-e2e-upstream-key-51c0
+    sed "s/$API_KEY/$UPSTREAM_KEY/" "$WORK/providers.yaml" >"$WORK/upstream.yaml"
+    e2e_start_llmux "$LLMUX_BINARY" "$WORK/upstream.yaml" "$WORK/upstream.log"
+    UPSTREAM_PID=$LLMUX_PID
+    UPSTREAM_PORT=$LLMUX_PORT
+    LLMUX_PID=""
+    cat >"$WORK/providers.yaml" <<YAML
+plugins_dir: $BUILD_DIR/plugins
+client_keys: ["$API_KEY"]
+providers:
+  upstream:
+    plugin: openai
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+    options:
+      base_url: http://127.0.0.1:$UPSTREAM_PORT/v1
+      api_key: $UPSTREAM_KEY
+routes:
+  mock: [upstream]
+YAML
+    ;;
+  *) e2e_fail "unknown mode '$MODE'" ;;
+esac
+
 e2e_start_llmux "$LLMUX_BINARY" "$WORK/providers.yaml" "$WORK/llmux.log"
 
-e2e_log "openai@$have on node $(node --version) against http://127.0.0.1:$LLMUX_PORT/v1"
+e2e_log "openai@$have on node $(node --version) against http://127.0.0.1:$LLMUX_PORT/v1 ($MODE)"
 status=0
 (cd "$CACHE" && LLMUX_BASE_URL="http://127.0.0.1:$LLMUX_PORT/v1" LLMUX_API_KEY="$API_KEY" \
   node --test --test-reporter=spec openai_sdk.test.mjs) || status=$?
@@ -93,8 +130,9 @@ fi
 if ((status != 0)); then
   echo "---- llmux log (last 60 lines) ----" >&2
   tail -n 60 "$WORK/llmux.log" >&2
-  e2e_log "openai SDK: FAIL (node exited with $status)"
+  if [[ -f "$WORK/upstream.log" ]]; then echo "---- upstream llmux log ----" >&2; tail -n 30 "$WORK/upstream.log" >&2; fi
+  e2e_log "openai SDK ($MODE): FAIL (node exited with $status)"
 else
-  e2e_log "openai SDK: PASS"
+  e2e_log "openai SDK ($MODE): PASS"
 fi
 exit "$status"
