@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libpistache-dev rapidjson-dev libyaml-cpp-dev
             libcurl4-openssl-dev libboost-dev libgtest-dev libgmock-dev)
-test_pkgs=(nodejs npm curl)
+test_pkgs=(nodejs npm curl python3)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
@@ -21,6 +21,7 @@ for p in "${want[@]}"; do
   case "$p" in
     nodejs) command -v node >/dev/null 2>&1 && continue ;;
     npm) command -v npm >/dev/null 2>&1 && continue ;;
+    python3) command -v python3 >/dev/null 2>&1 && continue ;;  # test scripts pick free ports with it
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
