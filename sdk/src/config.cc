@@ -118,37 +118,28 @@ ConfigError::ConfigError(const ConfigNode& node, std::string message)
 
 // ---------------------------------------------------------------- building
 
-ConfigNode ConfigNode::scalar(std::string value, SourceMark mark, std::string path) {
+ConfigNode ConfigNode::of(Type type, SourceMark mark, std::string path) {
   ConfigNode node;
-  node.type_ = Type::Scalar;
-  node.value_ = std::move(value);
+  node.type_ = type;
   node.mark_ = std::move(mark);
   node.path_ = std::move(path);
+  return node;
+}
+
+ConfigNode ConfigNode::scalar(std::string value, SourceMark mark, std::string path) {
+  ConfigNode node = of(Type::Scalar, std::move(mark), std::move(path));
+  node.value_ = std::move(value);
   return node;
 }
 
 ConfigNode ConfigNode::sequence(SourceMark mark, std::string path) {
-  ConfigNode node;
-  node.type_ = Type::Sequence;
-  node.mark_ = std::move(mark);
-  node.path_ = std::move(path);
-  return node;
+  return of(Type::Sequence, std::move(mark), std::move(path));
 }
 
-ConfigNode ConfigNode::map(SourceMark mark, std::string path) {
-  ConfigNode node;
-  node.type_ = Type::Map;
-  node.mark_ = std::move(mark);
-  node.path_ = std::move(path);
-  return node;
-}
+ConfigNode ConfigNode::map(SourceMark mark, std::string path) { return of(Type::Map, std::move(mark), std::move(path)); }
 
 ConfigNode ConfigNode::null(SourceMark mark, std::string path) {
-  ConfigNode node;
-  node.type_ = Type::Null;
-  node.mark_ = std::move(mark);
-  node.path_ = std::move(path);
-  return node;
+  return of(Type::Null, std::move(mark), std::move(path));
 }
 
 ConfigNode& ConfigNode::push_back(ConfigNode item) {

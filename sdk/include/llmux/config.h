@@ -105,6 +105,7 @@ class ConfigNode {
   void check_keys(std::initializer_list<std::string_view> known) const;
 
  private:
+  static ConfigNode of(Type type, SourceMark mark, std::string path);
   Type type_ = Type::Null;
   SourceMark mark_;
   std::string path_;
