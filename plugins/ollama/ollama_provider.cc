@@ -570,6 +570,7 @@ struct OllamaProvider::Shared {
   std::vector<ModelInfo> models;
   Timers::Id timer = 0;
   std::shared_ptr<HttpTransfer> tags_transfer;
+  bool tags_done = false;  // the listing in flight has completed
   bool listed_once = false;
 };
 
@@ -579,61 +580,34 @@ using Shared = OllamaProvider::Shared;
 
 void schedule_refresh(const std::shared_ptr<Shared>& shared);
 
-// GET /api/tags: collects the body, then replaces the model cache.
-class TagsHandler final : public HttpHandler {
- public:
-  explicit TagsHandler(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
-
-  void on_response(int status, const HttpHeaders&) override { status_ = status; }
-  bool on_body(std::string_view bytes) override {
-    if (body_.size() + bytes.size() > kMaxTagsBody) {
-      too_large_ = true;
-      return false;
-    }
-    body_.append(bytes);
-    return true;
-  }
-  void on_complete(const HttpOutcome& outcome) override {
-    std::lock_guard lock(shared_->mutex);
-    completed_ = true;
-    shared_->tags_transfer.reset();
-    if (shared_->host == nullptr) return;  // the provider is gone
-    Logger& log = shared_->host->logger();
-    std::string problem;
-    if (too_large_) {
-      problem = "answer larger than " + std::to_string(kMaxTagsBody) + " bytes";
-    } else if (!outcome.ok()) {
-      problem = to_string(outcome.failure);
-      if (!outcome.message.empty()) problem += " (" + outcome.message + ")";
-    } else if (status_ < 200 || status_ > 299) {
-      problem = "HTTP " + std::to_string(status_) + " " + excerpt(body_);
-    } else if (auto names = parse_tags(body_)) {
+// GET /api/tags answered (or failed): replaces the model cache, or keeps it.
+void tags_listed(const std::shared_ptr<Shared>& shared, CollectedResponse&& answer) {
+  std::lock_guard lock(shared->mutex);
+  shared->tags_transfer.reset();
+  shared->tags_done = true;
+  if (shared->host == nullptr) return;  // the provider is gone
+  Logger& log = shared->host->logger();
+  std::string problem = answer.problem();
+  if (problem.empty()) {
+    if (auto names = parse_tags(answer.body)) {
       std::vector<ModelInfo> models;
       models.reserve(names->size());
       for (auto& n : *names) models.push_back({std::move(n), kOwnedBy});
       if (log.enabled(LogLevel::Debug)) {
-        log.debug("provider '" + shared_->name + "': " + std::to_string(models.size()) + " model ids from /api/tags");
+        log.debug("provider '" + shared->name + "': " + std::to_string(models.size()) + " model ids from /api/tags");
       }
-      shared_->models = std::move(models);
-      shared_->listed_once = true;
+      shared->models = std::move(models);
+      shared->listed_once = true;
     } else {
-      problem = "not a model listing: " + excerpt(body_);
+      problem = "not a model listing: " + excerpt(answer.body);
     }
-    if (!problem.empty() && log.enabled(LogLevel::Debug)) {
-      log.debug("provider '" + shared_->name + "': listing models failed (" + problem + "); keeping " +
-                std::to_string(shared_->models.size()) + " cached ids");
-    }
-    schedule_refresh(shared_);
   }
-  bool completed() const { return completed_; }
-
- private:
-  std::shared_ptr<Shared> shared_;
-  int status_ = 0;
-  std::string body_;
-  bool too_large_ = false;
-  bool completed_ = false;  // under shared_->mutex
-};
+  if (!problem.empty() && log.enabled(LogLevel::Debug)) {
+    log.debug("provider '" + shared->name + "': listing models failed (" + problem + "); keeping " +
+              std::to_string(shared->models.size()) + " cached ids");
+  }
+  schedule_refresh(shared);
+}
 
 void refresh_models(const std::shared_ptr<Shared>& shared) {
   std::lock_guard lock(shared->mutex);
@@ -648,10 +622,13 @@ void refresh_models(const std::shared_ptr<Shared>& shared) {
   request.timeouts.first_byte = std::chrono::seconds(30);
   request.timeouts.idle = std::chrono::seconds(30);
   request.timeouts.total = std::chrono::seconds(60);
-  auto handler = std::make_shared<TagsHandler>(shared);
+  shared->tags_done = false;
+  auto handler = collect_response(kMaxTagsBody, [shared](CollectedResponse&& answer) {
+    tags_listed(shared, std::move(answer));
+  });
   try {
-    auto transfer = shared->host->http().start(std::move(request), handler);
-    if (!handler->completed()) shared->tags_transfer = std::move(transfer);
+    auto transfer = shared->host->http().start(std::move(request), std::move(handler));
+    if (!shared->tags_done) shared->tags_transfer = std::move(transfer);
   } catch (const std::exception& e) {
     shared->host->logger().debug("provider '" + shared->name + "': listing models failed: " + e.what());
     schedule_refresh(shared);

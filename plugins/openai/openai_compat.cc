@@ -402,81 +402,47 @@ class ChatExchange final : public HttpHandler, public std::enable_shared_from_th
   bool completed_ = false;
 };
 
-// GET {base_url}/models in the background.
-class ModelsFetch final : public HttpHandler {
- public:
-  explicit ModelsFetch(std::weak_ptr<Core> core) : core_(std::move(core)) {}
-
-  void on_response(int status, const HttpHeaders&) override { status_ = status; }
-
-  bool on_body(std::string_view bytes) override {
-    if (body_.size() + bytes.size() > kMaxModelsBody) {
-      too_big_ = true;
-      return false;
-    }
-    body_.append(bytes);
-    return true;
-  }
-
-  void on_complete(const HttpOutcome& outcome) override {
-    auto core = core_.lock();
-    if (!core) return;
-    if (too_big_) return core->models_fetched(std::nullopt, "the list is larger than 8 MiB");
-    if (!outcome.ok()) return core->models_fetched(std::nullopt, std::string(to_string(outcome.failure)) +
-                                                                     (outcome.message.empty() ? "" : " (" + outcome.message + ")"));
-    if (status_ < 200 || status_ >= 300) {
-      return core->models_fetched(std::nullopt, openai::parse_error_response(status_, body_).message);
-    }
-    std::string why;
-    auto list = parse(why, core->config.plugin);
-    core->models_fetched(std::move(list), why);
-  }
-
- private:
-  // {"object":"list","data":[{"id":"gpt-4o","owned_by":"openai"},...]} (or a bare array).
-  std::optional<std::vector<ModelInfo>> parse(std::string& why, const std::string& owner) const {
-    try {
-      rapidjson::Document doc;
-      doc.Parse(body_.data(), body_.size());
-      if (doc.HasParseError()) {
-        why = std::string("invalid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError());
-        return std::nullopt;
-      }
-      const rapidjson::Value* data = nullptr;
-      if (doc.IsArray()) {
-        data = &doc;
-      } else if (doc.IsObject()) {
-        auto it = doc.FindMember("data");
-        if (it != doc.MemberEnd() && it->value.IsArray()) data = &it->value;
-      }
-      if (data == nullptr) {
-        why = "not a model list (no \"data\" array)";
-        return std::nullopt;
-      }
-      std::vector<ModelInfo> out;
-      for (const auto& item : data->GetArray()) {
-        if (!item.IsObject()) continue;
-        auto id = item.FindMember("id");
-        if (id == item.MemberEnd() || !id->value.IsString() || id->value.GetStringLength() == 0) continue;
-        ModelInfo info{id->value.GetString(), owner};
-        auto by = item.FindMember("owned_by");
-        if (by != item.MemberEnd() && by->value.IsString() && by->value.GetStringLength() != 0) {
-          info.owned_by = by->value.GetString();
-        }
-        out.push_back(std::move(info));
-      }
-      return out;
-    } catch (const std::exception& e) {
-      why = e.what();
+// GET {base_url}/models answers {"object":"list","data":[{"id":"gpt-4o","owned_by":"openai"},...]}
+// (or a bare array).
+std::optional<std::vector<ModelInfo>> parse_model_list(const std::string& body, const std::string& owner,
+                                                   std::string& why) {
+  try {
+    rapidjson::Document doc;
+    doc.Parse(body.data(), body.size());
+    if (doc.HasParseError()) {
+      why = std::string("invalid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError());
       return std::nullopt;
     }
+    const rapidjson::Value* data = nullptr;
+    if (doc.IsArray()) {
+      data = &doc;
+    } else if (doc.IsObject()) {
+      auto it = doc.FindMember("data");
+      if (it != doc.MemberEnd() && it->value.IsArray()) data = &it->value;
+    }
+    if (data == nullptr) {
+      why = "not a model list (no \"data\" array)";
+      return std::nullopt;
+    }
+    std::vector<ModelInfo> out;
+    for (const auto& item : data->GetArray()) {
+      if (!item.IsObject()) continue;
+      auto id = item.FindMember("id");
+      if (id == item.MemberEnd() || !id->value.IsString() || id->value.GetStringLength() == 0) continue;
+      ModelInfo info{id->value.GetString(), owner};
+      auto by = item.FindMember("owned_by");
+      if (by != item.MemberEnd() && by->value.IsString() && by->value.GetStringLength() != 0) {
+        info.owned_by = by->value.GetString();
+      }
+      out.push_back(std::move(info));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    why = e.what();
+    return std::nullopt;
   }
+}
 
-  std::weak_ptr<Core> core_;
-  int status_ = 0;
-  std::string body_;
-  bool too_big_ = false;
-};
 
 std::string render_body(const Core& core, const ChatRequest& request) {
   openai::RenderOptions options;
@@ -525,7 +491,18 @@ void Core::fetch_models() {
   HttpRequest r = request("GET", models_url, keys.any_usable(), false);
   constexpr std::chrono::milliseconds kModelsTotal{30'000};
   if (r.timeouts.total.count() == 0 || r.timeouts.total > kModelsTotal) r.timeouts.total = kModelsTotal;
-  models_transfer = host.http().start(std::move(r), std::make_shared<ModelsFetch>(weak_from_this()));
+  std::weak_ptr<Core> weak = weak_from_this();
+  models_transfer = host.http().start(std::move(r), collect_response(kMaxModelsBody, [weak](CollectedResponse&& answer) {
+    auto core = weak.lock();
+    if (!core) return;
+    std::string why = answer.problem();
+    if (answer.outcome.ok() && !answer.too_large && (answer.status < 200 || answer.status > 299)) {
+      why = openai::parse_error_response(answer.status, answer.body).message;  // the upstream's own words
+    }
+    if (!why.empty()) return core->models_fetched(std::nullopt, why);
+    auto list = parse_model_list(answer.body, core->config.plugin, why);
+    core->models_fetched(std::move(list), why);
+  }));
 }
 
 void Core::models_fetched(std::optional<std::vector<ModelInfo>> list, const std::string& failure) {

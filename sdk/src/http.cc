@@ -3,8 +3,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
+#include <utility>
 
 namespace llmux {
 
@@ -53,6 +55,58 @@ const char* to_string(HttpFailure failure) noexcept {
     case HttpFailure::Other: return "transfer failed";
   }
   return "?";
+}
+
+std::string CollectedResponse::problem() const {
+  if (too_large) return "answer larger than " + std::to_string(max_body) + " bytes";
+  if (!outcome.ok()) {
+    return outcome.message.empty() ? std::string(to_string(outcome.failure)) : outcome.message;
+  }
+  if (status < 200 || status > 299) {
+    std::string text = "HTTP " + std::to_string(status);
+    if (!body.empty()) text += ": " + body.substr(0, 200);
+    return text;
+  }
+  return {};
+}
+
+namespace {
+
+class ResponseCollector final : public HttpHandler {
+ public:
+  ResponseCollector(std::size_t max_body, std::function<void(CollectedResponse&&)> done)
+      : max_body_(max_body), done_(std::move(done)) {
+    response_.max_body = max_body;
+  }
+
+  void on_response(int status, const HttpHeaders& headers) override {
+    response_.status = status;
+    response_.headers = headers;
+  }
+  bool on_body(std::string_view bytes) override {
+    if (response_.body.size() + bytes.size() > max_body_) {
+      response_.too_large = true;
+      return false;
+    }
+    response_.body.append(bytes);
+    return true;
+  }
+  void on_complete(const HttpOutcome& outcome) override {
+    response_.outcome = outcome;
+    if (done_) std::exchange(done_, nullptr)(std::move(response_));
+  }
+
+ private:
+  std::size_t max_body_;
+  std::function<void(CollectedResponse&&)> done_;
+  CollectedResponse response_;
+};
+
+}  // namespace
+
+std::shared_ptr<HttpHandler> collect_response(std::size_t max_body,
+                                              std::function<void(CollectedResponse&&)> done) {
+  return std::make_shared<ResponseCollector>(max_body, std::move(done));
 }
 
 }  // namespace llmux

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -94,6 +95,25 @@ class HttpTransfer {
   virtual void pause() = 0;
   virtual void resume() = 0;
 };
+
+// A whole response of bounded size, for small side calls (model listings).
+struct CollectedResponse {
+  int status = 0;  // 0 when no response arrived
+  HttpHeaders headers;
+  std::string body;
+  HttpOutcome outcome;
+  bool too_large = false;  // the body passed `max_body` and the transfer was stopped
+  std::size_t max_body = 0;
+
+  // Why this is not a usable 2xx answer ("" when it is): the transport
+  // failure, "answer larger than N bytes", or "HTTP <status>: <body excerpt>".
+  std::string problem() const;
+};
+
+// An HttpHandler that gathers the response (stopping the transfer once the
+// body passes `max_body` bytes) and calls `done` once, from on_complete.
+std::shared_ptr<HttpHandler> collect_response(std::size_t max_body,
+                                              std::function<void(CollectedResponse&&)> done);
 
 class HttpClient {
  public:
