@@ -7,6 +7,7 @@
 
 #include "llmux/json.h"
 #include "llmux/ndjson.h"
+#include "llmux/upstream_link.h"
 
 namespace llmux::ollama {
 
@@ -651,41 +652,13 @@ void schedule_refresh(const std::shared_ptr<Shared>& shared) {
 // ---------------------------------------------------------------------------
 // One chat call: the /api/chat transfer's handler
 
-class ChatStream final : public HttpHandler, public std::enable_shared_from_this<ChatStream> {
+class ChatStream final : public HttpHandler {
  public:
-  ChatStream(ChatCallPtr call, std::string who) : call_(std::move(call)), who_(std::move(who)) {}
+  ChatStream(ChatCallPtr call, std::string who)
+      : call_(std::move(call)), who_(std::move(who)), link_(UpstreamLink::create(call_)) {}
 
-  // The transfer, once start() returned it. Applies a cancel or pause that
-  // came before.
-  void set_transfer(std::shared_ptr<HttpTransfer> transfer) {
-    bool cancel = false;
-    bool pause = false;
-    ChatCallPtr call;
-    {
-      std::lock_guard lock(mutex_);
-      if (completed_) return;
-      transfer_ = transfer;
-      cancel = cancelled_;
-      pause = pause_pending_;
-      pause_pending_ = false;
-      call = call_;
-    }
-    if (cancel) {
-      transfer->cancel();
-    } else if (pause && call) {
-      pause_until_drained(*transfer, *call);
-    }
-  }
-
-  void cancel() {
-    std::shared_ptr<HttpTransfer> transfer;
-    {
-      std::lock_guard lock(mutex_);
-      cancelled_ = true;
-      transfer = transfer_;
-    }
-    if (transfer) transfer->cancel();
-  }
+  // Cancellation and backpressure between the call and its transfer.
+  UpstreamLink& link() { return *link_; }
 
   void on_response(int status, const HttpHeaders& headers) override {
     status_ = status;
@@ -708,25 +681,12 @@ class ChatStream final : public HttpHandler, public std::enable_shared_from_this
       failed_ = true;
     }
     if (terminal_) return !failed_;
-    if (call_->client_backlogged()) {
-      std::shared_ptr<HttpTransfer> transfer;
-      {
-        std::lock_guard lock(mutex_);
-        if (paused_ || pause_pending_) return true;  // already waiting for the drain
-        transfer = transfer_;
-        if (!transfer) pause_pending_ = true;  // start() has not returned yet: set_transfer pauses
-      }
-      if (transfer) pause_until_drained(*transfer, *call_);
-    }
+    link_->pause_if_backlogged(*call_);
     return true;
   }
 
   void on_complete(const HttpOutcome& outcome) override {
-    {
-      std::lock_guard lock(mutex_);
-      completed_ = true;  // set_transfer() no longer reads call_
-      transfer_.reset();
-    }
+    link_->detach();
     if (!terminal_ && !call_->cancelled()) {
       if (status_ != 0 && !success()) {
         emit(Event::failed(error_from_response(status_, headers_, error_body_)));
@@ -758,31 +718,8 @@ class ChatStream final : public HttpHandler, public std::enable_shared_from_this
     call_->emit(std::move(event));
   }
 
-  void pause_until_drained(HttpTransfer& transfer, ChatCall& call) {
-    {
-      std::lock_guard lock(mutex_);
-      paused_ = true;
-    }
-    transfer.pause();
-    std::weak_ptr<ChatStream> weak = weak_from_this();
-    call.on_client_drained([weak] {
-      if (auto self = weak.lock()) self->resume();
-    });
-  }
-
-  void resume() {
-    std::shared_ptr<HttpTransfer> transfer;
-    {
-      std::lock_guard lock(mutex_);
-      if (!paused_) return;
-      paused_ = false;
-      transfer = transfer_;
-    }
-    if (transfer) transfer->resume();
-  }
-
   // Touched on the HTTP thread only (one callback after another).
-  ChatCallPtr call_;  // also read under mutex_ by set_transfer
+  ChatCallPtr call_;
   std::string who_;
   int status_ = 0;
   HttpHeaders headers_;
@@ -792,12 +729,7 @@ class ChatStream final : public HttpHandler, public std::enable_shared_from_this
   bool terminal_ = false;
   bool failed_ = false;
 
-  std::mutex mutex_;
-  std::shared_ptr<HttpTransfer> transfer_;
-  bool cancelled_ = false;
-  bool completed_ = false;
-  bool pause_pending_ = false;
-  bool paused_ = false;
+  const std::shared_ptr<UpstreamLink> link_;
 };
 
 }  // namespace
@@ -857,12 +789,7 @@ void OllamaProvider::chat(ChatCallPtr call) {
     request.timeouts = options_.timeouts;
 
     auto stream = std::make_shared<ChatStream>(call, who);
-    std::weak_ptr<ChatStream> weak = stream;
-    call->on_cancel([weak] {
-      if (auto s = weak.lock()) s->cancel();
-    });
-    auto transfer = host_.http().start(std::move(request), stream);
-    if (transfer) stream->set_transfer(std::move(transfer));
+    stream->link().attach(host_.http().start(std::move(request), stream));
   } catch (const std::exception& e) {
     call->emit(Event::failed(Error::upstream(502, who + ": " + e.what())));
   }

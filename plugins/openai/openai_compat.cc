@@ -16,6 +16,7 @@
 #include "llmux/codec/openai.h"
 #include "llmux/json.h"
 #include "llmux/sse.h"
+#include "llmux/upstream_link.h"
 
 namespace llmux::openai_compat {
 
@@ -208,27 +209,13 @@ struct Core : std::enable_shared_from_this<Core> {
 
 namespace {
 
-class ChatExchange final : public HttpHandler, public std::enable_shared_from_this<ChatExchange> {
+class ChatExchange final : public HttpHandler {
  public:
   ChatExchange(std::shared_ptr<Core> core, ChatCallPtr call, std::optional<std::size_t> key)
-      : core_(std::move(core)), call_(std::move(call)), key_(key) {}
+      : core_(std::move(core)), call_(std::move(call)), key_(key), link_(UpstreamLink::create(call_)) {}
 
-  // The transfer, once start() returned (on_body may have run already).
-  void attach(std::shared_ptr<HttpTransfer> transfer) {
-    std::lock_guard lock(mu_);
-    if (completed_) return;
-    transfer_ = std::move(transfer);
-    if (paused_) transfer_->pause();
-  }
-
-  void cancel_upstream() {
-    std::shared_ptr<HttpTransfer> transfer;
-    {
-      std::lock_guard lock(mu_);
-      transfer = transfer_;
-    }
-    if (transfer) transfer->cancel();
-  }
+  // Cancellation and backpressure between the call and its transfer.
+  UpstreamLink& link() { return *link_; }
 
   void on_response(int status, const HttpHeaders& headers) override {
     status_ = status;
@@ -276,11 +263,7 @@ class ChatExchange final : public HttpHandler, public std::enable_shared_from_th
   }
 
   void on_complete(const HttpOutcome& outcome) override {
-    {
-      std::lock_guard lock(mu_);
-      completed_ = true;
-      transfer_.reset();
-    }
+    link_->detach();
     if (call_ && !call_->cancelled() && !terminal_) finish(outcome);
     call_.reset();  // the call is answered (or cancelled): let it go
   }
@@ -316,29 +299,8 @@ class ChatExchange final : public HttpHandler, public std::enable_shared_from_th
                                     std::to_string(kMaxSseEvent >> 20) + " MiB"));
       return false;
     }
-    if (!terminal_) pause_if_backlogged();
+    if (!terminal_) link_->pause_if_backlogged(*call_);
     return true;
-  }
-
-  void pause_if_backlogged() {
-    if (!call_->client_backlogged()) return;
-    {
-      std::lock_guard lock(mu_);
-      if (paused_) return;
-      paused_ = true;
-      if (transfer_) transfer_->pause();
-    }
-    std::weak_ptr<ChatExchange> weak = weak_from_this();
-    call_->on_client_drained([weak] {
-      if (auto self = weak.lock()) self->resume();
-    });
-  }
-
-  void resume() {
-    std::lock_guard lock(mu_);
-    if (!paused_) return;
-    paused_ = false;
-    if (transfer_) transfer_->resume();
   }
 
   void finish(const HttpOutcome& outcome) {
@@ -396,10 +358,7 @@ class ChatExchange final : public HttpHandler, public std::enable_shared_from_th
   bool terminal_ = false;
   bool stopped_ = false;
 
-  std::mutex mu_;  // the transfer and its pause state, shared with host threads
-  std::shared_ptr<HttpTransfer> transfer_;
-  bool paused_ = false;
-  bool completed_ = false;
+  const std::shared_ptr<UpstreamLink> link_;
 };
 
 // GET {base_url}/models answers {"object":"list","data":[{"id":"gpt-4o","owned_by":"openai"},...]}
@@ -474,12 +433,7 @@ void start_chat(const std::shared_ptr<Core>& core, HttpClient& http, const ChatC
   HttpRequest request = core->request("POST", core->chat_url, key, chat.stream);
   request.body = render_body(*core, chat);
   auto exchange = std::make_shared<ChatExchange>(core, call, key);
-  auto transfer = http.start(std::move(request), exchange);
-  exchange->attach(std::move(transfer));
-  std::weak_ptr<ChatExchange> weak = exchange;
-  call->on_cancel([weak] {
-    if (auto self = weak.lock()) self->cancel_upstream();
-  });
+  exchange->link().attach(http.start(std::move(request), exchange));
 }
 
 }  // namespace
