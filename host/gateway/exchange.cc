@@ -109,9 +109,9 @@ namespace {
 
 // Failures that say something about the provider's health (not the request's).
 bool counts_against_provider(const Error& error) {
-  return error.transport != HttpFailure::None && error.transport != HttpFailure::Cancelled
-             ? true
-             : error.status == 408 || error.status == 429 || error.status >= 500;
+  if (error.transport == HttpFailure::Cancelled) return false;
+  if (error.transport != HttpFailure::None) return true;  // refused, timeouts, cuts
+  return error.status == 408 || error.status == 429 || error.status >= 500;
 }
 
 std::chrono::milliseconds jittered(std::chrono::milliseconds delay) {
