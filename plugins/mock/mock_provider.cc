@@ -8,7 +8,10 @@
 #include <optional>
 #include <utility>
 
+#include <filesystem>
+
 #include "llmux/json.h"
+#include "mock_util.h"
 
 namespace llmux::mock {
 
@@ -18,52 +21,12 @@ constexpr std::size_t kEchoLimit = 200;        // characters of the user text ec
 constexpr std::int64_t kMaxMarkerDelayMs = 3'600'000;
 constexpr int kMaxSchemaDepth = 8;
 
-// ---------------------------------------------------------------------------
-// UTF-8
-
-bool is_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-// Byte offset of the character after the one starting at `i`. Invalid input
-// never makes a split land on a continuation byte.
-std::size_t next_char(std::string_view text, std::size_t i) {
-  ++i;
-  while (i < text.size() && is_continuation(text[i])) ++i;
-  return i;
-}
-
-std::string truncate_chars(std::string_view text, std::size_t chars) {
-  std::size_t i = 0;
-  for (std::size_t n = 0; i < text.size() && n < chars; ++n) i = next_char(text, i);
-  return std::string(text.substr(0, i));
-}
+using util::lower;
+using util::next_char;
+using util::trim;
 
 std::int64_t tokens_for(std::size_t chars) {
   return std::max<std::int64_t>(1, static_cast<std::int64_t>((chars + 3) / 4));
-}
-
-// ---------------------------------------------------------------------------
-// Misc helpers
-
-std::uint64_t fnv1a(std::string_view data, std::uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-std::string hex64(std::uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 std::optional<std::int64_t> parse_nonnegative(std::string_view s) {
@@ -71,12 +34,6 @@ std::optional<std::int64_t> parse_nonnegative(std::string_view s) {
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || ptr != s.data() + s.size() || v < 0) return std::nullopt;
   return v;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 std::string injected_failure_message(int status) {
@@ -411,7 +368,8 @@ MockOptions MockOptions::parse(const ConfigNode& options) {
   if (options.is_null()) return o;
   if (!options.is_map()) throw ConfigError(options, "must be a map");
   options.check_keys({"models", "chunk_size", "chunk_delay", "first_byte_delay", "reply", "tool_calls",
-                      "fail_status", "fail_message", "cut_after", "stall_after"});
+                      "fail_status", "fail_message", "cut_after", "stall_after", "agent", "max_tool_turns",
+                      "scenario"});
 
   if (const ConfigNode* node = options.find("models")) {
     o.models = options.get_string_list("models");
@@ -447,40 +405,43 @@ MockOptions MockOptions::parse(const ConfigNode& options) {
   if (o.cut_after < -1) throw ConfigError(*options.find("cut_after"), "must be -1 (off) or at least 0");
   o.stall_after = options.get_int("stall_after", o.stall_after);
   if (o.stall_after < -1) throw ConfigError(*options.find("stall_after"), "must be -1 (off) or at least 0");
+  std::string agent = options.get_string("agent", "auto");
+  if (agent == "auto") {
+    o.agent = true;
+  } else if (agent == "off") {
+    o.agent = false;
+  } else {
+    throw ConfigError(*options.find("agent"), "must be 'auto' or 'off', not '" + agent + "'");
+  }
+  std::int64_t turns = options.get_int("max_tool_turns", o.max_tool_turns);
+  if (turns < 1 || turns > 1000) throw ConfigError(*options.find("max_tool_turns"), "must be 1..1000");
+  o.max_tool_turns = static_cast<int>(turns);
+  if (const ConfigNode* node = options.find("scenario")) {
+    std::string path = options.get_string("scenario");
+    if (path.empty()) throw ConfigError(*node, "must name a scenario file");
+    std::filesystem::path resolved(path);
+    if (resolved.is_relative() && !node->mark().file.empty()) {
+      // Relative to the config file that names it.
+      resolved = std::filesystem::path(node->mark().file).parent_path() / resolved;
+    }
+    o.scenario_path = resolved.lexically_normal().string();
+    o.scenario = Scenario::load(o.scenario_path, *node);
+  }
   return o;
 }
 
 // ---------------------------------------------------------------------------
 // Planning
 
-Plan make_plan(const MockOptions& options, const ChatRequest& request) {
-  const std::string last_user = request.last_user_text();
-  const Markers markers = parse_markers(last_user);
-
-  const int fail = markers.fail ? markers.fail : options.fail_status;
-  const std::int64_t cut = markers.cut >= 0 ? markers.cut : options.cut_after;
-  const std::int64_t stall = markers.stall >= 0 ? markers.stall : options.stall_after;
-  const auto chunk_delay =
-      markers.delay_ms >= 0 ? std::chrono::milliseconds(markers.delay_ms) : options.chunk_delay;
-  const auto first_byte_delay = markers.first_byte_delay_ms >= 0
-                                    ? std::chrono::milliseconds(markers.first_byte_delay_ms)
-                                    : options.first_byte_delay;
-  const auto chunk = static_cast<std::size_t>(std::max<std::int64_t>(1, options.chunk_size));
-
-  Plan plan;
-  if (fail != 0) {
-    std::string message = (markers.fail || options.fail_message.empty()) ? injected_failure_message(fail)
-                                                                        : options.fail_message;
-    plan.steps.push_back({first_byte_delay, {Event::failed(Error::upstream(fail, std::move(message)))}});
-    return plan;
+Answer builtin_answer(const MockOptions& options, const ChatRequest& request, const Conversation& conversation) {
+  if (options.agent) {
+    AgentSettings settings{options.tool_calls, options.max_tool_turns, options.reply};
+    if (auto answer = agent_answer(request, conversation, settings)) return std::move(*answer);
   }
-
-  std::vector<Event> deltas;
-  std::size_t output_chars = 0;
-  FinishReason finish = FinishReason::Stop;
-
+  const std::string last_user = request.last_user_text();
   const bool offer_tool = !request.tools.empty() && options.tool_calls &&
-                          request.tool_choice.mode != ToolChoice::Mode::None && !request.has_tool_result();
+                          request.tool_choice.mode != ToolChoice::Mode::None && !conversation.tool_result;
+  Answer answer;
   if (offer_tool) {
     const Tool* tool = &request.tools.front();
     if (request.tool_choice.mode == ToolChoice::Mode::Function) {
@@ -491,33 +452,103 @@ Plan make_plan(const MockOptions& options, const ChatRequest& request) {
         }
       }
     }
-    const std::string id = "call_mock_" + hex64(fnv1a(tool->name, fnv1a(std::string(1, '\0'), fnv1a(last_user))));
-    const std::string arguments = arguments_for_schema(tool->parameters_json);
-    std::vector<std::string> pieces = split_utf8(arguments, chunk);
-    if (pieces.size() < 2 && utf8_length(arguments) >= 2) {
-      // Always at least two fragments, so clients that join them are exercised.
-      pieces = split_utf8(arguments, (utf8_length(arguments) + 1) / 2);
-    }
-    for (std::size_t i = 0; i < pieces.size(); ++i) {
-      deltas.push_back(i == 0 ? Event::tool_call_delta(0, id, tool->name, std::move(pieces[i]))
-                              : Event::tool_call_delta(0, {}, {}, std::move(pieces[i])));
-    }
-    output_chars = utf8_length(tool->name) + utf8_length(arguments);
-    finish = FinishReason::ToolCalls;
-  } else {
-    std::string text;
-    if (!options.reply.empty()) {
-      text = options.reply;
-    } else if (!request.messages.empty() && request.messages.back().role == Role::Tool) {
-      text = "Mock answer: tool result received.";
-    } else if (last_user.empty()) {
-      text = "Mock answer.";
-    } else {
-      text = "Mock answer to: " + truncate_chars(last_user, kEchoLimit);
-    }
-    for (auto& piece : split_utf8(text, chunk)) deltas.push_back(Event::text_delta(std::move(piece)));
-    output_chars = utf8_length(text);
+    answer.tool_calls.push_back(
+        {tool_call_id(request, conversation, tool->name, 0), tool->name, arguments_for_schema(tool->parameters_json)});
+    answer.origin = "schema tool call";
+    return answer;
   }
+  if (!options.reply.empty()) {
+    answer.text = options.reply;
+  } else if (!request.messages.empty() && request.messages.back().role == Role::Tool) {
+    answer.text = "Mock answer: tool result received.";
+  } else if (last_user.empty()) {
+    answer.text = "Mock answer.";
+  } else {
+    answer.text = "Mock answer to: " + util::truncate_chars(last_user, kEchoLimit);
+  }
+  answer.origin = "text";
+  return answer;
+}
+
+Plan make_plan(const MockOptions& options, const ChatRequest& request) {
+  const Markers markers = parse_markers(request.last_user_text());
+  const Conversation conversation = analyze(request);
+
+  // Who answers: a matching scenario turn, else the built-in behaviour (with
+  // the pacing and faults of a scenario turn that hands over to the agent).
+  Answer answer;
+  std::optional<Scenario::Match> scripted;
+  if (options.scenario) scripted = options.scenario->match(request, conversation);
+  if (scripted && !scripted->agent) {
+    answer = std::move(scripted->answer);
+  } else {
+    answer = builtin_answer(options, request, conversation);
+    if (scripted) {
+      const Answer& turn = scripted->answer;
+      answer.first_byte_delay = turn.first_byte_delay;
+      answer.chunk_delay = turn.chunk_delay;
+      answer.cut_after = turn.cut_after;
+      answer.stall_after = turn.stall_after;
+      if (turn.finish) answer.finish = turn.finish;
+      answer.origin = turn.origin + " -> " + answer.origin;
+    }
+  }
+  if (!answer.tool_calls.empty() && conversation.task_tool_turns >= options.max_tool_turns) {
+    // Never call tools forever: a task that went this many tool turns ends.
+    answer.tool_calls.clear();
+    answer.text = "mock: stopping after " + std::to_string(conversation.task_tool_turns) + " tool turns.";
+    if (answer.finish == FinishReason::ToolCalls) answer.finish.reset();
+    answer.origin += " (tool turns spent)";
+  }
+  if (!answer.error && answer.text.empty() && answer.tool_calls.empty()) answer.text = "Mock answer.";
+
+  const int fail = markers.fail ? markers.fail : options.fail_status;
+  const std::int64_t cut = markers.cut >= 0 ? markers.cut : answer.cut_after >= 0 ? answer.cut_after : options.cut_after;
+  const std::int64_t stall =
+      markers.stall >= 0 ? markers.stall : answer.stall_after >= 0 ? answer.stall_after : options.stall_after;
+  const auto chunk_delay = markers.delay_ms >= 0 ? std::chrono::milliseconds(markers.delay_ms)
+                                                 : answer.chunk_delay.value_or(options.chunk_delay);
+  const auto first_byte_delay = markers.first_byte_delay_ms >= 0
+                                    ? std::chrono::milliseconds(markers.first_byte_delay_ms)
+                                    : answer.first_byte_delay.value_or(options.first_byte_delay);
+  const auto chunk = static_cast<std::size_t>(std::max<std::int64_t>(1, options.chunk_size));
+
+  Plan plan;
+  plan.origin = answer.origin;
+  if (fail != 0) {
+    std::string message = (markers.fail || options.fail_message.empty()) ? injected_failure_message(fail)
+                                                                        : options.fail_message;
+    plan.steps.push_back({first_byte_delay, {Event::failed(Error::upstream(fail, std::move(message)))}});
+    plan.origin = "injected failure";
+    return plan;
+  }
+  if (answer.error) {
+    plan.steps.push_back({first_byte_delay, {Event::failed(std::move(*answer.error))}});
+    return plan;
+  }
+
+  std::vector<Event> deltas;
+  std::size_t output_chars = 0;
+  for (auto& piece : split_utf8(answer.reasoning, chunk)) deltas.push_back(Event::reasoning_delta(std::move(piece)));
+  for (auto& piece : split_utf8(answer.text, chunk)) deltas.push_back(Event::text_delta(std::move(piece)));
+  output_chars += utf8_length(answer.reasoning) + utf8_length(answer.text);
+  for (std::size_t index = 0; index < answer.tool_calls.size(); ++index) {
+    const PlannedToolCall& call = answer.tool_calls[index];
+    std::vector<std::string> pieces = split_utf8(call.arguments, chunk);
+    if (pieces.size() < 2 && utf8_length(call.arguments) >= 2) {
+      // Always at least two fragments, so clients that join them are exercised.
+      pieces = split_utf8(call.arguments, (utf8_length(call.arguments) + 1) / 2);
+    }
+    if (pieces.empty()) pieces.emplace_back();
+    const int i = static_cast<int>(index);
+    for (std::size_t k = 0; k < pieces.size(); ++k) {
+      deltas.push_back(k == 0 ? Event::tool_call_delta(i, call.id, call.name, std::move(pieces[k]))
+                              : Event::tool_call_delta(i, {}, {}, std::move(pieces[k])));
+    }
+    output_chars += utf8_length(call.name) + utf8_length(call.arguments);
+  }
+  const FinishReason finish =
+      answer.finish.value_or(answer.tool_calls.empty() ? FinishReason::Stop : FinishReason::ToolCalls);
 
   std::size_t input_chars = 0;
   for (const Message& m : request.messages) input_chars += utf8_length(m.text());
@@ -587,7 +618,7 @@ void MockProvider::chat(ChatCallPtr call) {
     if (host_.logger().enabled(LogLevel::Debug)) {
       host_.logger().debug("provider " + name_ + ": model '" + call->request().model + "': " +
                            std::to_string(plan.steps.size()) + " steps" + (paced ? ", paced" : "") +
-                           (plan.stall ? ", stalls" : ""));
+                           (plan.stall ? ", stalls" : "") + " (" + plan.origin + ")");
     }
     if (!paced) {
       // Fast path: everything now, on the caller's thread.

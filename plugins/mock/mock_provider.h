@@ -1,7 +1,13 @@
 // The mock provider: a deterministic, network-free provider for tests and
-// demos. It answers by echoing the last user message (or a configured reply),
-// answers with one tool call when the request offers tools, and injects faults
-// on demand, either from its options or from markers in the last user message:
+// demos. It plays a coding agent against the tools a client offers (agent.h):
+// on a fresh task it calls the client's file-writing tool with the file and
+// content the task names, and once the tool result is back it finishes (with
+// attempt_completion when offered, else with text); clients that describe
+// their tools as XML tags in the system prompt get the same in that protocol.
+// A scenario file (scenario.h) scripts turns instead. Otherwise it answers by
+// echoing the last user message (or a configured reply), with one tool call
+// built from the schema when the request offers tools. It injects faults on
+// demand, either from its options or from markers in the last user message:
 //
 //   [[mock:fail=503]]              fail the call with that HTTP status
 //   [[mock:cut=K]]                 end the stream with an Error after K chunks
@@ -17,12 +23,14 @@
 #include <string_view>
 #include <vector>
 
+#include "agent.h"
 #include "llmux/provider.h"
+#include "scenario.h"
 
 namespace llmux::mock {
 
 inline constexpr const char* kPluginName = "mock";
-inline constexpr const char* kPluginVersion = "1.0.0";
+inline constexpr const char* kPluginVersion = "1.1.0";
 inline constexpr const char* kOwnedBy = "llmux-mock";
 
 struct MockOptions {
@@ -36,10 +44,18 @@ struct MockOptions {
   std::string fail_message;      // empty = "mock: injected failure (HTTP <status>)"
   std::int64_t cut_after = -1;   // -1 = off
   std::int64_t stall_after = -1; // -1 = off
+  bool agent = true;             // "auto" (true): play the agent; "off": echo / schema tool call only
+  int max_tool_turns = 8;        // tool-using turns per task, after which the mock answers with text
+  std::string scenario_path;     // resolved path of the scenario file, empty = none
+  std::shared_ptr<const Scenario> scenario;
 
   // Reads and validates a provider's `options` map. Throws ConfigError.
   static MockOptions parse(const ConfigNode& options);
 };
+
+// Plain behaviour and the agent simulator, without scenario or faults: the
+// answer the mock gives to `request` by itself.
+Answer builtin_answer(const MockOptions& options, const ChatRequest& request, const Conversation& conversation);
 
 // Per-call overrides found in "[[mock:...]]" markers of the last user text.
 struct Markers {
@@ -70,6 +86,7 @@ struct Plan {
   };
   std::vector<Step> steps;
   bool stall = false;  // after the last step, emit nothing until cancelled
+  std::string origin;  // who decided the answer (debug log)
 };
 Plan make_plan(const MockOptions& options, const ChatRequest& request);
 

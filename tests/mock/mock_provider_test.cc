@@ -627,7 +627,7 @@ TEST(MockProvider, ToolResultPresentGivesTextAndStop) {
   auto events = run(*provider, r)->events();
   expect_order_contract(events);
   EXPECT_EQ(count(events, Event::Kind::ToolCallDelta), 0u);
-  EXPECT_EQ(joined_text(events), "Mock answer: tool result received.");
+  EXPECT_EQ(joined_text(events), "Done: wrote mock.txt.");
   EXPECT_EQ(events.back().kind, Event::Kind::Finish);
   EXPECT_EQ(events.back().finish, FinishReason::Stop);
 }
