@@ -261,24 +261,29 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
   if (!root.is_null() && !root.is_map()) {
     throw ConfigError(root, "expected a map of settings (listen, providers, routes, ...) at the top level");
   }
-  root.check_keys({"listen", "plugins_dir", "client_keys", "admin_key", "max_body", "threads", "providers",
+  root.check_keys({"listen", "plugins_dir", "state_dir", "client_keys", "admin_key", "max_body", "threads", "providers",
                    "routes", "aliases", "default"});
 
   if (const ConfigNode* node = root.find("listen"); node != nullptr && !node->is_null()) {
     parse_listen(*node, config);
   }
 
-  std::filesystem::path plugins_dir = "plugins";
-  if (const ConfigNode* node = root.find("plugins_dir"); node != nullptr && !node->is_null()) {
-    std::string text = node->as_string();
-    if (text.empty()) throw ConfigError(*node, "plugins_dir is empty");
-    plugins_dir = text;
-  }
-  if (plugins_dir.is_relative()) {
-    std::filesystem::path base = source_name.parent_path();
-    plugins_dir = std::filesystem::absolute(base.empty() ? plugins_dir : base / plugins_dir);
-  }
-  config.plugins_dir = plugins_dir.lexically_normal();
+  // Folders are resolved relative to the config file's folder.
+  auto folder = [&](const char* key, const char* fallback) {
+    std::filesystem::path path = fallback;
+    if (const ConfigNode* node = root.find(key); node != nullptr && !node->is_null()) {
+      std::string text = node->as_string();
+      if (text.empty()) throw ConfigError(*node, std::string(key) + " is empty");
+      path = text;
+    }
+    if (path.is_relative()) {
+      std::filesystem::path base = source_name.parent_path();
+      path = std::filesystem::absolute(base.empty() ? path : base / path);
+    }
+    return path.lexically_normal();
+  };
+  config.plugins_dir = folder("plugins_dir", "plugins");
+  config.state_dir = folder("state_dir", ".llmux-state");
 
   if (const ConfigNode* node = root.find("client_keys"); node != nullptr && !node->is_null()) {
     std::vector<const ConfigNode*> items;

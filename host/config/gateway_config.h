@@ -63,6 +63,7 @@ struct GatewayConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   std::filesystem::path plugins_dir;  // resolved relative to the config file's folder
+  std::filesystem::path state_dir;    // providers' durable state (token pools); same resolution
   std::vector<std::string> client_keys;  // empty = no auth
   std::string admin_key;                 // empty = admin endpoints need a client key (or nothing)
   std::size_t max_body_bytes = 32u << 20;

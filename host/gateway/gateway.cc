@@ -66,6 +66,9 @@ std::shared_ptr<const RouteTable> Gateway::build_table(GatewayConfig config) {
   if (options_.plugins_dir) config.plugins_dir = *options_.plugins_dir;
   registry_.load_directory(config.plugins_dir);  // loads only files not loaded yet
 
+  // One store per folder; providers of a later table share it while it is unchanged.
+  if (!state_ || state_->dir() != config.state_dir) state_ = std::make_shared<FileStateStore>(config.state_dir);
+
   std::vector<ProviderSlot> slots;
   for (const ProviderDecl& decl : config.providers) {
     ProviderSlot slot{decl.name, decl.plugin, nullptr, {}, decl.retry, decl.cooldown};
@@ -74,7 +77,7 @@ std::shared_ptr<const RouteTable> Gateway::build_table(GatewayConfig config) {
       slot.state = "unavailable: plugin '" + decl.plugin + "' is not loaded";
     } else {
       try {
-        slot.provider = registry_.create_provider(*plugin, decl.name, decl.options);
+        slot.provider = registry_.create_provider(*plugin, decl.name, decl.options, state_);
         slot.state = "ready";
       } catch (const ConfigError&) {
         throw;  // a wrong option is an error in the file: reject it

@@ -53,6 +53,7 @@ class Gateway {
   TimerService timers_;
   HttpEngine http_;  // outlives the providers (destroyed after the registry and table)
   PluginRegistry registry_;
+  std::shared_ptr<FileStateStore> state_;  // touched only under reload_mutex_ (build_table)
   std::mutex reload_mutex_;  // one reload at a time
   mutable std::mutex table_mutex_;
   std::shared_ptr<const RouteTable> table_;

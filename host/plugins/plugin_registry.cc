@@ -42,13 +42,15 @@ class AnchoredHttpHandler final : public HttpHandler {
 class ProviderServices final : public HostServices, public Timers, public Clock, public HttpClient {
  public:
   ProviderServices(std::string component, TimerService& timers, HttpClient& http,
-                   std::shared_ptr<const void> library)
-      : logger_(std::move(component)), timers_(timers), http_(http), library_(std::move(library)) {}
+                   std::shared_ptr<const void> library, std::shared_ptr<FileStateStore> files)
+      : logger_(component), timers_(timers), http_(http), library_(std::move(library)),
+        files_(std::move(files)), state_(files_->for_provider(std::move(component))) {}
 
   Logger& logger() override { return logger_; }
   Clock& clock() override { return *this; }
   Timers& timers() override { return *this; }
   HttpClient& http() override { return *this; }
+  StateStore& state() override { return *state_; }
 
   std::shared_ptr<HttpTransfer> start(HttpRequest request, std::shared_ptr<HttpHandler> handler) override {
     return http_.start(std::move(request), std::make_shared<AnchoredHttpHandler>(library_, std::move(handler)));
@@ -67,6 +69,8 @@ class ProviderServices final : public HostServices, public Timers, public Clock,
   TimerService& timers_;
   HttpClient& http_;
   std::shared_ptr<const void> library_;
+  std::shared_ptr<FileStateStore> files_;
+  std::unique_ptr<StateStore> state_;
 };
 
 // Owns a provider, its services and its library, destroyed in that order.
@@ -174,10 +178,12 @@ std::vector<const LoadedPlugin*> PluginRegistry::plugins() const {
 
 std::shared_ptr<Provider> PluginRegistry::create_provider(const LoadedPlugin& plugin,
                                                           const std::string& provider_name,
-                                                          const ConfigNode& options) {
+                                                          const ConfigNode& options,
+                                                          std::shared_ptr<FileStateStore> state) {
   auto anchor = std::make_shared<ProviderAnchor>();
   anchor->library = plugin.library;
-  anchor->services = std::make_unique<ProviderServices>(provider_name, timers_, http_, plugin.library);
+  anchor->services =
+      std::make_unique<ProviderServices>(provider_name, timers_, http_, plugin.library, std::move(state));
   ProviderSpec spec{provider_name, options, *anchor->services};
   try {
     anchor->provider = plugin.plugin->create_provider(spec);

@@ -15,6 +15,7 @@
 
 #include "llmux/http.h"
 #include "llmux/provider.h"
+#include "services/state_store.h"
 #include "services/timer_service.h"
 
 namespace llmux::host {
@@ -49,8 +50,9 @@ class PluginRegistry {
   // Creates a provider from a loaded plugin. Throws ConfigError / NotConfigured
   // from the plugin; any other exception is rethrown as std::runtime_error
   // naming the plugin.
+  // `state` backs the provider's StateStore (kept alive as long as the provider).
   std::shared_ptr<Provider> create_provider(const LoadedPlugin& plugin, const std::string& provider_name,
-                                            const ConfigNode& options);
+                                            const ConfigNode& options, std::shared_ptr<FileStateStore> state);
 
  private:
   TimerService& timers_;

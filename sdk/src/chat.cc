@@ -49,6 +49,7 @@ const char* to_string(FinishReason reason) noexcept {
     case FinishReason::Length: return "length";
     case FinishReason::ToolCalls: return "tool_calls";
     case FinishReason::ContentFilter: return "content_filter";
+    case FinishReason::StopSequence: return "stop";
   }
   return "stop";
 }

@@ -804,6 +804,7 @@ std::string render_chat_request(const ChatRequest& request, const RenderOptions&
 // ---------------------------------------------------------------- answers to the client
 
 std::string render_chat_completion(const ChatResponse& response, const ResponseMeta& meta) {
+  if (!response.raw.empty()) return response.raw;
   std::string out;
   out.reserve(320 + response.text.size() + response.reasoning.size() + response.tool_calls.size() * 128);
   out.append("{\"id\":");
@@ -907,10 +908,19 @@ void ChunkRenderer::render(const Event& event, std::string& out) {
       out.append("}}]}");
       close_chunk(out);
       return;
+    case Event::Kind::ReasoningSignature:  // Anthropic-only; OpenAI has no place for them
+    case Event::Kind::RedactedReasoning:
+      return;
+    case Event::Kind::Raw:  // already OpenAI wire bytes
+      out.append(event.text);
+      role_sent_ = true;
+      raw_ = true;
+      return;
     case Event::Kind::Usage:
       usage_ = event.usage;
       return;
     case Event::Kind::Finish:
+      if (raw_) { done_ = true; return; }
       ensure_role(out);
       open_chunk(out);
       out.append("{},\"logprobs\":null,\"finish_reason\":\"");

@@ -15,6 +15,15 @@ void ResponseCollector::add(const Event& event) {
     case Event::Kind::ReasoningDelta:
       response_.reasoning += event.text;
       break;
+    case Event::Kind::ReasoningSignature:
+      response_.reasoning_signature += event.text;
+      break;
+    case Event::Kind::RedactedReasoning:
+      response_.redacted_reasoning.push_back(event.text);
+      break;
+    case Event::Kind::Raw:
+      response_.raw += event.text;
+      break;
     case Event::Kind::ToolCallDelta: {
       // tool_indexes_[k] is the event index of response_.tool_calls[k]:
       // calls appear in the order their first fragment was seen.
@@ -47,7 +56,12 @@ std::vector<Event> to_events(const ChatResponse& response) {
   std::vector<Event> events;
   events.reserve(5 + response.tool_calls.size());
   events.push_back(Event::role());
+  if (!response.raw.empty()) events.push_back(Event::raw(response.raw));
+  for (const std::string& data : response.redacted_reasoning) events.push_back(Event::redacted_reasoning(data));
   if (!response.reasoning.empty()) events.push_back(Event::reasoning_delta(response.reasoning));
+  if (!response.reasoning_signature.empty()) {
+    events.push_back(Event::reasoning_signature(response.reasoning_signature));
+  }
   if (!response.text.empty()) events.push_back(Event::text_delta(response.text));
   for (std::size_t i = 0; i < response.tool_calls.size(); ++i) {
     const ToolCall& call = response.tool_calls[i];

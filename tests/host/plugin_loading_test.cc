@@ -103,7 +103,8 @@ TEST_F(PluginLoading, ProviderOutlivesTheRegistryThatLoadedIt) {
     host::PluginRegistry registry(*timers, http);
     ASSERT_FALSE(registry.load_file(dir_.path() / "llmux-fixture.so"));
     auto options = ConfigNode::map({}, "options");
-    provider = registry.create_provider(*registry.find("fixture"), "p", options);
+    auto state = std::make_shared<host::FileStateStore>(dir_.path() / "state");
+    provider = registry.create_provider(*registry.find("fixture"), "p", options, state);
   }
   auto models = provider->models();
   ASSERT_EQ(models.size(), 1u);

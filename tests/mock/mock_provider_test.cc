@@ -143,12 +143,31 @@ class NoHttp : public HttpClient {
   }
 };
 
+// The mock keeps no state: any use of the store is a failure.
+class NoState : public StateStore {
+ public:
+  std::optional<std::string> load(std::string_view key) override {
+    ADD_FAILURE() << "the mock read state " << key;
+    return std::nullopt;
+  }
+  bool store(std::string_view key, std::string_view, std::string*) override {
+    ADD_FAILURE() << "the mock stored state " << key;
+    return false;
+  }
+  bool update(std::string_view key, const Mutation&, std::string*) override {
+    ADD_FAILURE() << "the mock updated state " << key;
+    return false;
+  }
+};
+
 class TestHost : public HostServices {
  public:
   Logger& logger() override { return logger_; }
   Clock& clock() override { return clock_; }
   Timers& timers() override { return timers_; }
   HttpClient& http() override { return http_; }
+  StateStore& state() override { return state_; }
+  NoState state_;
   NoHttp http_;
   TestLogger logger_;
   TestClock clock_;
@@ -308,6 +327,9 @@ std::string describe(const Event& e) {
     case Event::Kind::Role: return "role";
     case Event::Kind::TextDelta: return "text:" + e.text;
     case Event::Kind::ReasoningDelta: return "reasoning:" + e.text;
+    case Event::Kind::ReasoningSignature: return "signature:" + e.text;
+    case Event::Kind::RedactedReasoning: return "redacted:" + e.text;
+    case Event::Kind::Raw: return "raw:" + e.text;
     case Event::Kind::ToolCallDelta:
       return "tool:" + std::to_string(e.index) + ":" + e.id + ":" + e.name + ":" + e.text;
     case Event::Kind::Usage:

@@ -49,6 +49,9 @@ std::string describe(const std::vector<Event>& events) {
       case Event::Kind::Role: s += "R"; break;
       case Event::Kind::TextDelta: s += "T(" + e.text + ")"; break;
       case Event::Kind::ReasoningDelta: s += "Z(" + e.text + ")"; break;
+      case Event::Kind::ReasoningSignature: s += "S(" + e.text + ")"; break;
+      case Event::Kind::RedactedReasoning: s += "D(" + e.text + ")"; break;
+      case Event::Kind::Raw: s += "W(" + e.text + ")"; break;
       case Event::Kind::ToolCallDelta:
         s += "C" + std::to_string(e.index) + "(" + e.id + "," + e.name + "," + e.text + ")";
         break;

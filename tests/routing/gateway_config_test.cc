@@ -95,8 +95,8 @@ TEST(GatewayConfigErrors, UnknownTopLevelKeyWithSuggestion) {
   EXPECT_EQ(e.mark().to_string(), "cfg.yaml:2:1");
   EXPECT_EQ(e.path(), "provders");
   EXPECT_EQ(e.detail(),
-            "unknown key 'provders'; did you mean 'providers'? known keys: listen, plugins_dir, client_keys, "
-            "admin_key, max_body, threads, providers, routes, aliases, default");
+            "unknown key 'provders'; did you mean 'providers'? known keys: listen, plugins_dir, state_dir, "
+            "client_keys, admin_key, max_body, threads, providers, routes, aliases, default");
 }
 
 TEST(GatewayConfigErrors, UnknownProviderInChain) {

@@ -17,6 +17,33 @@ namespace llmux::test {
 // ---------------------------------------------------------------------------
 // FakeHost
 
+std::optional<std::string> MemoryStateStore::load(std::string_view key) {
+  std::lock_guard lock(mu);
+  auto it = values.find(key);
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
+bool MemoryStateStore::store(std::string_view key, std::string_view value, std::string*) {
+  std::lock_guard lock(mu);
+  values[std::string(key)] = std::string(value);
+  ++writes;
+  return true;
+}
+
+bool MemoryStateStore::update(std::string_view key, const Mutation& mutation, std::string*) {
+  std::lock_guard lock(mu);
+  auto it = values.find(key);
+  std::optional<std::string> current;
+  if (it != values.end()) current = it->second;
+  auto next = mutation(current);
+  if (next) {
+    values[std::string(key)] = std::move(*next);
+    ++writes;
+  }
+  return true;
+}
+
 void FakeHost::log(LogLevel level, std::string_view message) {
   std::lock_guard lock(mu);
   lines.emplace_back(level, std::string(message));

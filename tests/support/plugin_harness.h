@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,6 +42,19 @@ struct Started {
   std::shared_ptr<FakeTransfer> transfer;
 };
 
+// A state store in memory (what a restart keeps is tested with the host's
+// FileStateStore); `writes` counts stores and effective updates.
+class MemoryStateStore final : public StateStore {
+ public:
+  std::optional<std::string> load(std::string_view key) override;
+  bool store(std::string_view key, std::string_view value, std::string* error = nullptr) override;
+  bool update(std::string_view key, const Mutation& mutation, std::string* error = nullptr) override;
+
+  std::mutex mu;
+  std::map<std::string, std::string, std::less<>> values;
+  int writes = 0;
+};
+
 // Host services that record: log lines (with their level), started requests
 // (never sent anywhere) and timers (run only by run_timer()).
 class FakeHost final : public HostServices, Logger, Clock, Timers, HttpClient {
@@ -48,6 +63,7 @@ class FakeHost final : public HostServices, Logger, Clock, Timers, HttpClient {
   Clock& clock() override { return *this; }
   Timers& timers() override { return *this; }
   HttpClient& http() override { return *this; }
+  StateStore& state() override { return state_store; }
 
   void log(LogLevel level, std::string_view message) override;
   bool enabled(LogLevel) const override { return true; }
@@ -68,6 +84,7 @@ class FakeHost final : public HostServices, Logger, Clock, Timers, HttpClient {
   std::vector<std::pair<LogLevel, std::string>> lines;
   std::vector<Started> started;
   int cancelled_timers = 0;
+  MemoryStateStore state_store;
 
  private:
   struct Timer {

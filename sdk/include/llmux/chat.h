@@ -34,6 +34,16 @@ struct ToolCall {
   std::string arguments;  // JSON text exactly as the model produced it
 };
 
+// An Anthropic thinking block sent back by the client. Signatures are bound to
+// the model that produced them: only an Anthropic upstream gets them replayed;
+// other families never see them.
+struct ThinkingBlock {
+  std::string text;       // thinking text ("thinking" blocks)
+  std::string signature;  // "thinking" blocks
+  std::string redacted_data;  // "redacted_thinking" blocks (text and signature empty)
+  bool redacted() const { return !redacted_data.empty(); }
+};
+
 struct Message {
   Role role = Role::User;
   // Text and image parts. A plain string content is one text part with
@@ -44,7 +54,9 @@ struct Message {
   std::string name;                  // optional participant name
   std::vector<ToolCall> tool_calls;  // Role::Assistant
   std::string tool_call_id;          // Role::Tool
+  bool tool_error = false;           // Role::Tool: Anthropic tool_result is_error
   std::string reasoning;             // Role::Assistant: reasoning text, if the client sent it back
+  std::vector<ThinkingBlock> thinking;  // Role::Assistant: Anthropic thinking blocks, in order
 
   // All text parts joined (images skipped): what most providers need.
   std::string text() const;
@@ -70,6 +82,7 @@ struct Sampling {
   std::optional<double> presence_penalty;
   std::optional<std::int64_t> max_tokens;  // max_tokens or max_completion_tokens
   std::optional<std::int64_t> seed;
+  std::optional<std::int64_t> top_k;  // Anthropic
   std::vector<std::string> stop;
 };
 
@@ -86,7 +99,8 @@ struct ChatRequest {
   Sampling sampling;
   bool stream = false;
   bool include_usage = false;  // OpenAI stream_options.include_usage
-  // Members llmux does not model, kept for pass-through: name -> raw JSON value text.
+  // Members llmux does not model, kept for pass-through: name -> raw JSON value
+  // text. They belong to `source_api`: a codec of another API must not forward them.
   std::vector<std::pair<std::string, std::string>> extra;
 
   Api source_api = Api::OpenAIChat;

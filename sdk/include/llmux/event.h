@@ -2,7 +2,15 @@
 // answer renders each event as it comes; a non-streamed one collects them.
 //
 // Order contract for one call:
-//   Role? (TextDelta | ReasoningDelta | ToolCallDelta)* Usage? (Finish | Error)
+//   Role? (TextDelta | ReasoningDelta | ReasoningSignature | RedactedReasoning |
+//          ToolCallDelta | Raw)* Usage? (Finish | Error)
+//
+// Raw is pass-through: bytes already in the wire format of the request's
+// source_api (the provider speaks the client's API and forwards the upstream's
+// answer untouched). A streamed call sends SSE frames as Raw events; a
+// non-streamed call sends the whole body as one Raw event. Only a provider
+// whose upstream speaks request().source_api may emit Raw, and a call that
+// emits Raw emits no other content events (a terminal event still ends it).
 // Exactly one terminal event (Finish or Error) ends a call, unless the call was
 // cancelled, in which case the provider may stop silently.
 #pragma once
@@ -17,9 +25,11 @@
 
 namespace llmux {
 
-enum class FinishReason { Stop, Length, ToolCalls, ContentFilter };
+enum class FinishReason { Stop, Length, ToolCalls, ContentFilter, StopSequence };
 
-const char* to_string(FinishReason reason) noexcept;  // OpenAI spelling: "stop", "length", ...
+// OpenAI spelling: "stop", "length", "tool_calls", "content_filter"
+// (StopSequence is "stop" there; Anthropic says "stop_sequence").
+const char* to_string(FinishReason reason) noexcept;
 
 struct Usage {
   std::int64_t input_tokens = 0;
@@ -55,9 +65,15 @@ struct Error {
 };
 
 struct Event {
-  enum class Kind { Role, TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish, Error };
+  enum class Kind {
+    Role, TextDelta, ReasoningDelta, ReasoningSignature, RedactedReasoning, ToolCallDelta, Raw,
+    Usage, Finish, Error
+  };
   Kind kind = Kind::TextDelta;
-  std::string text;         // TextDelta, ReasoningDelta; ToolCallDelta: an arguments fragment
+  // TextDelta, ReasoningDelta: the text; ReasoningSignature: the signature that
+  // closes the current thinking block; RedactedReasoning: the opaque data;
+  // ToolCallDelta: an arguments fragment; Raw: wire bytes.
+  std::string text;
   int index = 0;            // ToolCallDelta: which tool call (0-based, distinct per call)
   std::string id;           // ToolCallDelta: set on the first delta of a call
   std::string name;         // ToolCallDelta: set on the first delta of a call
@@ -72,6 +88,13 @@ struct Event {
   static Event reasoning_delta(std::string t) {
     Event e; e.kind = Kind::ReasoningDelta; e.text = std::move(t); return e;
   }
+  static Event reasoning_signature(std::string signature) {
+    Event e; e.kind = Kind::ReasoningSignature; e.text = std::move(signature); return e;
+  }
+  static Event redacted_reasoning(std::string data) {
+    Event e; e.kind = Kind::RedactedReasoning; e.text = std::move(data); return e;
+  }
+  static Event raw(std::string bytes) { Event e; e.kind = Kind::Raw; e.text = std::move(bytes); return e; }
   static Event tool_call_delta(int index, std::string id, std::string name, std::string arguments) {
     Event e; e.kind = Kind::ToolCallDelta; e.index = index; e.id = std::move(id);
     e.name = std::move(name); e.text = std::move(arguments); return e;

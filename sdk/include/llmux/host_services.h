@@ -1,11 +1,12 @@
 // What the host offers a plugin. Everything a provider may use of the host
 // arrives through this interface; a plugin never reaches into host internals.
-// The state store joins in a later issue (with an ABI bump).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "llmux/http.h"
@@ -44,6 +45,29 @@ class Timers {
   virtual bool cancel(Id id) = 0;
 };
 
+// Durable key-value state for a provider (a token pool's rotated refresh
+// tokens, expiries, cooldowns). Keys are private to the provider: the host
+// namespaces them by provider name. Values are opaque text (JSON by habit).
+//
+// The embedded store keeps one file per provider, replaced atomically (temp
+// file, fsync, rename, mode 0600), so a crash or kill -9 leaves the old or the
+// new state, never a mix. `update` is a read-modify-write transaction: a shared
+// store serving several llmux instances implements it as compare-and-swap, so
+// two instances never both spend one single-use refresh token.
+class StateStore {
+ public:
+  // Gets the current value (nullopt when absent) and returns the new value to
+  // store, or nullopt to leave it unchanged. May run more than once under a
+  // shared store (on a lost compare-and-swap), so it must be free of effects.
+  using Mutation = std::function<std::optional<std::string>(const std::optional<std::string>& current)>;
+
+  virtual ~StateStore() = default;
+  virtual std::optional<std::string> load(std::string_view key) = 0;
+  // Returns false (and why, in `error`) when the value could not be made durable.
+  virtual bool store(std::string_view key, std::string_view value, std::string* error = nullptr) = 0;
+  virtual bool update(std::string_view key, const Mutation& mutation, std::string* error = nullptr) = 0;
+};
+
 class HostServices {
  public:
   virtual ~HostServices() = default;
@@ -51,6 +75,7 @@ class HostServices {
   virtual Clock& clock() = 0;
   virtual Timers& timers() = 0;
   virtual HttpClient& http() = 0;  // requests go to URLs from the provider's config only
+  virtual StateStore& state() = 0;  // durable, private to this provider
 };
 
 }  // namespace llmux

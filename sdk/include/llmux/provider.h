@@ -2,8 +2,10 @@
 // provider lists its models and answers chat calls asynchronously.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,22 @@ class Provider {
   // provider keeps `call` alive until it has emitted a terminal event or seen
   // the cancellation. It must not throw: failures are Error events.
   virtual void chat(ChatCallPtr call) = 0;
+
+  // Exact input-token count for `request` (Anthropic /v1/messages/count_tokens).
+  // A provider that can count calls `done` once, on any thread, with the count
+  // or an Error, and returns true; the default returns false and the host
+  // answers with its own estimate. `request` is only valid during the call.
+  using CountTokensDone = std::function<void(std::int64_t input_tokens, std::optional<Error> error)>;
+  virtual bool count_tokens(const ChatRequest& request, CountTokensDone done) {
+    (void)request;
+    (void)done;
+    return false;
+  }
+
+  // Credentials the provider rotates (a token pool), as a JSON array of
+  // objects for the admin endpoint GET /api/tokens; empty when it has none.
+  // Never includes a secret: a short fingerprint at most.
+  virtual std::string credentials_report() const { return {}; }
 };
 
 // What the host hands a plugin to create one provider instance.

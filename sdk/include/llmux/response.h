@@ -13,6 +13,9 @@ namespace llmux {
 struct ChatResponse {
   std::string text;
   std::string reasoning;
+  std::string reasoning_signature;          // Anthropic: signature of the thinking text
+  std::vector<std::string> redacted_reasoning;  // Anthropic redacted_thinking data
+  std::string raw;  // pass-through body (Event::Kind::Raw); when set, the rest is empty
   std::vector<ToolCall> tool_calls;  // in index order
   std::optional<Usage> usage;
   std::optional<FinishReason> finish;

@@ -36,7 +36,7 @@ struct ResponseMeta {
   std::int64_t created = 0;  // unix seconds
 };
 
-// A whole `chat.completion` object.
+// A whole `chat.completion` object (a pass-through response's raw body as is).
 std::string render_chat_completion(const ChatResponse& response, const ResponseMeta& meta);
 
 // `{"error":{"message","type","param","code"}}`
@@ -45,7 +45,8 @@ std::string render_error(const Error& error);
 // Renders events as `chat.completion.chunk` SSE. Guarantees: the first chunk
 // carries the role; exactly one chunk carries a finish_reason; when
 // include_usage, a final chunk with empty `choices` carries usage; `data: [DONE]`
-// ends the stream. An Error event mid-stream becomes `data: {"error":{...}}`
+// ends the stream. Raw events (pass-through) are written as they are, and
+// then Finish adds nothing. An Error event mid-stream becomes `data: {"error":{...}}`
 // followed by [DONE], so the framing stays valid.
 class ChunkRenderer {
  public:
@@ -62,6 +63,7 @@ class ChunkRenderer {
   ResponseMeta meta_;
   std::string chunk_prefix_;  // `data: {"id":...,"choices":[{"index":0,"delta":` prefix pieces
   bool include_usage_;
+  bool raw_ = false;  // pass-through: the upstream's own frames (and [DONE]) were forwarded
   bool role_sent_ = false;
   bool done_ = false;
   std::optional<Usage> usage_;
