@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -105,6 +106,17 @@ struct ChatRequest {
 
   Api source_api = Api::OpenAIChat;
   std::shared_ptr<const std::string> original_body;  // the inbound body, unmodified
+  // Inbound headers an upstream of the same family needs on pass-through
+  // (lower-case names): for Anthropic "anthropic-beta" and "anthropic-version".
+  // Never credentials.
+  std::vector<std::pair<std::string, std::string>> client_headers;
+  // The value of client header `name` (lower-case), or empty.
+  std::string client_header(std::string_view name) const {
+    for (const auto& [key, value] : client_headers) {
+      if (key == name) return value;
+    }
+    return {};
+  }
 
   // Text of the last user message (joined text parts), or empty.
   std::string last_user_text() const;
