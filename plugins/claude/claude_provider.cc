@@ -1,0 +1,769 @@
+// The claude provider: requests, answers (pass-through and canonical),
+// credential rotation per request, count_tokens.
+//
+// Lifetime. Calls and refreshes hold the TokenPool, never the provider: a
+// reload may destroy the provider while they run; the pool then stops using
+// the host services and a call that still needs the upstream ends with 503.
+#include "claude_provider.h"
+
+#include <algorithm>
+#include <exception>
+#include <set>
+#include <utility>
+
+#include "llmux/codec/anthropic.h"
+#include "llmux/json.h"
+#include "llmux/sse.h"
+#include "llmux/upstream_link.h"
+#include "token_pool.h"
+
+namespace llmux::claude {
+
+namespace {
+
+constexpr const char* kOAuthBeta = "oauth-2025-04-20";
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool icontains(std::string_view haystack, std::string_view needle) {
+  if (needle.size() > haystack.size()) return false;
+  for (std::size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
+    bool match = true;
+    for (std::size_t j = 0; j < needle.size() && match; ++j) match = lower(haystack[i + j]) == lower(needle[j]);
+    if (match) return true;
+  }
+  return false;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+void set_header(HttpHeaders& headers, const std::string& name, std::string value) {
+  headers.erase(std::remove_if(headers.begin(), headers.end(), [&](const auto& h) { return iequals(h.first, name); }),
+                headers.end());
+  headers.emplace_back(name, std::move(value));
+}
+
+// A comma-separated header value split into trimmed names.
+void split_betas(std::string_view text, std::vector<std::string>& out) {
+  while (!text.empty()) {
+    std::size_t comma = text.find(',');
+    std::string_view part = text.substr(0, comma);
+    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+    if (!part.empty() && std::find(out.begin(), out.end(), part) == out.end()) out.emplace_back(part);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+}
+
+// An inbound header the host handed over: ChatRequest::client_headers, or
+// (older hosts) a member of `extra` under the header's name.
+std::string client_header(const ChatRequest& request, std::string_view name) {
+  std::string value = request.client_header(name);
+  if (!value.empty()) return value;
+  for (const auto& [key, raw] : request.extra) {
+    if (key != name) continue;
+    if (raw.size() >= 2 && raw.front() == '"') {
+      rapidjson::Document doc;
+      doc.Parse(raw.data(), raw.size());
+      if (!doc.HasParseError() && doc.IsString()) return doc.GetString();
+    }
+    return raw;
+  }
+  return {};
+}
+
+bool passthrough(const ChatRequest& request) { return request.source_api == Api::Anthropic && request.original_body; }
+
+FinishReason finish_of(std::string_view stop_reason) {
+  if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") return FinishReason::Length;
+  if (stop_reason == "tool_use") return FinishReason::ToolCalls;
+  if (stop_reason == "stop_sequence") return FinishReason::StopSequence;
+  if (stop_reason == "refusal") return FinishReason::ContentFilter;
+  return FinishReason::Stop;  // end_turn, pause_turn
+}
+
+// The status an Anthropic error type stands for (an `error` event in a 200 stream).
+int status_of_error_type(std::string_view type) {
+  if (type == "invalid_request_error") return 400;
+  if (type == "authentication_error") return 401;
+  if (type == "billing_error") return 402;
+  if (type == "permission_error") return 403;
+  if (type == "not_found_error") return 404;
+  if (type == "request_too_large") return 413;
+  if (type == "rate_limit_error") return 429;
+  if (type == "timeout_error") return 504;
+  if (type == "overloaded_error") return 529;
+  return 500;  // api_error
+}
+
+// Reads usage members of an Anthropic usage object into `usage`.
+void read_usage(const rapidjson::Value& object, Usage& usage) {
+  if (!object.IsObject()) return;
+  auto number = [&](const char* name) -> std::optional<std::int64_t> {
+    auto it = object.FindMember(name);
+    if (it == object.MemberEnd() || !it->value.IsInt64()) return std::nullopt;
+    return it->value.GetInt64();
+  };
+  if (auto v = number("input_tokens")) usage.input_tokens = *v;
+  if (auto v = number("output_tokens")) usage.output_tokens = *v;
+  if (auto v = number("cache_read_input_tokens")) usage.cache_read_tokens = *v;
+  if (auto v = number("cache_creation_input_tokens")) usage.cache_creation_tokens = *v;
+}
+
+// Light accounting over a passed-through answer: usage and stop reason only.
+struct PassAccount {
+  Usage usage;
+  bool has_usage = false;
+  std::optional<FinishReason> finish;
+  bool stopped = false;           // message_stop seen
+  std::optional<Error> error;     // an `error` event
+
+  // Canonical input tokens include the cached ones (Anthropic's do not).
+  Usage canonical_usage() const {
+    Usage u = usage;
+    u.input_tokens += u.cache_read_tokens.value_or(0) + u.cache_creation_tokens.value_or(0);
+    return u;
+  }
+
+  void sse_event(std::string_view event, std::string_view data) {
+    if (event != "message_start" && event != "message_delta" && event != "message_stop" && event != "error") return;
+    if (event == "message_stop") {
+      stopped = true;
+      return;
+    }
+    rapidjson::Document doc;
+    doc.Parse(data.data(), data.size());
+    if (doc.HasParseError() || !doc.IsObject()) return;
+    if (event == "error") {
+      error = error_of(doc, 0, data);
+      return;
+    }
+    if (event == "message_start") {
+      auto m = doc.FindMember("message");
+      if (m != doc.MemberEnd() && m->value.IsObject()) {
+        if (auto u = m->value.FindMember("usage"); u != m->value.MemberEnd()) {
+          read_usage(u->value, usage);
+          has_usage = true;
+        }
+      }
+      return;
+    }
+    // message_delta
+    if (auto d = doc.FindMember("delta"); d != doc.MemberEnd() && d->value.IsObject()) {
+      auto s = d->value.FindMember("stop_reason");
+      if (s != d->value.MemberEnd() && s->value.IsString()) finish = finish_of(s->value.GetString());
+    }
+    if (auto u = doc.FindMember("usage"); u != doc.MemberEnd()) {
+      read_usage(u->value, usage);
+      has_usage = true;
+    }
+  }
+
+  void whole(std::string_view body) {
+    rapidjson::Document doc;
+    doc.Parse(body.data(), body.size());
+    if (doc.HasParseError() || !doc.IsObject()) return;
+    if (auto u = doc.FindMember("usage"); u != doc.MemberEnd()) {
+      read_usage(u->value, usage);
+      has_usage = true;
+    }
+    auto s = doc.FindMember("stop_reason");
+    if (s != doc.MemberEnd() && s->value.IsString()) finish = finish_of(s->value.GetString());
+    stopped = true;
+  }
+
+  static Error error_of(const rapidjson::Value& doc, int status, std::string_view data) {
+    std::string type;
+    if (auto e = doc.FindMember("error"); e != doc.MemberEnd() && e->value.IsObject()) {
+      auto t = e->value.FindMember("type");
+      if (t != e->value.MemberEnd() && t->value.IsString()) type = t->value.GetString();
+    }
+    return anthropic::parse_error_response(status != 0 ? status : status_of_error_type(type), data);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// One request through the pool: each credential at most once.
+
+class PooledAttempt : public std::enable_shared_from_this<PooledAttempt> {
+ public:
+  explicit PooledAttempt(std::shared_ptr<TokenPool> pool)
+      : pool_(std::move(pool)), ticket_(pool_->ticket()), reauthed_(pool_->size(), false) {}
+  virtual ~PooledAttempt() = default;
+
+  // Takes the next credential and sends.
+  void next() {
+    if (cancelled()) return;
+    auto self = shared_from_this();
+    pool_->acquire(ticket_, [self](std::optional<Auth> auth, const std::string& why) {
+      if (self->cancelled()) return;
+      if (!auth) return self->no_credential(why);
+      self->send(*auth);
+    });
+  }
+
+  // The upstream refused the request made with `auth`, before any answer
+  // byte went to the client: rotate when the credential is the problem.
+  void refused(const Auth& auth, Error error) {
+    pool_->failed(auth, error.message);
+    const int s = error.status;
+    if (s == 401 || s == 403) {
+      std::string why = "HTTP " + std::to_string(s) + " " + error.type + ": " + error.message;
+      if (auth.kind == CredentialKind::OAuth && !reauthed_[auth.index]) {
+        reauthed_[auth.index] = true;
+        auto self = shared_from_this();
+        last_error_ = std::move(error);
+        pool_->reauthenticate(auth, why, [self](std::optional<Auth> fresh) {
+          if (self->cancelled()) return;
+          if (fresh) return self->send(*fresh);
+          self->next();
+        });
+        return;
+      }
+      pool_->rejected(auth, why);
+      last_error_ = std::move(error);
+      next();
+      return;
+    }
+    if (s == 429 || s == 529) {
+      pool_->rate_limited(auth, error.retry_after,
+                          "HTTP " + std::to_string(s) + " " + error.type + ": " + error.message);
+      last_error_ = std::move(error);
+      next();
+      return;
+    }
+    fail(std::move(error));
+  }
+
+ protected:
+  virtual bool cancelled() const = 0;
+  virtual void send(const Auth& auth) = 0;
+  virtual void fail(Error error) = 0;
+
+  void no_credential(const std::string& why) {
+    std::string message = pool_->who() + ": no usable credential";
+    if (!why.empty()) message += " (" + why + ")";
+    if (last_error_) message += "; last upstream error: " + last_error_->message;
+    Error error = Error::unavailable(pool_->redact(std::move(message)));
+    error.code = "no_usable_credential";
+    fail(std::move(error));
+  }
+
+  // The request with the headers every upstream request carries.
+  HttpRequest upstream_request(const Auth& auth, std::string path, const ChatRequest& chat, bool event_stream) const {
+    const ClaudeConfig& config = pool_->config();
+    HttpRequest r;
+    r.method = "POST";
+    r.url = config.base_url + path;
+    r.headers.emplace_back("Content-Type", "application/json");
+    r.headers.emplace_back("Accept", event_stream ? "text/event-stream" : "application/json");
+    std::string version = passthrough(chat) ? client_header(chat, "anthropic-version") : std::string();
+    r.headers.emplace_back("anthropic-version", version.empty() ? config.anthropic_version : version);
+    std::vector<std::string> betas = config.betas;
+    if (passthrough(chat)) split_betas(client_header(chat, "anthropic-beta"), betas);
+    if (auth.kind == CredentialKind::OAuth) split_betas(kOAuthBeta, betas);
+    if (!betas.empty()) {
+      std::string joined;
+      for (const auto& beta : betas) joined += (joined.empty() ? "" : ",") + beta;
+      r.headers.emplace_back("anthropic-beta", std::move(joined));
+    }
+    if (auth.kind == CredentialKind::ApiKey) {
+      r.headers.emplace_back("x-api-key", auth.token);
+    } else {
+      r.headers.emplace_back("Authorization", "Bearer " + auth.token);
+    }
+    for (const auto& [header, value] : config.headers) set_header(r.headers, header, value);
+    r.timeouts = config.timeouts;
+    r.proxy = config.proxy;
+    r.verify_tls = config.verify_tls;
+    r.ca_path = config.ca_path;
+    return r;
+  }
+
+  const std::shared_ptr<TokenPool> pool_;
+  const std::shared_ptr<Ticket> ticket_;
+  std::vector<bool> reauthed_;  // credentials refreshed after a 401 in this request
+  std::optional<Error> last_error_;
+};
+
+// ---------------------------------------------------------------------------
+// A chat call
+
+class ChatAttempt;
+
+class MessagesExchange final : public HttpHandler {
+ public:
+  MessagesExchange(std::shared_ptr<ChatAttempt> attempt, ChatCallPtr call, Auth auth, bool raw)
+      : attempt_(std::move(attempt)), call_(std::move(call)), auth_(std::move(auth)), raw_(raw),
+        link_(UpstreamLink::create(call_)) {}
+
+  UpstreamLink& link() { return *link_; }
+
+  void on_response(int status, const HttpHeaders& headers) override;
+  bool on_body(std::string_view bytes) override;
+  void on_complete(const HttpOutcome& outcome) override;
+
+ private:
+  enum class Mode { None, Failure, Sse, Json };
+
+  TokenPool& pool();
+  void emit(Event event);
+  void fail(Error error);
+  // Before anything reached the client: the attempt may try another credential.
+  void refuse(Error error);
+  bool feed_raw_sse(std::string_view bytes);
+  bool feed_sse(std::string_view bytes);
+  void release_held();
+  void finish(const HttpOutcome& outcome);
+
+  std::shared_ptr<ChatAttempt> attempt_;
+  ChatCallPtr call_;
+  const Auth auth_;
+  const bool raw_;  // pass-through
+
+  Mode mode_ = Mode::None;
+  int status_ = 0;
+  std::optional<std::chrono::milliseconds> retry_after_;
+  std::string body_;
+  sse::Reader reader_;
+  anthropic::StreamParser parser_;
+  PassAccount account_;
+  std::string held_raw_;           // raw bytes held until the first event is complete
+  std::vector<Event> held_events_;  // canonical: Role events held until content follows
+  bool committed_ = false;         // something went to the client
+  bool refused_ = false;
+  bool terminal_ = false;
+  std::optional<Error> stream_error_;
+
+  const std::shared_ptr<UpstreamLink> link_;
+};
+
+class ChatAttempt final : public PooledAttempt {
+ public:
+  ChatAttempt(std::shared_ptr<TokenPool> pool, ChatCallPtr call, std::string body)
+      : PooledAttempt(std::move(pool)), call_(std::move(call)), body_(std::move(body)) {}
+
+  using PooledAttempt::refused;
+  TokenPool& pool() { return *pool_; }
+  void succeeded(const Auth& auth) { pool_->succeeded(auth); }
+  void failed(const Auth& auth, const std::string& message) { pool_->failed(auth, message); }
+
+ private:
+  bool cancelled() const override { return !call_ || call_->cancelled(); }
+
+  void send(const Auth& auth) override {
+    const ChatRequest& chat = call_->request();
+    const bool raw = passthrough(chat);
+    HttpRequest request = upstream_request(auth, "/v1/messages", chat, chat.stream);
+    request.body = body_;
+    auto self = std::static_pointer_cast<ChatAttempt>(shared_from_this());
+    auto exchange = std::make_shared<MessagesExchange>(self, call_, auth, raw);
+    auto transfer = pool_->start_http(std::move(request), exchange);
+    if (!transfer) {
+      fail(Error::unavailable(pool_->who() + ": the provider was removed"));
+      return;
+    }
+    exchange->link().attach(std::move(transfer));
+  }
+
+  void fail(Error error) override {
+    if (cancelled()) return;
+    call_->emit(Event::failed(std::move(error)));
+  }
+
+  ChatCallPtr call_;
+  const std::string body_;
+};
+
+TokenPool& MessagesExchange::pool() { return attempt_->pool(); }
+
+void MessagesExchange::on_response(int status, const HttpHeaders& headers) {
+  pool().note_http_thread();
+  status_ = status;
+  if (status < 200 || status >= 300) {
+    mode_ = Mode::Failure;
+    retry_after_ = parse_retry_after(headers);
+    return;
+  }
+  std::string_view type = find_header(headers, "content-type").value_or("");
+  if (icontains(type, "event-stream")) {
+    mode_ = Mode::Sse;
+  } else if (icontains(type, "json")) {
+    mode_ = Mode::Json;
+  } else {
+    mode_ = call_->request().stream ? Mode::Sse : Mode::Json;
+  }
+}
+
+void MessagesExchange::emit(Event event) {
+  if (terminal_) return;
+  if (event.terminal()) terminal_ = true;
+  if (event.kind == Event::Kind::Error) event.error.message = pool().redact(std::move(event.error.message));
+  committed_ = true;
+  call_->emit(std::move(event));
+}
+
+void MessagesExchange::fail(Error error) {
+  if (!committed_ && !held_raw_.empty()) held_raw_.clear();
+  held_events_.clear();
+  emit(Event::failed(std::move(error)));
+}
+
+void MessagesExchange::refuse(Error error) {
+  refused_ = true;
+  terminal_ = true;
+  held_raw_.clear();
+  held_events_.clear();
+  error.message = pool().redact(std::move(error.message));
+  auto attempt = attempt_;
+  attempt->refused(auth_, std::move(error));
+}
+
+bool MessagesExchange::on_body(std::string_view bytes) {
+  if (!call_ || call_->cancelled() || terminal_) return false;
+  switch (mode_) {
+    case Mode::Failure:
+      if (body_.size() + bytes.size() > kMaxErrorBody) {
+        body_.append(bytes.substr(0, kMaxErrorBody - body_.size()));
+        return false;  // enough to explain the error
+      }
+      body_.append(bytes);
+      return true;
+    case Mode::Json:
+      if (body_.size() + bytes.size() > kMaxJsonBody) {
+        fail(Error::upstream(502, pool().who() + ": the upstream answer is larger than " +
+                                      std::to_string(kMaxJsonBody >> 20) + " MiB"));
+        return false;
+      }
+      body_.append(bytes);
+      return true;
+    case Mode::Sse:
+      return raw_ ? feed_raw_sse(bytes) : feed_sse(bytes);
+    case Mode::None:
+      break;
+  }
+  return true;
+}
+
+bool MessagesExchange::feed_raw_sse(std::string_view bytes) {
+  bool first_seen = committed_;
+  std::optional<Error> first_error;
+  reader_.feed(bytes, [&](const sse::Message& message) {
+    if (!committed_ && !first_seen && message.event == "error") {
+      rapidjson::Document doc;
+      doc.Parse(message.data.data(), message.data.size());
+      first_error = doc.IsObject() ? PassAccount::error_of(doc, 0, message.data)
+                                   : anthropic::parse_error_response(500, message.data);
+    }
+    first_seen = true;
+    account_.sse_event(message.event, message.data);
+  });
+  if (first_error) {
+    // An error as the stream's first event (overloaded): nothing went out yet.
+    first_error->retry_after = retry_after_;
+    refuse(std::move(*first_error));
+    return false;
+  }
+  if (reader_.pending_bytes() > kMaxSseEvent) {
+    fail(Error::upstream(502, pool().who() + ": upstream sent an SSE event larger than " +
+                                  std::to_string(kMaxSseEvent >> 20) + " MiB"));
+    return false;
+  }
+  if (!committed_) {
+    held_raw_.append(bytes);
+    if (!first_seen) return true;  // hold until the first event is whole
+    std::string out;
+    out.swap(held_raw_);
+    emit(Event::raw(std::move(out)));
+  } else {
+    emit(Event::raw(std::string(bytes)));
+  }
+  link_->pause_if_backlogged(*call_);
+  return true;
+}
+
+void MessagesExchange::release_held() {
+  for (Event& event : held_events_) emit(std::move(event));
+  held_events_.clear();
+}
+
+bool MessagesExchange::feed_sse(std::string_view bytes) {
+  std::optional<Error> error;
+  const anthropic::StreamParser::Emit sink = [this](Event e) {
+    if (!committed_ && e.kind == Event::Kind::Role) {
+      held_events_.push_back(std::move(e));
+      return;
+    }
+    if (!committed_ && e.kind == Event::Kind::Error) {
+      stream_error_ = std::move(e.error);
+      return;
+    }
+    release_held();
+    emit(std::move(e));
+  };
+  reader_.feed(bytes, [&](const sse::Message& message) {
+    if (error || terminal_ || stream_error_) return;
+    error = parser_.feed(message.event, message.data, sink);
+  });
+  if (!error && stream_error_) error = std::move(stream_error_);
+  if (error) {
+    if (!committed_) {
+      error->retry_after = retry_after_;
+      refuse(std::move(*error));
+    } else {
+      fail(std::move(*error));
+    }
+    return false;
+  }
+  if (reader_.pending_bytes() > kMaxSseEvent) {
+    fail(Error::upstream(502, pool().who() + ": upstream sent an SSE event larger than " +
+                                  std::to_string(kMaxSseEvent >> 20) + " MiB"));
+    return false;
+  }
+  if (!terminal_) link_->pause_if_backlogged(*call_);
+  return true;
+}
+
+void MessagesExchange::on_complete(const HttpOutcome& outcome) {
+  pool().note_http_thread();
+  link_->detach();
+  if (call_ && !call_->cancelled() && !terminal_) finish(outcome);
+  if (!refused_) {
+    if (status_ >= 200 && status_ < 300 && outcome.ok()) {
+      attempt_->succeeded(auth_);
+    } else if (mode_ != Mode::Failure) {
+      attempt_->failed(auth_, outcome.ok() ? "HTTP " + std::to_string(status_) : outcome.message);
+    }
+  }
+  call_.reset();  // answered (or cancelled): let it go
+  attempt_.reset();
+}
+
+void MessagesExchange::finish(const HttpOutcome& outcome) {
+  if (mode_ == Mode::Failure) {
+    Error error = anthropic::parse_error_response(status_, body_);
+    if (status_ < 400 || status_ > 599) {
+      error = Error::upstream(502, pool().who() + ": upstream answered HTTP " + std::to_string(status_));
+    }
+    error.retry_after = retry_after_;
+    refuse(std::move(error));
+    return;
+  }
+  if (!outcome.ok()) {
+    Error error = Error::from_transport(outcome, pool().who());
+    if (!committed_) {
+      held_raw_.clear();
+      held_events_.clear();
+    }
+    fail(std::move(error));
+    return;
+  }
+  if (mode_ == Mode::Sse) {
+    if (reader_.mid_event()) {
+      // The last event lacked its blank line: take it as ended.
+      std::string tail = "\n\n";
+      if (raw_) {
+        reader_.feed(tail, [&](const sse::Message& m) { account_.sse_event(m.event, m.data); });
+      } else {
+        feed_sse(tail);
+        if (terminal_) return;
+      }
+    }
+    if (raw_) {
+      if (!held_raw_.empty()) {
+        std::string out;
+        out.swap(held_raw_);
+        emit(Event::raw(std::move(out)));
+      }
+      if (account_.has_usage) emit(Event::usage_report(account_.canonical_usage()));
+      if (account_.error) return fail(std::move(*account_.error));
+      if (!account_.stopped) {
+        return fail(Error::upstream(502, pool().who() + ": the upstream stream ended before message_stop"));
+      }
+      emit(Event::finished(account_.finish.value_or(FinishReason::Stop)));
+      return;
+    }
+    const anthropic::StreamParser::Emit sink = [this](Event e) {
+      release_held();
+      emit(std::move(e));
+    };
+    if (auto error = parser_.finish(sink)) {
+      if (!committed_) {
+        refuse(std::move(*error));
+      } else {
+        fail(std::move(*error));
+      }
+      return;
+    }
+    release_held();
+    return;
+  }
+  if (mode_ == Mode::Json) {
+    if (raw_) {
+      account_.whole(body_);
+      emit(Event::raw(std::move(body_)));
+      body_.clear();
+      if (account_.has_usage) emit(Event::usage_report(account_.canonical_usage()));
+      emit(Event::finished(account_.finish.value_or(FinishReason::Stop)));
+      return;
+    }
+    std::vector<Event> events;
+    if (auto error = anthropic::parse_message(body_, events)) return fail(std::move(*error));
+    body_.clear();
+    body_.shrink_to_fit();
+    for (Event& event : events) emit(std::move(event));
+    return;
+  }
+  fail(Error::upstream(502, pool().who() + ": the upstream closed without a response"));
+}
+
+// ---------------------------------------------------------------------------
+// count_tokens
+
+class CountAttempt final : public PooledAttempt {
+ public:
+  CountAttempt(std::shared_ptr<TokenPool> pool, ChatRequest headers_only, std::string body,
+               Provider::CountTokensDone done)
+      : PooledAttempt(std::move(pool)), chat_(std::move(headers_only)), body_(std::move(body)), done_(std::move(done)) {}
+
+ private:
+  bool cancelled() const override { return finished_; }
+
+  void send(const Auth& auth) override {
+    HttpRequest request = upstream_request(auth, "/v1/messages/count_tokens", chat_, false);
+    request.body = body_;
+    constexpr std::chrono::milliseconds kTotal{60'000};
+    if (request.timeouts.total.count() == 0 || request.timeouts.total > kTotal) request.timeouts.total = kTotal;
+    auto self = std::static_pointer_cast<CountAttempt>(shared_from_this());
+    auto handler = collect_response(kMaxCountBody, [self, auth](CollectedResponse&& answer) {
+      self->pool_->note_http_thread();
+      self->answered(auth, std::move(answer));
+    });
+    if (!pool_->start_http(std::move(request), handler)) {
+      fail(Error::unavailable(pool_->who() + ": the provider was removed"));
+    }
+  }
+
+  void answered(const Auth& auth, CollectedResponse&& answer) {
+    if (!answer.outcome.ok() || answer.too_large) {
+      Error error = answer.too_large ? Error::upstream(502, pool_->who() + ": count_tokens answer too large")
+                                     : Error::from_transport(answer.outcome, pool_->who());
+      pool_->failed(auth, error.message);
+      return fail(std::move(error));
+    }
+    if (answer.status < 200 || answer.status > 299) {
+      Error error = anthropic::parse_error_response(answer.status, answer.body);
+      error.retry_after = parse_retry_after(answer.headers);
+      error.message = pool_->redact(std::move(error.message));
+      return refused(auth, std::move(error));
+    }
+    rapidjson::Document doc;
+    doc.Parse(answer.body.data(), answer.body.size());
+    if (!doc.HasParseError() && doc.IsObject()) {
+      auto it = doc.FindMember("input_tokens");
+      if (it != doc.MemberEnd() && it->value.IsInt64()) {
+        pool_->succeeded(auth);
+        finished_ = true;
+        done_(it->value.GetInt64(), std::nullopt);
+        return;
+      }
+    }
+    fail(Error::upstream(502, pool_->who() + ": count_tokens answered without input_tokens"));
+  }
+
+  void fail(Error error) override {
+    if (finished_) return;
+    finished_ = true;
+    done_(0, std::move(error));
+  }
+
+  const ChatRequest chat_;  // headers and source only
+  const std::string body_;
+  Provider::CountTokensDone done_;
+  bool finished_ = false;
+};
+
+std::string request_body(const ChatRequest& request) {
+  if (passthrough(request)) return anthropic::replace_model(*request.original_body, request.model);
+  return anthropic::render_messages_request(request);
+}
+
+}  // namespace
+
+std::string count_tokens_body(std::string_view body, std::string_view model) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) return std::string(body);
+  for (const char* member : {"stream", "max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "metadata",
+                             "service_tier", "container", "inference_geo"}) {
+    doc.RemoveMember(member);
+  }
+  if (!model.empty()) {
+    doc.RemoveMember("model");
+    doc.AddMember("model", rapidjson::Value(model.data(), static_cast<rapidjson::SizeType>(model.size()),
+                                            doc.GetAllocator()),
+                  doc.GetAllocator());
+  }
+  return json::to_string(doc);
+}
+
+// ---------------------------------------------------------------------------
+// Provider
+
+ClaudeProvider::ClaudeProvider(std::string name, ClaudeConfig config, HostServices& host)
+    : pool_(std::make_shared<TokenPool>(std::move(name), std::move(config), host)) {
+  pool_->start();
+}
+
+ClaudeProvider::~ClaudeProvider() { pool_->shutdown(); }
+
+std::vector<ModelInfo> ClaudeProvider::models() const {
+  std::vector<ModelInfo> out;
+  for (const auto& id : pool_->config().models) out.push_back({id, "anthropic"});
+  return out;
+}
+
+void ClaudeProvider::chat(ChatCallPtr call) {
+  try {
+    if (call->cancelled()) return;
+    auto attempt = std::make_shared<ChatAttempt>(pool_, call, request_body(call->request()));
+    attempt->next();
+  } catch (const std::exception& e) {
+    if (!call->cancelled()) {
+      call->emit(Event::failed(Error::upstream(500, pool_->who() + ": internal error: " + e.what())));
+    }
+  } catch (...) {
+    if (!call->cancelled()) call->emit(Event::failed(Error::upstream(500, pool_->who() + ": internal error")));
+  }
+}
+
+bool ClaudeProvider::count_tokens(const ChatRequest& request, CountTokensDone done) {
+  try {
+    std::string body = passthrough(request) ? count_tokens_body(*request.original_body, request.model)
+                                            : count_tokens_body(anthropic::render_messages_request(request), {});
+    ChatRequest headers_only;
+    headers_only.model = request.model;
+    headers_only.source_api = request.source_api;
+    headers_only.original_body = request.original_body;
+    headers_only.client_headers = request.client_headers;
+    for (const auto& member : request.extra) {
+      if (member.first == "anthropic-beta" || member.first == "anthropic-version") headers_only.extra.push_back(member);
+    }
+    auto attempt = std::make_shared<CountAttempt>(pool_, std::move(headers_only), std::move(body), std::move(done));
+    attempt->next();
+  } catch (const std::exception& e) {
+    done(0, Error::upstream(500, pool_->who() + ": internal error: " + e.what()));
+  }
+  return true;
+}
+
+std::string ClaudeProvider::credentials_report() const { return pool_->report(); }
+
+}  // namespace llmux::claude
