@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# End-to-end: request bodies shaped like real coding agents' (tests/e2e/fixtures/)
+# POSTed to a live llmux serving the mock; the answers must be what those
+# agents need to go on.
+#
+#   run_recorded_requests.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo
+#
+# xml: the XML-tag tool protocol of the Kilo Code / Roo Code / Cline VS Code
+#   extensions (no `tools`; the tools are described in the system prompt, the
+#   reply must use one in plain content). Turn one must answer with a complete
+#   <write_to_file> (path hello.txt, content hello, line_count 1); turn two,
+#   after the "[write_to_file for 'hello.txt'] Result:" message, with a complete
+#   <attempt_completion><result>...</result></attempt_completion>. Streamed and
+#   not streamed.
+# kilo: the first request Kilo Code CLI 7.7.7 sent for "create hello.txt with
+#   the text hello" (recorded on loopback): the answer must stream one call of
+#   its `write` tool with filePath .../hello.txt and content "hello".
+set -euo pipefail
+
+if [[ $# -ne 4 ]]; then
+  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo" >&2
+  exit 2
+fi
+MODE=$4
+
+if [[ -z "${LLMUX_E2E_BOUNDED:-}" ]]; then
+  export LLMUX_E2E_BOUNDED=1
+  exec timeout --kill-after=10 "${LLMUX_E2E_TIMEOUT:-120}" bash "$0" "$@"
+fi
+
+LLMUX_BINARY=$(realpath "$1")
+BUILD_DIR=$(realpath "$2")
+SOURCE_DIR=$(realpath "$3")
+FIXTURES=$SOURCE_DIR/tests/e2e/fixtures
+
+source "$SOURCE_DIR/tests/e2e/lib.sh"
+
+[[ -x "$LLMUX_BINARY" ]] || e2e_fail "no llmux binary at $LLMUX_BINARY"
+[[ -f "$BUILD_DIR/plugins/llmux-mock.so" ]] || e2e_fail "no mock plugin at $BUILD_DIR/plugins/llmux-mock.so"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-recorded.XXXXXX")
+cleanup() {
+  local status=$?
+  e2e_stop_llmux || true
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+cat >"$WORK/providers.yaml" <<EOF
+plugins_dir: $BUILD_DIR/plugins
+providers:
+  mock: {plugin: mock}
+routes:
+  coder: [mock]
+  mock: [mock]
+EOF
+e2e_start_llmux "$LLMUX_BINARY" "$WORK/providers.yaml" "$WORK/llmux.log"
+
+status=0
+python3 - "$MODE" "$LLMUX_PORT" "$FIXTURES" <<'PY' || status=$?
+import json, re, sys, urllib.request
+
+mode, port, fixtures = sys.argv[1], sys.argv[2], sys.argv[3]
+url = f"http://127.0.0.1:{port}/v1/chat/completions"
+failures = []
+
+def check(cond, what):
+    print(("  ok   " if cond else "  FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+def post(body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": "Bearer local"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status, dict(r.headers), r.read().decode()
+
+def sse_answer(raw):
+    """Joins a chat.completion.chunk stream: content, tool calls, finish reasons, [DONE]."""
+    content, calls, finishes, done = "", {}, [], False
+    for line in raw.split("\n"):
+        if not line.startswith("data: "):
+            continue
+        data = line[6:]
+        if data == "[DONE]":
+            done = True
+            continue
+        chunk = json.loads(data)
+        if "error" in chunk:
+            check(False, "no in-band error: " + data[:200])
+        for ch in chunk.get("choices", []):
+            d = ch.get("delta", {})
+            content += d.get("content") or ""
+            for tc in d.get("tool_calls") or []:
+                c = calls.setdefault(tc["index"], {"id": None, "name": None, "arguments": ""})
+                if tc.get("id"): c["id"] = tc["id"]
+                f = tc.get("function") or {}
+                if f.get("name"): c["name"] = f["name"]
+                c["arguments"] += f.get("arguments") or ""
+            if ch.get("finish_reason"):
+                finishes.append(ch["finish_reason"])
+    return content, [calls[i] for i in sorted(calls)], finishes, done
+
+# The extensions' parser: the first known tool tag, every parameter closed.
+KNOWN = ["write_to_file", "attempt_completion", "read_file", "execute_command", "list_files",
+         "ask_followup_question", "apply_diff", "search_files"]
+def tool_use(text):
+    m = re.search(r"<(" + "|".join(KNOWN) + r")>(.*?)</\1>", text, re.S)
+    if not m:
+        return None, {}
+    params = dict((k, v) for k, v in re.findall(r"<(\w+)>(.*?)</\1>", m.group(2), re.S))
+    return m.group(1), params
+
+def strip_nl(v):  # as the extensions do for content parameters
+    return v[1:] if v.startswith("\n") else v
+
+if mode == "xml":
+    for turn, expect in ((1, "write_to_file"), (2, "attempt_completion")):
+        body = json.load(open(f"{fixtures}/xml-extension-turn{turn}.json"))
+        check("tools" not in body, f"turn {turn} fixture offers no native tools")
+        for stream in (True, False):
+            body["stream"] = stream
+            if not stream:
+                body.pop("stream_options", None)
+            st, headers, raw = post(body)
+            check(st == 200, f"turn {turn} stream={stream}: HTTP 200")
+            check(headers.get("x-llmux-provider") == "mock", f"turn {turn}: served by the mock")
+            if stream:
+                text, calls, finishes, done = sse_answer(raw)
+                check(done, f"turn {turn}: stream ends with [DONE]")
+                check(finishes == ["stop"], f"turn {turn}: one finish_reason stop, got {finishes}")
+                check(not calls, f"turn {turn}: no native tool calls")
+            else:
+                msg = json.loads(raw)["choices"][0]["message"]
+                text = msg.get("content") or ""
+                check(not msg.get("tool_calls"), f"turn {turn}: no native tool calls")
+            name, params = tool_use(text)
+            check(name == expect, f"turn {turn} stream={stream}: uses <{expect}>, got {name!r} in {text!r}")
+            if expect == "write_to_file":
+                check(params.get("path") == "hello.txt", f"turn {turn}: <path>hello.txt</path>")
+                check(strip_nl(params.get("content", "")).rstrip("\n") == "hello", f"turn {turn}: <content> hello")
+                check(params.get("line_count") == "1", f"turn {turn}: <line_count>1</line_count>")
+            else:
+                check(params.get("result", "").strip() != "", f"turn {turn}: a non-empty <result>")
+elif mode == "kilo":
+    body = json.load(open(f"{fixtures}/kilo-cli-7.7.7-create-hello.json"))
+    check(len(body.get("tools", [])) == 16, "fixture: Kilo's 16 native tools")
+    st, headers, raw = post(body)
+    check(st == 200, "HTTP 200")
+    check(headers.get("Content-Type", "").startswith("text/event-stream"), "an SSE stream")
+    text, calls, finishes, done = sse_answer(raw)
+    check(done, "stream ends with [DONE]")
+    check(finishes == ["tool_calls"], f"finish_reason tool_calls, got {finishes}")
+    check(len(calls) == 1, f"one tool call, got {len(calls)}")
+    if calls:
+        call = calls[0]
+        check(call["name"] == "write", f"calls Kilo's write tool, got {call['name']}")
+        check(bool(call["id"]), "the call has an id")
+        args = json.loads(call["arguments"])
+        check(args.get("filePath", "").endswith("/hello.txt") or args.get("filePath") == "hello.txt",
+              f"filePath names hello.txt: {args.get('filePath')}")
+        check(args.get("content") == "hello", f"content is 'hello': {args.get('content')!r}")
+    usage = [json.loads(l[6:]) for l in raw.split("\n") if l.startswith("data: {") and '"usage"' in l]
+    check(any(u.get("usage") for u in usage), "a usage chunk (stream_options.include_usage)")
+else:
+    check(False, f"unknown mode {mode}")
+
+sys.exit(1 if failures else 0)
+PY
+
+if ((status == 0)) && ! e2e_stop_llmux "$WORK/llmux.log"; then
+  e2e_fail "llmux did not shut down cleanly"
+fi
+if ((status != 0)); then
+  tail -n 40 "$WORK/llmux.log" >&2
+  e2e_fail "recorded requests ($MODE)"
+fi
+e2e_log "recorded requests ($MODE): PASS"
