@@ -85,4 +85,25 @@ std::string render_status(Gateway& gateway) {
   return out;
 }
 
+std::string render_credentials(const RouteTable& table) {
+  std::string out = R"({"providers":[)";
+  bool first = true;
+  for (const ProviderSlot& slot : table.slots()) {
+    if (!slot.provider) continue;
+    std::string report = slot.provider->credentials_report();
+    if (report.empty()) continue;
+    out += first ? "" : ",";
+    first = false;
+    out += R"({"provider":)";
+    json::append_quoted(out, slot.name);
+    out += R"(,"plugin":)";
+    json::append_quoted(out, slot.plugin);
+    out += R"(,"tokens":)";
+    out += report;
+    out += "}";
+  }
+  out += "]}";
+  return out;
+}
+
 }  // namespace llmux::host

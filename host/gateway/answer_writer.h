@@ -31,4 +31,13 @@ class AnswerWriter {
   virtual void flush() = 0;
 };
 
+// Headers every answer carries: which provider answered, and the request id.
+inline std::string answer_headers(const std::string& provider, const std::string& request_id) {
+  std::string out;
+  out.reserve(64 + provider.size() + request_id.size());
+  if (!provider.empty()) out.append("x-llmux-provider: ").append(provider).append("\r\n");
+  out.append("x-request-id: ").append(request_id).append("\r\n");
+  return out;
+}
+
 }  // namespace llmux::host

@@ -176,6 +176,8 @@ void Exchange::start_attempt() {
     auto adjusted = std::make_shared<ChatRequest>(*request_);
     adjusted->model = step.upstream_model;
     if (has_params) {
+      // The inbound body no longer says what is asked: no pass-through of it.
+      adjusted->original_body.reset();
       for (const auto& [name, value] : *step.params) {
         auto it = std::find_if(adjusted->extra.begin(), adjusted->extra.end(),
                                [&](const auto& member) { return member.first == name; });

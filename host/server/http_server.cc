@@ -11,10 +11,12 @@
 #include <thread>
 #include <unordered_map>
 
+#include "api/anthropic_api.h"
 #include "api/openai_api.h"
 #include "api/status_api.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway.h"
+#include "llmux/codec/anthropic.h"
 #include "llmux/codec/openai.h"
 #include "services/log.h"
 
@@ -108,9 +110,16 @@ class Handler final : public Http::Handler {
     std::weak_ptr<Exchange> exchange;
   };
 
+  // The inbound API a path belongs to decides the shape of its errors.
+  enum class Api { OpenAI, Anthropic };
+
+  static std::string error_response(Api api, const Error& error, bool close) {
+    return api == Api::Anthropic ? anthropic_error_response(error, close) : openai_error_response(error, close);
+  }
+
   void route(const Http::Request& request, const std::shared_ptr<Tcp::Peer>& peer,
              const std::shared_ptr<SocketChannel>& channel, bool close) {
-    const std::string& path = request.resource();
+    const std::string& path = request.resource();  // without the query (?beta=true)
     auto method = request.method();
     if (method == Http::Method::Head) {
       // Clients probe with HEAD (Claude Code: HEAD /). No body may follow the
@@ -129,16 +138,26 @@ class Handler final : public Http::Handler {
       channel->write(make_response(200, "application/json", R"({"name":"llmux","status":"ok"})", {}, close));
       return;
     }
-    bool chat = path == "/v1/chat/completions" || path == "/chat/completions";
-    bool models = path == "/v1/models" || path == "/models";
-    if (path == "/status") {
-      status(request, channel, close);
+    if (path == "/status" || path == "/api/tokens") {
+      admin(request, channel, close, path == "/status");
       return;
     }
-    if (!chat && !models) {
-      channel->write(openai_error_response(
+    enum class Endpoint { Unknown, Chat, Models, Messages, CountTokens };
+    Endpoint endpoint = Endpoint::Unknown;
+    if (path == "/v1/chat/completions" || path == "/chat/completions") endpoint = Endpoint::Chat;
+    if (path == "/v1/models" || path == "/models") endpoint = Endpoint::Models;
+    if (path == "/v1/messages") endpoint = Endpoint::Messages;
+    if (path == "/v1/messages/count_tokens") endpoint = Endpoint::CountTokens;
+    const bool anthropic_client = header_value(request, "anthropic-version").has_value();
+    const Api api = endpoint == Endpoint::Messages || endpoint == Endpoint::CountTokens ||
+                            (endpoint == Endpoint::Unknown && (anthropic_client || path.rfind("/v1/messages", 0) == 0))
+                        ? Api::Anthropic
+                        : Api::OpenAI;
+    if (endpoint == Endpoint::Unknown) {
+      channel->write(error_response(
+          api,
           Error::make(404, "invalid_request_error",
-                "Unknown request URL: " + std::string(Http::methodString(method)) + " " + path, "unknown_url"),
+                      "Unknown request URL: " + std::string(Http::methodString(method)) + " " + path, "unknown_url"),
           close));
       return;
     }
@@ -147,32 +166,128 @@ class Handler final : public Http::Handler {
     if (!config.client_keys.empty()) {
       auto key = presented_key(request);
       if (!key || !key_matches(*key, config.client_keys)) {
-        channel->write(openai_error_response(
-            Error::make(401, "invalid_request_error",
-                  key ? "Incorrect API key provided." : "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key'.",
-                  "invalid_api_key"),
+        channel->write(error_response(
+            api,
+            Error::make(401, api == Api::Anthropic ? "authentication_error" : "invalid_request_error",
+                        key ? "Incorrect API key provided."
+                            : "Missing API key: send 'x-api-key: <key>' or 'Authorization: Bearer <key>'.",
+                        "invalid_api_key"),
             close));
         return;
       }
     }
-    if (models) {
-      if (method != Http::Method::Get) return method_not_allowed(channel, "GET", close);
+    if (endpoint == Endpoint::Models) {
+      if (method != Http::Method::Get) return method_not_allowed(channel, api, "GET", close);
       std::vector<ServedModel> list;
       for (auto& name : table->served_models()) {
         auto resolution = table->resolve(name);
         std::string owner = resolution && !resolution->chain.empty() ? resolution->chain.front().slot->name : "llmux";
         list.push_back({std::move(name), std::move(owner)});
       }
-      channel->write(make_response(200, "application/json", openai_model_list(list, unix_now()), {}, close));
+      std::string body = anthropic_client ? anthropic_model_list(list, unix_now()) : openai_model_list(list, unix_now());
+      channel->write(make_response(200, "application/json", body, {}, close));
       return;
     }
-    if (method != Http::Method::Post) return method_not_allowed(channel, "POST", close);
-    chat_completions(request, peer, channel, close, std::move(table));
+    if (method != Http::Method::Post) return method_not_allowed(channel, api, "POST", close);
+    const std::string& body = request.body();
+    if (body.size() > config.max_body_bytes) {
+      channel->write(error_response(
+          api,
+          Error::make(413, api == Api::Anthropic ? "request_too_large" : "invalid_request_error",
+                      "Request body is " + std::to_string(body.size()) + " bytes; the limit is " +
+                          std::to_string(config.max_body_bytes) + " bytes (max_body in providers.yaml).",
+                      "request_too_large"),
+          close));
+      return;
+    }
+    ChatRequest chat;
+    auto error = api == Api::Anthropic ? anthropic::parse_messages_request(body, chat)
+                                       : openai::parse_chat_request(body, chat);
+    if (error) {
+      channel->write(error_response(api, *error, close));
+      return;
+    }
+    auto resolution = table->resolve(chat.model);
+    if (!resolution) {
+      std::string served;
+      for (const auto& name : table->served_models()) served += (served.empty() ? "" : ", ") + name;
+      channel->write(error_response(
+          api,
+          Error::make(404, api == Api::Anthropic ? "not_found_error" : "invalid_request_error",
+                      "The model '" + chat.model + "' does not exist or is not served by this gateway. Served models: " +
+                          (served.empty() ? "(none)" : served) + ".",
+                      "model_not_found", "model"),
+          close));
+      return;
+    }
+    if (api == Api::Anthropic) {
+      for (const char* name : {"anthropic-beta", "anthropic-version"}) {
+        if (auto value = header_value(request, name)) chat.client_headers.emplace_back(name, std::move(*value));
+      }
+    }
+    // The parser resets this request as soon as onRequest returns: take the body.
+    chat.original_body = std::make_shared<const std::string>(std::move(const_cast<std::string&>(body)));
+    if (endpoint == Endpoint::CountTokens) {
+      count_tokens(channel, close, std::move(table), std::move(*resolution), std::move(chat));
+      return;
+    }
+    std::unique_ptr<AnswerWriter> writer;
+    if (api == Api::Anthropic) {
+      anthropic::MessageMeta meta{new_message_id(), chat.model, anthropic::estimate_input_tokens(chat)};
+      AnswerContext context{channel, meta.id, close};
+      writer = make_anthropic_writer(std::move(context), std::move(meta), chat.stream);
+    } else {
+      openai::ResponseMeta meta{new_completion_id(), chat.model, unix_now()};
+      AnswerContext context{channel, meta.id, close};
+      writer = make_openai_writer(std::move(context), std::move(meta), chat.stream, chat.include_usage);
+    }
+    auto exchange = std::make_shared<Exchange>(Exchange::Services{gateway_->timers(), gateway_->health()},
+                                               std::move(table), std::move(*resolution), std::move(chat),
+                                               std::move(writer), channel);
+    in_flight_[peer.get()] = InFlight{channel, exchange};
+    exchange->start();
+  }
+
+  // POST /v1/messages/count_tokens: exact from the first ready provider of the
+  // route that can count (the claude plugin asks Anthropic), else an estimate
+  // (anthropic::estimate_input_tokens). The header x-llmux-token-count says which.
+  void count_tokens(const std::shared_ptr<SocketChannel>& channel, bool close, std::shared_ptr<const RouteTable> table,
+                    Resolution resolution, ChatRequest chat) {
+    auto answer = [channel, close](std::int64_t tokens, const char* how) {
+      std::string body = R"({"input_tokens":)" + std::to_string(tokens) + "}";
+      channel->write(make_response(200, "application/json", body,
+                                   std::string("x-llmux-token-count: ") + how + "\r\n", close));
+    };
+    const std::int64_t estimate = anthropic::estimate_input_tokens(chat);
+    for (const ResolvedStep& step : resolution.chain) {
+      if (!step.slot->ready()) continue;
+      std::string why;
+      if (gateway_->health().admit(step.slot->name, &why) == ProviderHealth::Admission::Skip) continue;
+      ChatRequest counted = chat;
+      counted.model = step.upstream_model;
+      auto provider = step.slot->provider;
+      // The provider may answer on another thread after this returns: the
+      // callback holds the table (and so the provider) alive.
+      bool counting = provider->count_tokens(
+          counted, [answer, estimate, table, provider = step.slot->name](std::int64_t tokens,
+                                                                           std::optional<Error> error) {
+            if (error) {
+              Log::write(LogLevel::Warn, "count_tokens",
+                         "provider '" + provider + "' could not count (" + error->message + "); answering an estimate");
+              answer(estimate, "estimate");
+              return;
+            }
+            answer(tokens, "exact");
+          });
+      if (counting) return;
+      break;  // the provider that would answer cannot count: estimate
+    }
+    answer(estimate, "estimate");
   }
 
   // Operations endpoints take the admin key when one is configured, else a
   // client key when those are configured, else nothing.
-  void status(const Http::Request& request, const std::shared_ptr<SocketChannel>& channel, bool close) {
+  void admin(const Http::Request& request, const std::shared_ptr<SocketChannel>& channel, bool close, bool status) {
     auto table = gateway_->table();
     const auto& config = table->config();
     std::vector<std::string> admin;
@@ -189,56 +304,17 @@ class Handler final : public Http::Handler {
         return;
       }
     }
-    channel->write(make_response(200, "application/json", render_status(*gateway_), {}, close));
+    if (request.method() != Http::Method::Get) return method_not_allowed(channel, Api::OpenAI, "GET", close);
+    std::string body = status ? render_status(*gateway_) : render_credentials(*table);
+    channel->write(make_response(200, "application/json", body, {}, close));
   }
 
-  void method_not_allowed(const std::shared_ptr<SocketChannel>& channel, const char* allowed, bool close) {
-    channel->write(openai_error_response(
-        Error::make(405, "invalid_request_error", std::string("Method not allowed; use ") + allowed, "method_not_allowed"),
+  void method_not_allowed(const std::shared_ptr<SocketChannel>& channel, Api api, const char* allowed, bool close) {
+    channel->write(error_response(
+        api,
+        Error::make(405, "invalid_request_error", std::string("Method not allowed; use ") + allowed,
+                    "method_not_allowed"),
         close));
-  }
-
-  void chat_completions(const Http::Request& request, const std::shared_ptr<Tcp::Peer>& peer,
-                        const std::shared_ptr<SocketChannel>& channel, bool close,
-                        std::shared_ptr<const RouteTable> table) {
-    const auto& config = table->config();
-    const std::string& body = request.body();
-    if (body.size() > config.max_body_bytes) {
-      channel->write(openai_error_response(
-          Error::make(413, "invalid_request_error",
-                "Request body is " + std::to_string(body.size()) + " bytes; the limit is " +
-                    std::to_string(config.max_body_bytes) + " bytes (max_body in providers.yaml).",
-                "request_too_large"),
-          close));
-      return;
-    }
-    ChatRequest chat;
-    if (auto error = openai::parse_chat_request(body, chat)) {
-      channel->write(openai_error_response(*error, close));
-      return;
-    }
-    auto resolution = table->resolve(chat.model);
-    if (!resolution) {
-      std::string served;
-      for (const auto& name : table->served_models()) served += (served.empty() ? "" : ", ") + name;
-      channel->write(openai_error_response(
-          Error::make(404, "invalid_request_error",
-                "The model '" + chat.model + "' does not exist or is not served by this gateway. Served models: " +
-                    (served.empty() ? "(none)" : served) + ".",
-                "model_not_found", "model"),
-          close));
-      return;
-    }
-    // The parser resets this request as soon as onRequest returns: take the body.
-    chat.original_body = std::make_shared<const std::string>(std::move(const_cast<std::string&>(body)));
-    openai::ResponseMeta meta{new_completion_id(), chat.model, unix_now()};
-    AnswerContext context{channel, meta.id, close};
-    auto writer = make_openai_writer(std::move(context), std::move(meta), chat.stream, chat.include_usage);
-    auto exchange = std::make_shared<Exchange>(Exchange::Services{gateway_->timers(), gateway_->health()},
-                                               std::move(table), std::move(*resolution), std::move(chat),
-                                               std::move(writer), channel);
-    in_flight_[peer.get()] = InFlight{channel, exchange};
-    exchange->start();
   }
 
   Gateway* gateway_;
