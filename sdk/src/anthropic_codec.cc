@@ -694,8 +694,12 @@ void append_user_content(std::string& out, const Message& m) {
   out.push_back(']');
 }
 
+// Thinking blocks Anthropic can verify: redacted ones and signed ones (thinking
+// that another family produced has no signature and would be refused).
+bool replayable(const ThinkingBlock& t) { return t.redacted() || !t.signature.empty(); }
+
 void append_assistant_content(std::string& out, const Message& m, bool replay_thinking) {
-  const bool thinking = replay_thinking && !m.thinking.empty();
+  const bool thinking = replay_thinking && std::any_of(m.thinking.begin(), m.thinking.end(), replayable);
   if (!thinking && m.tool_calls.empty() && m.content_was_string && m.content.size() == 1 &&
       m.content.front().kind == ContentPart::Kind::Text) {
     json::append_quoted(out, m.content.front().text);
@@ -705,6 +709,7 @@ void append_assistant_content(std::string& out, const Message& m, bool replay_th
   bool first = true;
   if (thinking) {
     for (const ThinkingBlock& t : m.thinking) {
+      if (!replayable(t)) continue;
       if (!first) out.push_back(',');
       first = false;
       if (t.redacted()) {

@@ -265,6 +265,62 @@ TEST(AnthropicFieldRegressionTest, ThinkingSignaturesNotReplayedAcrossFamilies) 
   ChatRequest from_openai = r;
   from_openai.source_api = Api::OpenAIChat;
   EXPECT_EQ(anthropic::render_messages_request(from_openai).find("SIG"), std::string::npos);
+
+  // Thinking that another family produced (no signature) reached the client as
+  // a thinking block; sent back to Anthropic it is left out, not refused.
+  ChatRequest unsigned_thinking;
+  ASSERT_FALSE(anthropic::parse_messages_request(
+      R"({"model":"claude","messages":[{"role":"user","content":"x"},
+          {"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":""},
+                                         {"type":"redacted_thinking","data":"R"},{"type":"text","text":"a"}]}]})",
+      unsigned_thinking));
+  EXPECT_EQ(anthropic::render_messages_request(unsigned_thinking),
+            R"({"model":"claude","max_tokens":8192,"messages":[{"role":"user","content":"x"},)"
+            R"({"role":"assistant","content":[{"type":"redacted_thinking","data":"R"},{"type":"text","text":"a"}]}]})");
+}
+
+}  // namespace
+}  // namespace llmux
+
+#include <gtest/gtest-spi.h>
+
+namespace llmux {
+namespace {
+
+// The checker behind these tests does catch each bug when it is there.
+TEST(AnthropicFieldRegressionTest, StreamCheckerCatchesTheBugs) {
+#define START_FRAME "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}\n\n"
+#define END_FRAMES                                                                                              \
+  "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{}}\n\n" \
+  "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+  // A delta for a block that was never started.
+  EXPECT_NONFATAL_FAILURE(check_stream(START_FRAME
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"
+      END_FRAMES), "Content block not found");
+  // An empty input_json_delta, and tool input that does not join into an object.
+  EXPECT_NONFATAL_FAILURE(check_stream(START_FRAME
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\"}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+      END_FRAMES), "empty input_json_delta");
+  EXPECT_NONFATAL_FAILURE(check_stream(START_FRAME
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\":\"}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+      END_FRAMES), "tool input is not a JSON object");
+  // Two message_start events; thinking in a text block; a frame without its event line.
+  EXPECT_NONFATAL_FAILURE(check_stream(START_FRAME START_FRAME END_FRAMES), "second message_start");
+  EXPECT_NONFATAL_FAILURE(check_stream(START_FRAME
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"x\"}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+      END_FRAMES), "thinking_delta in a text block");
+  EXPECT_NONFATAL_FAILURE(check_stream(START_FRAME "data: {\"type\":\"ping\"}\n\n" END_FRAMES), "event line");
+  // A stream that just stops.
+  EXPECT_NONFATAL_FAILURE(check_stream(START_FRAME), "not ended");
+#undef START_FRAME
+#undef END_FRAMES
 }
 
 }  // namespace

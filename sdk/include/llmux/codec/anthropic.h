@@ -60,7 +60,8 @@ struct RequestRenderOptions {
 // System and developer messages go to the top-level `system`; consecutive tool
 // results are merged into one user turn of tool_result blocks; thinking blocks
 // are replayed only for an Anthropic-source request (signatures are bound to
-// the model); temperature is clamped to Anthropic's [0, 1]; frequency and
+// the model), and only signed or redacted ones (thinking another family
+// produced has no signature and Anthropic would refuse it); temperature is clamped to Anthropic's [0, 1]; frequency and
 // presence penalties and seed have no Anthropic equivalent and are dropped.
 std::string render_messages_request(const ChatRequest& request, const RequestRenderOptions& options = {});
 
