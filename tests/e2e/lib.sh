@@ -88,3 +88,37 @@ e2e_stop_llmux() {
   wait "$pid" 2>/dev/null || true
   return 1
 }
+
+# e2e_npm_install PKG_SRC CACHE PACKAGE [CHECK_PATH]
+# Installs the npm packages pinned by PKG_SRC/package.json + package-lock.json
+# into CACHE (inside the build tree), again only when the lock changes. Checks
+# that PACKAGE is installed at the pinned version (and CHECK_PATH, relative to
+# CACHE, exists: e.g. a binary a postinstall script provides). `npm install`
+# with the lock present installs the locked tree (`npm ci` refuses locks that
+# lack optional platform packages the registry does not have). Fails loudly
+# when the registry cannot be reached: e2e tests are never skipped.
+e2e_npm_install() {
+  local src=$1 cache=$2 package=$3 check=${4:-} lock_sum stamp want have
+  command -v node >/dev/null || e2e_fail "node is not installed (Node.js >= 20 is needed for this test)"
+  command -v npm >/dev/null || e2e_fail "npm is not installed (needed to install $package for this test)"
+  (($(node -p 'process.versions.node.split(".")[0]') >= 20)) || e2e_fail "Node.js >= 20 is needed, found $(node --version)"
+  mkdir -p "$cache"
+  lock_sum=$(sha256sum "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)
+  stamp=$cache/node_modules/.llmux-e2e-lock.sha256
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" || ! -d "$cache/node_modules/$package" ||
+        (-n "$check" && ! -e "$cache/$check") ]]; then
+    e2e_log "installing $package into $cache"
+    rm -rf "$cache/node_modules"
+    cp "$src/package.json" "$src/package-lock.json" "$cache/"
+    if ! (cd "$cache" && timeout 300 npm install --no-audit --no-fund) >"$cache/npm.log" 2>&1; then
+      tail -n 30 "$cache/npm.log" >&2
+      e2e_fail "cannot install $package from npm (registry unreachable?)"
+    fi
+    [[ -z "$check" || -e "$cache/$check" ]] || e2e_fail "npm installed $package but $cache/$check is missing"
+    echo "$lock_sum" >"$stamp"
+  fi
+  want=$(node -p 'require(process.argv[1]).dependencies[process.argv[2]]' "$src/package.json" "$package")
+  have=$(node -p 'require(process.argv[1]).version' "$cache/node_modules/$package/package.json")
+  [[ "$want" == "$have" ]] || e2e_fail "$package $have is installed in $cache, package.json pins $want"
+  E2E_NPM_VERSION=$have
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# End-to-end: the official @anthropic-ai/sdk (tests/e2e/anthropic_sdk) against
+# a live llmux's /v1/messages, with a client key required.
+#
+#   run_anthropic_sdk.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR [mock|through-claude]
+#
+# mock (default): llmux translates Anthropic in -> the mock plugin.
+# through-claude: llmux's claude plugin (lossless pass-through, token pool with
+#   one API key) forwards to a second llmux that serves the mock on /v1/messages
+#   (an upstream speaking the Anthropic wire format, SSE `event:` lines included).
+set -euo pipefail
+
+if [[ $# -lt 3 || $# -gt 4 ]]; then
+  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR [mock|through-claude]" >&2
+  exit 2
+fi
+MODE=${4:-mock}
+FAULT_STATUS=429
+if [[ -z "${LLMUX_E2E_BOUNDED:-}" ]]; then
+  export LLMUX_E2E_BOUNDED=1
+  exec timeout --kill-after=10 "${LLMUX_E2E_TIMEOUT:-300}" bash "$0" "$@"
+fi
+
+LLMUX_BINARY=$(realpath "$1")
+BUILD_DIR=$(realpath "$2")
+SOURCE_DIR=$(realpath "$3")
+TEST_SRC=$SOURCE_DIR/tests/e2e/anthropic_sdk
+CACHE=$BUILD_DIR/e2e/anthropic_sdk
+API_KEY=llmux-e2e-client-key-a41c
+MODEL=claude-mock
+
+source "$SOURCE_DIR/tests/e2e/lib.sh"
+[[ -x "$LLMUX_BINARY" ]] || e2e_fail "no llmux binary at $LLMUX_BINARY"
+[[ -f "$BUILD_DIR/plugins/llmux-mock.so" ]] || e2e_fail "no mock plugin in $BUILD_DIR/plugins"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-anthropic.XXXXXX")
+UPSTREAM_PID=""
+cleanup() {
+  local status=$?
+  e2e_stop_llmux || true
+  if [[ -n "$UPSTREAM_PID" ]]; then kill "$UPSTREAM_PID" 2>/dev/null; wait "$UPSTREAM_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+e2e_npm_install "$TEST_SRC" "$CACHE" "@anthropic-ai/sdk"
+cp "$TEST_SRC/anthropic_sdk.test.mjs" "$CACHE/"  # beside node_modules, so the import resolves
+
+cat >"$WORK/providers.yaml" <<YAML
+plugins_dir: $BUILD_DIR/plugins
+client_keys: ["$API_KEY"]
+providers:
+  mock:
+    plugin: mock
+    retry: {attempts: 0}          # injected failures must reach the client as they are
+    cooldown: {after_failures: 0}
+routes:
+  $MODEL: [mock]
+YAML
+
+case "$MODE" in
+  mock) ;;
+  through-claude)
+    [[ -f "$BUILD_DIR/plugins/llmux-claude.so" ]] || e2e_fail "no claude plugin in $BUILD_DIR/plugins"
+    FAULT_STATUS=400  # a 429 would cool down the pool's only token for the tests after it
+    UPSTREAM_KEY=llmux-e2e-upstream-key-9d2e
+    sed "s/$API_KEY/$UPSTREAM_KEY/" "$WORK/providers.yaml" >"$WORK/upstream.yaml"
+    e2e_start_llmux "$LLMUX_BINARY" "$WORK/upstream.yaml" "$WORK/upstream.log"
+    UPSTREAM_PID=$LLMUX_PID
+    UPSTREAM_PORT=$LLMUX_PORT
+    LLMUX_PID=""
+    cat >"$WORK/providers.yaml" <<YAML
+plugins_dir: $BUILD_DIR/plugins
+state_dir: $WORK/state
+client_keys: ["$API_KEY"]
+providers:
+  claude:
+    plugin: claude
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+    options:
+      base_url: http://127.0.0.1:$UPSTREAM_PORT
+      credentials:
+        - label: e2e
+          api_key: $UPSTREAM_KEY
+routes:
+  $MODEL: [claude]
+YAML
+    ;;
+  *) e2e_fail "unknown mode '$MODE'" ;;
+esac
+
+e2e_start_llmux "$LLMUX_BINARY" "$WORK/providers.yaml" "$WORK/llmux.log"
+e2e_log "@anthropic-ai/sdk@$E2E_NPM_VERSION on node $(node --version) against http://127.0.0.1:$LLMUX_PORT ($MODE)"
+status=0
+(cd "$CACHE" && LLMUX_BASE_URL="http://127.0.0.1:$LLMUX_PORT" LLMUX_API_KEY="$API_KEY" LLMUX_MODEL="$MODEL" \
+  LLMUX_FAULT_STATUS=$FAULT_STATUS \
+  node --test --test-reporter=spec anthropic_sdk.test.mjs) || status=$?
+
+if ((status == 0)) && [[ "$MODE" == through-claude ]]; then
+  # The pool served every request with its one key, and /api/tokens shows it
+  # without the secret.
+  tokens=$(curl -sf -H "x-api-key: $API_KEY" "http://127.0.0.1:$LLMUX_PORT/api/tokens") || e2e_fail "/api/tokens failed"
+  e2e_log "/api/tokens: $tokens"
+  [[ "$tokens" != *"$UPSTREAM_KEY"* ]] || e2e_fail "/api/tokens shows the secret"
+  [[ "$tokens" == *'"label":"e2e"'* ]] || e2e_fail "/api/tokens does not list the token"
+fi
+if ((status == 0)) && ! e2e_stop_llmux "$WORK/llmux.log"; then
+  e2e_fail "llmux did not shut down cleanly"
+fi
+if ((status != 0)); then
+  echo "---- llmux log (last 60 lines) ----" >&2
+  tail -n 60 "$WORK/llmux.log" >&2
+  if [[ -f "$WORK/upstream.log" ]]; then echo "---- upstream llmux log ----" >&2; tail -n 30 "$WORK/upstream.log" >&2; fi
+  e2e_log "anthropic SDK ($MODE): FAIL (node exited with $status)"
+else
+  e2e_log "anthropic SDK ($MODE): PASS"
+fi
+exit "$status"
