@@ -173,6 +173,11 @@ void read_yaml_credentials(ClaudeConfig& c, const ConfigNode& list) {
 
 std::filesystem::path relative_to_config(const ConfigNode& node, const std::string& text) {
   std::filesystem::path path = text;
+  if (text.rfind("~/", 0) == 0) {
+    if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+      path = std::filesystem::path(home) / text.substr(2);
+    }
+  }
   if (path.is_relative() && !node.mark().file.empty()) {
     std::filesystem::path base = std::filesystem::path(node.mark().file).parent_path();
     if (!base.empty()) path = base / path;
