@@ -568,3 +568,79 @@ TEST(AnthropicToolInputRepairTest, EveryPrefixRepairs) {
 
 }  // namespace
 }  // namespace llmux
+
+#include <random>
+
+namespace llmux {
+namespace {
+
+// Random JSON-ish text in random fragments: the repaired input is always a
+// JSON object, and replace_model on it changes the model and nothing else.
+TEST(AnthropicToolInputRepairTest, RandomFragmentsAlwaysMakeAnObject) {
+  std::mt19937 rng(20240601);
+  static const std::vector<std::string> kPieces = {
+      "{", "}", "[", "]", "\"", ":", ",", "\\", "u00e9", "1", "-", ".", "e", "+", "0", "true", "fals", "null", " ",
+      "\n", "\"k\"", "\"model\"", "\xC3", "\xA9", "\xFF", "a", "\\\"", "{\"a\":", "[1,2]"};
+  std::uniform_int_distribution<std::size_t> piece(0, kPieces.size() - 1);
+  std::uniform_int_distribution<int> length(0, 24);
+  for (int round = 0; round < 3000; ++round) {
+    std::string text = round % 2 == 0 ? "{" : "";
+    for (int n = length(rng); n > 0; --n) text += kPieces[piece(rng)];
+    anthropic::ToolInputRepair repair;
+    std::string joined;
+    for (std::size_t at = 0; at < text.size();) {
+      const std::size_t n = std::uniform_int_distribution<std::size_t>(1, 5)(rng);
+      joined += repair.feed(std::string_view(text).substr(at, n));
+      at += n;
+    }
+    joined += repair.completion();
+    rapidjson::Document d;
+    d.Parse<rapidjson::kParseValidateEncodingFlag>(joined.data(), joined.size());
+    ASSERT_TRUE(!d.HasParseError() && d.IsObject()) << "input: " << text << "\nrepaired: " << joined;
+    EXPECT_EQ(joined, anthropic::ToolInputRepair::repair(text)) << text;  // fragmenting does not matter
+
+    const std::string renamed = anthropic::replace_model(joined, "n");
+    rapidjson::Document r;
+    r.Parse(renamed.data(), renamed.size());
+    ASSERT_FALSE(r.HasParseError()) << joined << " -> " << renamed;
+    ASSERT_TRUE(r.HasMember("model") && r["model"].IsString()) << renamed;
+    EXPECT_STREQ(r["model"].GetString(), "n");
+    for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
+      if (std::string_view(it->name.GetString(), it->name.GetStringLength()) == "model") continue;
+      EXPECT_TRUE(r.HasMember(it->name)) << renamed;
+    }
+  }
+}
+
+// Garbage from an upstream never crashes the stream parser, and every stream
+// ends in exactly one way.
+TEST(AnthropicStreamParserTest, RandomGarbageIsAnErrorOrIgnored) {
+  std::mt19937 rng(7);
+  static const std::vector<std::string> kEvents = {
+      R"({"type":"message_start","message":{"usage":{"input_tokens":"x"}}})",
+      R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","input":[1]}})",
+      R"({"type":"content_block_start","index":-1,"content_block":{}})",
+      R"({"type":"content_block_start","index":2,"content_block":{"type":"thinking"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":7}})",
+      R"({"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"x"}})",
+      R"({"type":"content_block_delta","index":0,"delta":null})",
+      R"({"type":"content_block_stop","index":99})",
+      R"({"type":"message_delta","delta":{"stop_reason":5},"usage":{"output_tokens":1.5e300}})",
+      R"({"type":"message_delta","usage":null})",
+      R"({"type":"error","error":"boom"})",
+      R"({"type":"message_stop"})",
+      "[]", "{", "", "null", R"({"type":7})"};
+  std::uniform_int_distribution<std::size_t> pick(0, kEvents.size() - 1);
+  for (int round = 0; round < 2000; ++round) {
+    anthropic::StreamParser parser;
+    int terminals = 0;
+    const auto emit = [&](Event e) { terminals += e.terminal(); };
+    bool failed = false;
+    for (int n = 0; n < 8 && !failed; ++n) failed = parser.feed("", kEvents[pick(rng)], emit).has_value();
+    if (!failed) failed = parser.finish(emit).has_value();
+    EXPECT_EQ(terminals + (failed ? 1 : 0), 1);  // a Finish or an error, exactly one
+  }
+}
+
+}  // namespace
+}  // namespace llmux
