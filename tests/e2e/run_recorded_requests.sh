@@ -3,7 +3,7 @@
 # POSTed to a live llmux serving the mock; the answers must be what those
 # agents need to go on.
 #
-#   run_recorded_requests.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo
+#   run_recorded_requests.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo|anthropic
 #
 # xml: the XML-tag tool protocol of the Kilo Code / Roo Code / Cline VS Code
 #   extensions (no `tools`; the tools are described in the system prompt, the
@@ -15,10 +15,15 @@
 # kilo: the first request Kilo Code CLI 7.7.7 sent for "create hello.txt with
 #   the text hello" (recorded on loopback): the answer must stream one call of
 #   its `write` tool with filePath .../hello.txt and content "hello".
+# anthropic: Claude Code's shape of request (system blocks, tools with
+#   input_schema, <system-reminder> text blocks) on POST /v1/messages: turn one
+#   must stream a tool_use of its Write tool (file_path absolute in the working
+#   directory its system prompt names, content "hello"), stop_reason tool_use;
+#   turn two, after the tool_result, a text block and stop_reason end_turn.
 set -euo pipefail
 
 if [[ $# -ne 4 ]]; then
-  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo" >&2
+  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo|anthropic" >&2
   exit 2
 fi
 MODE=$4
@@ -56,6 +61,7 @@ providers:
 routes:
   coder: [mock]
   mock: [mock]
+  "claude-*": [mock]
 EOF
 e2e_start_llmux "$LLMUX_BINARY" "$WORK/providers.yaml" "$WORK/llmux.log"
 
@@ -72,9 +78,9 @@ def check(cond, what):
     if not cond:
         failures.append(what)
 
-def post(body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "Authorization": "Bearer local"})
+def post(body, path="/v1/chat/completions", headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
+                                 headers=headers or {"Content-Type": "application/json", "Authorization": "Bearer local"})
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.status, dict(r.headers), r.read().decode()
 
@@ -165,6 +171,54 @@ elif mode == "kilo":
         check(args.get("content") == "hello", f"content is 'hello': {args.get('content')!r}")
     usage = [json.loads(l[6:]) for l in raw.split("\n") if l.startswith("data: {") and '"usage"' in l]
     check(any(u.get("usage") for u in usage), "a usage chunk (stream_options.include_usage)")
+elif mode == "anthropic":
+    headers = {"Content-Type": "application/json", "x-api-key": "local", "anthropic-version": "2023-06-01"}
+    def anthropic_events(raw):
+        """(event name, data) pairs of an Anthropic SSE stream."""
+        out, name = [], None
+        for line in raw.split("\n"):
+            if line.startswith("event: "):
+                name = line[7:].strip()
+            elif line.startswith("data: "):
+                out.append((name, json.loads(line[6:])))
+        return out
+    for turn in (1, 2):
+        body = json.load(open(f"{fixtures}/anthropic-claude-code-turn{turn}.json"))
+        st, hdrs, raw = post(body, "/v1/messages", headers)
+        check(st == 200, f"turn {turn}: HTTP 200")
+        check(hdrs.get("x-llmux-provider") == "mock", f"turn {turn}: served by the mock")
+        events = anthropic_events(raw)
+        names = [n for n, _ in events]
+        check(names[:1] == ["message_start"] and names[-1:] == ["message_stop"],
+              f"turn {turn}: message_start ... message_stop, got {names}")
+        blocks, stop = {}, None
+        for name, data in events:
+            check(name == data.get("type"), f"turn {turn}: event line matches data type ({name})")
+            if name == "content_block_start":
+                blocks[data["index"]] = dict(data["content_block"], json="")
+            elif name == "content_block_delta":
+                d = data["delta"]
+                b = blocks[data["index"]]
+                if d["type"] == "text_delta": b["text"] = b.get("text", "") + d["text"]
+                if d["type"] == "input_json_delta": b["json"] += d["partial_json"]
+            elif name == "message_delta":
+                stop = data["delta"].get("stop_reason")
+        kinds = [blocks[i]["type"] for i in sorted(blocks)]
+        if turn == 1:
+            check(stop == "tool_use", f"turn 1: stop_reason tool_use, got {stop}")
+            uses = [b for b in blocks.values() if b["type"] == "tool_use"]
+            check(len(uses) == 1, f"turn 1: one tool_use block, got {kinds}")
+            if uses:
+                check(uses[0]["name"] == "Write", f"turn 1: Claude Code's Write tool, got {uses[0]['name']}")
+                check(uses[0]["id"].startswith("toolu_") or len(uses[0]["id"]) > 0, "turn 1: the tool_use has an id")
+                args = json.loads(uses[0]["json"] or "{}")
+                check(args.get("file_path") == "/home/dev/project/hello.txt", f"turn 1: absolute file_path, got {args}")
+                check(args.get("content") == "hello", f"turn 1: content hello, got {args}")
+        else:
+            check(stop == "end_turn", f"turn 2: stop_reason end_turn, got {stop}")
+            check(kinds == ["text"], f"turn 2: one text block, got {kinds}")
+            text = "".join(b.get("text", "") for b in blocks.values())
+            check(text == "Done: wrote /home/dev/project/hello.txt.", f"turn 2: final text, got {text!r}")
 else:
     check(False, f"unknown mode {mode}")
 
