@@ -156,7 +156,7 @@ class Handler final : public Http::Handler {
     if (endpoint == Endpoint::Unknown) {
       channel->write(error_response(
           api,
-          Error::make(404, "invalid_request_error",
+          Error::make(404, api == Api::Anthropic ? "not_found_error" : "invalid_request_error",
                       "Unknown request URL: " + std::string(Http::methodString(method)) + " " + path, "unknown_url"),
           close));
       return;
