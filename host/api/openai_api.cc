@@ -92,8 +92,10 @@ class SseWriter final : public AnswerWriter {
   }
 
   void flush() override {
-    if (!out_.empty()) context_.channel->write(std::move(out_));
-    out_ = std::string();
+    if (out_.empty()) return;
+    // A stream flushes many times: the buffer keeps its capacity, the channel copies.
+    context_.channel->write_copy(out_);
+    out_.clear();
   }
 
   bool committed() const override { return committed_; }

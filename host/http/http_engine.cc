@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "services/log.h"
+#include "services/round_scope.h"
 
 #ifndef LLMUX_VERSION
 #define LLMUX_VERSION "dev"
@@ -172,6 +173,11 @@ class EngineLoop {
   void finish(Transfer& transfer, HttpOutcome outcome);
   HttpOutcome outcome_of(Transfer& transfer, CURLcode code);
   int poll_timeout_ms() const;
+  // Easy handles are reused (curl_easy_reset keeps their buffers): a
+  // transfer then costs no handle allocation, only its options.
+  CURL* take_easy();
+  void give_back_easy(CURL* easy);
+  std::vector<CURL*> spare_easy;  // loop thread only
 
   HttpEngineOptions options;
   std::shared_ptr<Core> core;
@@ -263,27 +269,51 @@ EngineLoop::EngineLoop(HttpEngineOptions options_in) : options(options_in), core
 }
 
 void EngineLoop::run() {
+  std::vector<Command> commands;  // reused: no allocation per round
   for (;;) {
-    std::vector<Command> commands;
     bool stopping;
     {
-      std::lock_guard lock(core->mutex);
-      commands.swap(core->commands);
-      stopping = !core->accepting;
+      // What handlers write to clients during the round leaves when it ends:
+      // one send per client per round, however many pieces arrived.
+      RoundScope round;
+      {
+        std::lock_guard lock(core->mutex);
+        commands.swap(core->commands);
+        stopping = !core->accepting;
+      }
+      for (auto& command : commands) handle(command, stopping);
+      commands.clear();
+      if (!stopping) {
+        int running = 0;
+        curl_multi_perform(multi, &running);
+        collect_done();
+        check_deadlines();
+      }
     }
-    for (auto& command : commands) handle(command, stopping);
     if (stopping) break;
-
-    int running = 0;
-    curl_multi_perform(multi, &running);
-    collect_done();
-    check_deadlines();
     curl_multi_poll(multi, nullptr, 0, poll_timeout_ms(), nullptr);
   }
   // Shutting down: every transfer still here ends as Cancelled.
   while (!transfers.empty()) {
     finish(*transfers.begin()->second, {HttpFailure::Cancelled, "the HTTP engine is shutting down"});
   }
+}
+
+CURL* EngineLoop::take_easy() {
+  if (spare_easy.empty()) return curl_easy_init();
+  CURL* easy = spare_easy.back();
+  spare_easy.pop_back();
+  return easy;
+}
+
+void EngineLoop::give_back_easy(CURL* easy) {
+  constexpr std::size_t kMaxSpare = 32;  // enough for a burst; more are freed
+  if (spare_easy.size() >= kMaxSpare) {
+    curl_easy_cleanup(easy);
+    return;
+  }
+  curl_easy_reset(easy);
+  spare_easy.push_back(easy);
 }
 
 int EngineLoop::poll_timeout_ms() const {
@@ -347,7 +377,7 @@ void EngineLoop::start_transfer(std::unique_ptr<Transfer> owned) {
 
 bool EngineLoop::setup(Transfer& transfer, std::string& error) {
   auto& request = transfer.request;
-  CURL* easy = transfer.easy = curl_easy_init();
+  CURL* easy = transfer.easy = take_easy();
   if (!easy) {
     error = "curl_easy_init failed";
     return false;
@@ -603,7 +633,7 @@ void EngineLoop::finish(Transfer& transfer, HttpOutcome outcome) {
       curl_easy_setopt(transfer.easy, CURLOPT_FORBID_REUSE, outcome.ok() ? 0L : 1L);
       curl_multi_remove_handle(multi, transfer.easy);
     }
-    curl_easy_cleanup(transfer.easy);
+    give_back_easy(transfer.easy);
     transfer.easy = nullptr;
   }
   curl_slist_free_all(transfer.header_list);
@@ -726,6 +756,8 @@ HttpEngine::~HttpEngine() {
     for (auto& command : impl_->core->commands) delete command.transfer;  // none can be left; defensive
     impl_->core->commands.clear();
   }
+  for (CURL* easy : impl_->spare_easy) curl_easy_cleanup(easy);
+  impl_->spare_easy.clear();
   curl_multi_cleanup(impl_->multi);
 }
 

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <type_traits>
+#include <utility>
 
 #include "server/socket_writer.h"
 
@@ -32,31 +34,59 @@ bool SocketChannel::same_socket() const {
   return ::fstat(fd_, &st) == 0 && st.st_ino == inode_ && st.st_dev == device_;
 }
 
-bool SocketChannel::write(std::string bytes) {
+bool SocketChannel::write(std::string bytes) { return write_any(std::move(bytes)); }
+
+bool SocketChannel::write_copy(std::string_view bytes) { return write_any(bytes); }
+
+template <typename Bytes>
+bool SocketChannel::write_any(Bytes&& bytes) {
   std::vector<std::function<void()>> waiters;
   bool ok;
   {
     std::lock_guard lock(mutex_);
-    ok = write_locked(std::move(bytes));
+    ok = write_locked(std::forward<Bytes>(bytes));
     if (closed_) waiters = take_drain_waiters_locked();
   }
   for (auto& fn : waiters) fn();
   return ok;
 }
 
-bool SocketChannel::write_locked(std::string bytes) {
+template <typename Bytes>
+bool SocketChannel::write_locked(Bytes&& bytes) {
   if (closed_) return false;
   if (bytes.empty()) return true;
+  if (pending_offset_ >= pending_.size()) {
+    pending_offset_ = 0;
+    if constexpr (std::is_same_v<std::decay_t<Bytes>, std::string>) {
+      if (pending_.capacity() < bytes.size()) {
+        pending_ = std::move(bytes);  // take the caller's buffer rather than grow ours
+      } else {
+        pending_.assign(bytes);
+      }
+    } else {
+      pending_.assign(bytes.data(), bytes.size());
+    }
+  } else {
+    // Earlier bytes still wait (for the round's end or for EPOLLOUT): keep the order.
+    pending_.append(bytes.data(), bytes.size());
+  }
+  if (watched_) return true;  // the SocketWriter sends it when the socket takes more
+  if (RoundScope::active()) {
+    // Gathered until the round ends: one send for the whole burst.
+    if (!deferred_) {
+      deferred_ = true;
+      RoundScope::defer(shared_from_this());
+    }
+    return true;
+  }
+  return send_now_locked();
+}
+
+bool SocketChannel::send_now_locked() {
   if (!same_socket()) {  // closed (or even reused) behind our back: never write
     close_locked();
     return false;
   }
-  if (pending_offset_ < pending_.size()) {  // earlier bytes still wait: keep the order
-    pending_.append(bytes);
-    return true;
-  }
-  pending_ = std::move(bytes);
-  pending_offset_ = 0;
   if (!send_pending()) {
     close_locked();
     return false;
@@ -71,6 +101,18 @@ bool SocketChannel::write_locked(std::string bytes) {
   return true;
 }
 
+void SocketChannel::run_deferred() {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    deferred_ = false;
+    if (closed_) return;
+    if (!watched_ && pending_offset_ < pending_.size()) send_now_locked();
+    if (closed_ || pending_offset_ >= pending_.size()) waiters = take_drain_waiters_locked();
+  }
+  for (auto& fn : waiters) fn();  // outside the lock: they may write again
+}
+
 bool SocketChannel::send_pending() {
   while (pending_offset_ < pending_.size()) {
     ssize_t n = ::send(fd_, pending_.data() + pending_offset_, pending_.size() - pending_offset_,
@@ -83,7 +125,7 @@ bool SocketChannel::send_pending() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
     return false;  // EPIPE, ECONNRESET, ...: the client is gone
   }
-  pending_.clear();
+  pending_.clear();  // keeps the capacity for the next answer piece
   pending_offset_ = 0;
   return true;
 }
@@ -138,7 +180,7 @@ void SocketChannel::close() {
 
 void SocketChannel::close_locked() {
   closed_ = true;
-  pending_.clear();
+  std::string().swap(pending_);
   pending_offset_ = 0;
   if (watched_) {
     watched_ = false;

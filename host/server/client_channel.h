@@ -10,6 +10,10 @@
 // before Pistache closes the socket. What the kernel does not take at once
 // waits in the channel and is sent by the SocketWriter thread when the socket
 // becomes writable; pending_bytes() is the backpressure signal.
+//
+// Inside a RoundScope (services/round_scope.h: the HTTP engine opens one per
+// poll round) writes are only appended, and the channel sends once when the
+// round ends: an upstream burst of SSE events costs one send(), not one each.
 #pragma once
 
 #include <sys/types.h>
@@ -22,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "services/round_scope.h"
+
 namespace llmux::host {
 
 class ClientChannel {
@@ -29,6 +35,8 @@ class ClientChannel {
   virtual ~ClientChannel() = default;
   // Sends (or queues) bytes for the client; false once the channel is closed.
   virtual bool write(std::string bytes) = 0;
+  // The same for bytes the caller keeps (its buffer keeps its capacity).
+  virtual bool write_copy(std::string_view bytes) { return write(std::string(bytes)); }
   virtual bool closed() const = 0;
   // Bytes accepted by write() that the client has not taken yet.
   virtual std::size_t pending_bytes() const = 0;
@@ -40,13 +48,16 @@ class ClientChannel {
 // Above this many unsent bytes a client counts as reading slowly (backpressure).
 inline constexpr std::size_t kClientBacklogBytes = 256u << 10;
 
-class SocketChannel final : public ClientChannel, public std::enable_shared_from_this<SocketChannel> {
+class SocketChannel final : public ClientChannel,
+                            public Deferred,
+                            public std::enable_shared_from_this<SocketChannel> {
  public:
   // `fd` must be an open socket; its identity is recorded now.
   explicit SocketChannel(int fd);
   ~SocketChannel() override;
 
   bool write(std::string bytes) override;
+  bool write_copy(std::string_view bytes) override;
   bool closed() const override;
   void close();  // on the event loop when the client disconnects, before the fd is closed
   std::size_t pending_bytes() const override;
@@ -54,10 +65,16 @@ class SocketChannel final : public ClientChannel, public std::enable_shared_from
 
   // SocketWriter: the socket became writable.
   void on_writable();
+  // RoundScope: the round ended; send what it gathered.
+  void run_deferred() override;
 
  private:
   bool same_socket() const;  // the fd still refers to the socket we were given
-  bool write_locked(std::string bytes);
+  template <typename Bytes>
+  bool write_any(Bytes&& bytes);
+  template <typename Bytes>
+  bool write_locked(Bytes&& bytes);
+  bool send_now_locked();    // sends pending bytes, watches for EPOLLOUT if some remain
   bool send_pending();       // sends what it can; false on a fatal socket error
   void close_locked();
   std::vector<std::function<void()>> take_drain_waiters_locked();
@@ -68,6 +85,7 @@ class SocketChannel final : public ClientChannel, public std::enable_shared_from
   ino_t inode_ = 0;
   bool closed_ = false;
   bool watched_ = false;  // registered with the SocketWriter for EPOLLOUT
+  bool deferred_ = false; // registered with this thread's RoundScope
   std::string pending_;
   std::size_t pending_offset_ = 0;
   std::vector<std::function<void()>> drain_waiters_;

@@ -7,6 +7,7 @@
 // (Core::alive false) the Core no longer logs, schedules or starts transfers;
 // calls in flight finish on their own state (the ChatCall and the transfer).
 #include "openai_compat.h"
+#include "passthrough.h"
 
 #include <algorithm>
 #include <exception>
@@ -211,8 +212,13 @@ namespace {
 
 class ChatExchange final : public HttpHandler {
  public:
-  ChatExchange(std::shared_ptr<Core> core, ChatCallPtr call, std::optional<std::size_t> key)
-      : core_(std::move(core)), call_(std::move(call)), key_(key), link_(UpstreamLink::create(call_)) {}
+  // `client_model`: set when the request passed through (the client's own
+  // body went up); the answer then passes through too.
+  ChatExchange(std::shared_ptr<Core> core, ChatCallPtr call, std::optional<std::size_t> key,
+               std::optional<std::string> client_model)
+      : core_(std::move(core)), call_(std::move(call)), key_(key), link_(UpstreamLink::create(call_)) {
+    if (client_model) relay_.emplace(std::move(*client_model));
+  }
 
   // Cancellation and backpressure between the call and its transfer.
   UpstreamLink& link() { return *link_; }
@@ -226,13 +232,17 @@ class ChatExchange final : public HttpHandler {
       return;
     }
     std::string_view type = find_header(headers, "content-type").value_or("");
+    bool stream = call_->request().stream;
     if (icontains(type, "event-stream")) {
       mode_ = Mode::Sse;
     } else if (icontains(type, "json")) {
       mode_ = Mode::Json;  // also a stream request answered whole (stream ignored upstream)
     } else {
-      mode_ = call_->request().stream ? Mode::Sse : Mode::Json;
+      mode_ = stream ? Mode::Sse : Mode::Json;
     }
+    // The answer is in the shape the client asked for: its bytes pass through.
+    if (relay_ && mode_ == Mode::Sse && stream) mode_ = Mode::RawSse;
+    if (relay_ && mode_ == Mode::Json && !stream) mode_ = Mode::RawJson;
   }
 
   bool on_body(std::string_view bytes) override {
@@ -247,6 +257,7 @@ class ChatExchange final : public HttpHandler {
         body_.append(bytes);
         return true;
       case Mode::Json:
+      case Mode::RawJson:
         if (body_.size() + bytes.size() > kMaxJsonBody) {
           fail(Error::upstream(502, core_->who + ": the upstream answer is larger than " +
                                         std::to_string(kMaxJsonBody >> 20) + " MiB"));
@@ -256,6 +267,8 @@ class ChatExchange final : public HttpHandler {
         return true;
       case Mode::Sse:
         return feed_sse(bytes);
+      case Mode::RawSse:
+        return feed_raw_sse(bytes);
       case Mode::None:
         break;
     }
@@ -269,7 +282,7 @@ class ChatExchange final : public HttpHandler {
   }
 
  private:
-  enum class Mode { None, Failure, Sse, Json };
+  enum class Mode { None, Failure, Sse, Json, RawSse, RawJson };
 
   void emit(Event event) {
     if (terminal_) return;
@@ -281,6 +294,25 @@ class ChatExchange final : public HttpHandler {
   void fail(Error error) {
     stopped_ = true;
     emit(Event::failed(std::move(error)));
+  }
+
+  // Pass-through: whole upstream events, as they are (model renamed), one
+  // Raw event per piece the engine hands over.
+  bool feed_raw_sse(std::string_view bytes) {
+    std::string out;
+    relay_->feed(bytes, out);
+    if (!out.empty()) emit(Event::raw(std::move(out)));
+    if (relay_->done()) {
+      emit(Event::finished(FinishReason::Stop));
+      return true;  // the rest of the response (its end) is read and dropped
+    }
+    if (relay_->pending_bytes() > kMaxSseEvent) {
+      fail(Error::upstream(502, core_->who + ": upstream sent an SSE event larger than " +
+                                    std::to_string(kMaxSseEvent >> 20) + " MiB"));
+      return false;
+    }
+    if (!terminal_) link_->pause_if_backlogged(*call_);
+    return true;
   }
 
   bool feed_sse(std::string_view bytes) {
@@ -317,6 +349,30 @@ class ChatExchange final : public HttpHandler {
     if (!outcome.ok()) {
       fail(Error::from_transport(outcome, core_->who));
       return;
+    }
+    if (mode_ == Mode::RawSse) {
+      if (terminal_) return;
+      std::string out;
+      relay_->finish(out);
+      if (!out.empty()) emit(Event::raw(std::move(out)));
+      if (relay_->done()) {
+        emit(Event::finished(FinishReason::Stop));
+      } else {
+        fail(Error::upstream(502, core_->who + ": the upstream stream ended without data: [DONE]"));
+      }
+      return;
+    }
+    if (mode_ == Mode::RawJson) {
+      std::string out;
+      out.reserve(body_.size() + 64);
+      if (passthrough::append_with_model(out, body_, relay_->client_model())) {
+        body_.clear();
+        body_.shrink_to_fit();
+        emit(Event::raw(std::move(out)));
+        emit(Event::finished(FinishReason::Stop));
+        return;
+      }
+      mode_ = Mode::Json;  // not an object with a model: the parser says what is wrong
     }
     if (mode_ == Mode::Sse) {
       const openai::ChunkParser::Emit sink = [this](Event e) { emit(std::move(e)); };
@@ -355,6 +411,7 @@ class ChatExchange final : public HttpHandler {
   std::string body_;
   sse::Reader reader_;
   openai::ChunkParser parser_;
+  std::optional<passthrough::SseRelay> relay_;  // set when the request passed through
   bool terminal_ = false;
   bool stopped_ = false;
 
@@ -431,8 +488,16 @@ void start_chat(const std::shared_ptr<Core>& core, HttpClient& http, const ChatC
   }
   const ChatRequest& chat = call->request();
   HttpRequest request = core->request("POST", core->chat_url, key, chat.stream);
-  request.body = render_body(*core, chat);
-  auto exchange = std::make_shared<ChatExchange>(core, call, key);
+  std::optional<std::string> client_model;
+  std::optional<passthrough::UpstreamBody> raw;
+  if (core->config.passthrough) raw = passthrough::upstream_body(chat, core->config.provider);
+  if (raw) {
+    request.body = std::move(raw->body);
+    client_model = std::move(raw->client_model);
+  } else {
+    request.body = render_body(*core, chat);
+  }
+  auto exchange = std::make_shared<ChatExchange>(core, call, key, std::move(client_model));
   exchange->link().attach(http.start(std::move(request), exchange));
 }
 

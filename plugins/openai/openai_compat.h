@@ -45,6 +45,9 @@ struct OpenAICompatConfig {
   std::optional<std::vector<std::string>> models;  // static list; unset = ask GET {base_url}/models
   std::chrono::milliseconds models_ttl{std::chrono::minutes(5)};  // 0 = fetch once
   std::string provider;                 // g4f: sent as the request member "provider"
+  // OpenAI in: send the client's body with only the model renamed and relay
+  // the upstream's bytes (passthrough.h). false: always parse and re-render.
+  bool passthrough = true;
 
   static OpenAICompatConfig openai();
   static OpenAICompatConfig g4f();

@@ -161,11 +161,11 @@ OpenAICompatConfig OpenAICompatConfig::parse(OpenAICompatConfig c, const ConfigN
   if (c.provider_option) {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization", "provider"});
+                        "organization", "provider", "passthrough"});
   } else {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization"});
+                        "organization", "passthrough"});
   }
   read_base_url(c, options);
   read_headers(c, options);
@@ -181,6 +181,7 @@ OpenAICompatConfig OpenAICompatConfig::parse(OpenAICompatConfig c, const ConfigN
     throw ConfigError(*proxy, "proxy must not contain whitespace");
   }
   c.verify_tls = options.get_bool("verify_tls", c.verify_tls);
+  c.passthrough = options.get_bool("passthrough", c.passthrough);
   c.ca_path = options.get_string("ca_path", c.ca_path);
 
   if (const ConfigNode* models = present(options.find("models"))) {

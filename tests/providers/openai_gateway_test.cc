@@ -284,10 +284,12 @@ TEST(OpenAIGateway, RouteStepRenamesTheModel) {
 
 class OpenAIStreamUsage : public ::testing::TestWithParam<bool> {};
 
+// The re-rendered path (passthrough off): parsed, rendered again, usage always
+// asked upstream and shown only when the client asked.
 TEST_P(OpenAIStreamUsage, SseAnswerRelayedWithUsageOnlyWhenAsked) {
   const bool include_usage = GetParam();
   FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, hello_stream()); });
-  TestGateway gw(single(upstream));
+  TestGateway gw(single(upstream, "passthrough: false"));
   HttpClient client;
   auto response = client.post(
       gw.url("/v1/chat/completions"),
@@ -556,7 +558,7 @@ TEST(OpenAIGateway, InvalidJsonMidStreamEndsWithAnErrorThenDone) {
     exchange.sleep(2s);  // keeps the connection; llmux should not wait for it
     exchange.end_chunked();
   });
-  TestGateway gw(single(upstream));
+  TestGateway gw(single(upstream, "passthrough: false"));  // pass-through does not validate frames
   HttpClient client;
   auto started = std::chrono::steady_clock::now();
   auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
@@ -566,6 +568,103 @@ TEST(OpenAIGateway, InvalidJsonMidStreamEndsWithAnErrorThenDone) {
   ASSERT_GE(data.size(), 2u);
   EXPECT_THAT(data[data.size() - 2], HasSubstr("invalid JSON")) << response.body;
   EXPECT_TRUE(finish_reasons(data).empty());
+}
+
+// ---------------------------------------------------------------------------
+// Pass-through (OpenAI in, OpenAI upstream): the client's body goes up with only
+// the model renamed; the answer comes back byte for byte but for the model.
+
+std::string with_model(std::string text, const std::string& from, const std::string& to) {
+  std::string needle = "\"model\":\"" + from + "\"";
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at)) {
+    text.replace(at, needle.size(), "\"model\":\"" + to + "\"");
+  }
+  return text;
+}
+
+TEST(OpenAIPassThrough, JsonBodyAndAnswerPassUntouchedButTheModel) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, kCompletionJson); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  // Spacing, member order and unknown members as a Python client writes them.
+  const std::string sent =
+      R"({"model": "renamed", "messages": [{"role": "user", "content": "hello"}], "temperature": 0.5, )"
+      R"("user": "u-42", "metadata": {"trace": "t-1"}, "logit_bias": {"50256": -100}})";
+  auto response = client.post(gw.url("/v1/chat/completions"), sent);
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.body, with_model(kCompletionJson, "gpt-test-2024-08-06", "renamed"))
+      << "the upstream's answer, with the name the client asked for";
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  std::string expected = sent;
+  expected.replace(expected.find("\"renamed\""), 9, "\"upstream-model\"");
+  EXPECT_EQ(requests[0].body, expected);
+}
+
+TEST(OpenAIPassThrough, StreamFramesPassUntouchedButTheModelAndUsageIsNotForced) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, hello_stream()); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  auto data = well_formed_stream(response);
+  EXPECT_EQ(sse_content(response.body), "Hello world");
+  EXPECT_THAT(finish_reasons(data), ElementsAre("stop"));
+  std::string upstream_bytes;
+  for (const auto& piece : hello_stream()) upstream_bytes += piece;
+  std::string relayed;
+  for (const auto& d : data) relayed += "data: " + d + "\n\n";
+  EXPECT_EQ(relayed, with_model(upstream_bytes, "gpt-test-2024-08-06", "gpt-test"));
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_THAT(requests[0].body, Not(HasSubstr("stream_options"))) << "the client's own body";
+  EXPECT_EQ(requests[0].header("accept"), "text/event-stream");
+}
+
+TEST(OpenAIPassThrough, EventsSplitAnywhereArriveWhole) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    std::string all;
+    for (const auto& piece : hello_stream()) all += piece;
+    exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
+    for (std::size_t at = 0; at < all.size(); at += 7) {
+      exchange.chunk(all.substr(at, 7));
+      if (at % 140 == 0) exchange.sleep(2ms);
+    }
+    exchange.end_chunked();
+  });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  auto data = well_formed_stream(response);
+  EXPECT_EQ(sse_content(response.body), "Hello world");
+  EXPECT_THAT(finish_reasons(data), ElementsAre("stop"));
+}
+
+TEST(OpenAIPassThrough, InvalidFrameIsRelayedAndTheEndWithoutDoneIsAnError) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    send_stream(exchange, {kRoleChunk, content_chunk("Hel"), "data: {\"id\":\"x\",\"choices\":[{\"delta\":\n\n"});
+  });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  ASSERT_EQ(response.status, 200);
+  EXPECT_THAT(response.body, HasSubstr("data: {\"id\":\"x\",\"choices\":[{\"delta\":\n\n"));
+  EXPECT_THAT(response.body, HasSubstr("without data: [DONE]"));
+  EXPECT_EQ(response.body.substr(response.body.size() - 14), "data: [DONE]\n\n");
+}
+
+TEST(OpenAIPassThrough, StepParametersAndNonOpenAIBodiesAreRendered) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, kCompletionJson); });
+  TestGateway gw(config(openai_entry("up", upstream.url("/v1")),
+                        "gpt-test:\n  - provider: up\n    params: {user: from-route}\n"));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"),
+                              R"({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]})");
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto doc = parse(response.body);
+  EXPECT_STREQ(doc["model"].GetString(), "gpt-test");
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_THAT(requests[0].body, HasSubstr(R"("user":"from-route")")) << "rendered with the route's member";
 }
 
 TEST(OpenAIGateway, CutMidStreamIsAnErrorNotASilentFinish) {
