@@ -47,8 +47,6 @@ source "$SOURCE_DIR/tests/e2e/lib.sh"
 
 [[ -x "$LLMUX_BINARY" ]] || e2e_fail "no llmux binary at $LLMUX_BINARY"
 [[ -f "$BUILD_DIR/plugins/llmux-mock.so" ]] || e2e_fail "no mock plugin at $BUILD_DIR/plugins/llmux-mock.so"
-command -v node >/dev/null || e2e_fail "node is not installed (Node.js >= 20 is needed for this test)"
-command -v npm >/dev/null || e2e_fail "npm is not installed (needed to install the Kilo Code CLI for this test)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-kilo.XXXXXX")
 UPSTREAM_PID=""
@@ -64,28 +62,8 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 # ---- the CLI: a cache inside the build tree, refreshed when the lock changes.
-# `npm install` with the lock present installs the locked tree; `npm ci` refuses
-# this lock because the registry lacks some of the CLI's optional platform
-# packages, which the lock therefore cannot list.
-mkdir -p "$CACHE"
-lock_sum=$(sha256sum "$PKG_SRC/package.json" "$PKG_SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
-stamp=$CACHE/node_modules/.llmux-e2e-lock.sha256
+e2e_npm_install "$PKG_SRC" "$CACHE" "@kilocode/cli" "node_modules/@kilocode/cli/bin/.kilo"
 KILO_BIN=$CACHE/node_modules/@kilocode/cli/bin/.kilo
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" || ! -x "$KILO_BIN" ]]; then
-  e2e_log "installing @kilocode/cli into $CACHE"
-  rm -rf "$CACHE/node_modules"
-  cp "$PKG_SRC/package.json" "$PKG_SRC/package-lock.json" "$CACHE/"
-  if ! (cd "$CACHE" && timeout 300 npm install --no-audit --no-fund) >"$WORK/npm.log" 2>&1; then
-    tail -n 30 "$WORK/npm.log" >&2
-    echo "e2e: cannot install @kilocode/cli from npm (registry unreachable?)" >&2
-    exit 1
-  fi
-  [[ -x "$KILO_BIN" ]] || e2e_fail "npm installed @kilocode/cli but $KILO_BIN is missing (platform package not installed?)"
-  echo "$lock_sum" >"$stamp"
-fi
-want=$(node -p 'require(process.argv[1]).dependencies["@kilocode/cli"]' "$PKG_SRC/package.json")
-have=$(node -p 'require(process.argv[1]).version' "$CACHE/node_modules/@kilocode/cli/package.json")
-[[ "$want" == "$have" ]] || e2e_fail "@kilocode/cli $have is installed in $CACHE, package.json pins $want"
 
 # ---- one headless Kilo run: run_kilo NAME PORT -> $WORK/NAME/{ws,out.json,err.txt}
 KILO_SECONDS=""
@@ -146,7 +124,7 @@ served_by() {
     tr -d '\r' | awk -F': ' 'tolower($1) == "x-llmux-provider" { print $2 }'
 }
 
-e2e_log "@kilocode/cli $have, $("$KILO_BIN" --version 2>/dev/null | head -n 1 || echo '?')"
+e2e_log "@kilocode/cli $E2E_NPM_VERSION, $("$KILO_BIN" --version 2>/dev/null | head -n 1 || echo '?')"
 
 case "$MODE" in
   mock)

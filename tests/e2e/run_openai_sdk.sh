@@ -37,10 +37,6 @@ source "$SOURCE_DIR/tests/e2e/lib.sh"
 
 [[ -x "$LLMUX_BINARY" ]] || e2e_fail "no llmux binary at $LLMUX_BINARY"
 [[ -f "$BUILD_DIR/plugins/llmux-mock.so" ]] || e2e_fail "no mock plugin at $BUILD_DIR/plugins/llmux-mock.so"
-command -v node >/dev/null || e2e_fail "node is not installed (Node.js >= 20 is needed for this test)"
-command -v npm >/dev/null || e2e_fail "npm is not installed (needed to install the openai SDK for this test)"
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-((node_major >= 20)) || e2e_fail "Node.js >= 20 is needed, found $(node --version)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-openai.XXXXXX")
 UPSTREAM_PID=""
@@ -56,24 +52,9 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 # npm packages: a cache inside the build tree, refreshed when the lock changes.
-mkdir -p "$CACHE"
-lock_sum=$(sha256sum "$TEST_SRC/package.json" "$TEST_SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
-stamp=$CACHE/node_modules/.llmux-e2e-lock.sha256
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" || ! -d "$CACHE/node_modules/openai" ]]; then
-  e2e_log "installing npm packages into $CACHE"
-  rm -rf "$CACHE/node_modules"
-  cp "$TEST_SRC/package.json" "$TEST_SRC/package-lock.json" "$CACHE/"
-  if ! (cd "$CACHE" && timeout 240 npm ci --no-audit --no-fund) >"$WORK/npm.log" 2>&1; then
-    tail -n 30 "$WORK/npm.log" >&2
-    echo "e2e: cannot install npm packages (registry unreachable?)" >&2
-    exit 1
-  fi
-  echo "$lock_sum" >"$stamp"
-fi
+e2e_npm_install "$TEST_SRC" "$CACHE" openai
+have=$E2E_NPM_VERSION
 cp "$TEST_SRC/openai_sdk.test.mjs" "$CACHE/"  # beside node_modules, so `import 'openai'` resolves
-want=$(node -p 'require(process.argv[1]).dependencies.openai' "$TEST_SRC/package.json")
-have=$(node -p 'require(process.argv[1]).version' "$CACHE/node_modules/openai/package.json")
-[[ "$want" == "$have" ]] || e2e_fail "openai $have is installed in $CACHE, package.json pins $want"
 
 cat >"$WORK/providers.yaml" <<EOF
 listen: 127.0.0.1:8080   # overridden by --listen
