@@ -1562,11 +1562,23 @@ void StreamRenderer::render(const Event& event, std::string& out) {
       ensure_started(out);
       tool_delta(event, out);
       return;
-    case Event::Kind::Raw:
+    case Event::Kind::Raw: {
       out.append(event.text);
       started_ = true;
       raw_ = true;
+      // Did the upstream end its stream with its own error event? Then the
+      // Error that ends the call must not add a second one. The frame may
+      // straddle two reads: look across the seam.
+      static constexpr std::string_view kErrorFrame = "event: error\n";
+      std::string seam = raw_tail_;
+      seam.append(event.text, 0, kErrorFrame.size() - 1);
+      if (seam.find(kErrorFrame) != std::string::npos || event.text.find(kErrorFrame) != std::string::npos) {
+        raw_error_sent_ = true;
+      }
+      raw_tail_ += std::string_view(event.text).substr(event.text.size() - std::min(event.text.size(), kErrorFrame.size()));
+      if (raw_tail_.size() >= kErrorFrame.size()) raw_tail_.erase(0, raw_tail_.size() - (kErrorFrame.size() - 1));
       return;
+    }
     case Event::Kind::Usage:
       usage_ = event.usage;
       return;
@@ -1590,6 +1602,7 @@ void StreamRenderer::render(const Event& event, std::string& out) {
     }
     case Event::Kind::Error:
       done_ = true;
+      if (raw_error_sent_) return;  // the upstream's own error frame already ended it
       append_frame(out, "error", render_error(event.error));
       return;
   }

@@ -136,6 +136,21 @@ TEST(AnthropicStreamRendererTest, RawPassThroughThenFinishAddsNothing) {
   EXPECT_TRUE(renderer.done());
 }
 
+TEST(AnthropicStreamRendererTest, UpstreamErrorFrameInPassThroughIsNotDoubled) {
+  // The upstream ended its stream with its own error event (forwarded raw); the
+  // Error that ends the call adds nothing, wherever the reads split the frame.
+  const std::string upstream = FRAME("message_start", "{\"type\":\"message_start\"}")
+      FRAME("error", "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}");
+  for (std::size_t split = 0; split <= upstream.size(); ++split) {
+    anthropic::StreamRenderer renderer(testing::anthropic_meta());
+    std::string out;
+    renderer.render(Event::raw(upstream.substr(0, split)), out);
+    renderer.render(Event::raw(upstream.substr(split)), out);
+    renderer.render(Event::failed(Error::make(529, "overloaded_error", "busy")), out);
+    EXPECT_EQ(out, upstream) << "split at " << split;
+  }
+}
+
 TEST(AnthropicStreamRendererTest, StopReasonsAndSignatureWithoutThinking) {
   EXPECT_STREQ(anthropic::stop_reason(FinishReason::Stop), "end_turn");
   EXPECT_STREQ(anthropic::stop_reason(FinishReason::Length), "max_tokens");

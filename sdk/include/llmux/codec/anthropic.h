@@ -168,6 +168,8 @@ class StreamRenderer {
   MessageMeta meta_;
   bool started_ = false;
   bool raw_ = false;
+  bool raw_error_sent_ = false;  // pass-through bytes held an `event: error` frame
+  std::string raw_tail_;         // last bytes of pass-through, to find a frame split across reads
   bool done_ = false;
   Block block_ = Block::None;
   int block_index_ = -1;        // index of the open block (or of the last one)
