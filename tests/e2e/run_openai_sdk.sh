@@ -2,12 +2,14 @@
 # End-to-end: the official openai npm SDK (tests/e2e/openai_sdk) against a live
 # llmux, with a client key required.
 #
-#   run_openai_sdk.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR [mock|through-openai]
+#   run_openai_sdk.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR [mock|through-openai|through-claude]
 #
 # mock (default): llmux serves the mock plugin.
 # through-openai: llmux's openai plugin forwards to a second llmux that serves
 #   the mock (an upstream speaking the exact OpenAI wire format), so the SDK's
 #   streams, tools and errors cross llmux -> openai plugin -> upstream.
+# through-claude: the same through llmux's claude plugin to a second llmux
+#   answering /v1/messages: an OpenAI client reaching a Claude model.
 #
 # The npm packages are installed once into BUILD_DIR/e2e/openai_sdk (again only
 # when package-lock.json changes). No network at test time except that install;
@@ -15,7 +17,7 @@
 set -euo pipefail
 
 if [[ $# -lt 3 || $# -gt 4 ]]; then
-  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR [mock|through-openai]" >&2
+  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR [mock|through-openai|through-claude]" >&2
   exit 2
 fi
 MODE=${4:-mock}
@@ -93,6 +95,34 @@ providers:
       api_key: $UPSTREAM_KEY
 routes:
   mock: [upstream]
+YAML
+    ;;
+  through-claude)
+    [[ -f "$BUILD_DIR/plugins/llmux-claude.so" ]] || e2e_fail "no claude plugin at $BUILD_DIR/plugins/llmux-claude.so"
+    # OpenAI in -> claude plugin (requests rendered as Anthropic Messages, the
+    # answers parsed back) -> an upstream llmux serving the mock on /v1/messages.
+    UPSTREAM_KEY=llmux-e2e-upstream-key-c3d8
+    sed "s/$API_KEY/$UPSTREAM_KEY/" "$WORK/providers.yaml" >"$WORK/upstream.yaml"
+    e2e_start_llmux "$LLMUX_BINARY" "$WORK/upstream.yaml" "$WORK/upstream.log"
+    UPSTREAM_PID=$LLMUX_PID
+    UPSTREAM_PORT=$LLMUX_PORT
+    LLMUX_PID=""
+    cat >"$WORK/providers.yaml" <<YAML
+plugins_dir: $BUILD_DIR/plugins
+state_dir: $WORK/state
+client_keys: ["$API_KEY"]
+providers:
+  claude:
+    plugin: claude
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+    options:
+      base_url: http://127.0.0.1:$UPSTREAM_PORT
+      credentials:
+        - label: e2e
+          api_key: $UPSTREAM_KEY
+routes:
+  mock: [claude]
 YAML
     ;;
   *) e2e_fail "unknown mode '$MODE'" ;;
