@@ -11,6 +11,54 @@
 
 e2e_log() { echo "e2e: $*" >&2; }
 
+# e2e_bounded SECONDS SCRIPT ARGS...: re-runs the script under timeout(1)
+# unless it already runs under it, so every e2e test stops by itself.
+# $LLMUX_E2E_TIMEOUT overrides SECONDS.
+e2e_bounded() {
+  local seconds=$1
+  shift
+  [[ -n "${LLMUX_E2E_BOUNDED:-}" ]] && return 0
+  export LLMUX_E2E_BOUNDED=1
+  exec timeout --kill-after=10 "${LLMUX_E2E_TIMEOUT:-$seconds}" bash "$@"
+}
+
+# e2e_workdir NAME: a scratch folder in $WORK, removed on exit together with
+# the llmux (and upstream llmux) the script started.
+UPSTREAM_PID=""
+UPSTREAM_PORT=""
+e2e_workdir() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-$1.XXXXXX")
+  trap e2e_cleanup EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+}
+e2e_cleanup() {
+  local status=$?
+  e2e_stop_llmux || true
+  e2e_stop_upstream
+  rm -rf "$WORK"
+  exit "$status"
+}
+
+# e2e_start_upstream CONFIG LOG: a second llmux standing in for a real
+# upstream; sets UPSTREAM_PID and UPSTREAM_PORT.
+e2e_start_upstream() {
+  e2e_start_llmux "$LLMUX_BINARY" "$1" "$2"
+  UPSTREAM_PID=$LLMUX_PID
+  UPSTREAM_PORT=$LLMUX_PORT
+  LLMUX_PID=""
+}
+e2e_stop_upstream() {
+  if [[ -n "$UPSTREAM_PID" ]]; then kill "$UPSTREAM_PID" 2>/dev/null; wait "$UPSTREAM_PID" 2>/dev/null || true; fi
+  UPSTREAM_PID=""
+}
+
+# e2e_dump_logs: the tails of $WORK/llmux.log and $WORK/upstream.log (after a failure).
+e2e_dump_logs() {
+  if [[ -f "$WORK/llmux.log" ]]; then echo "---- llmux log (last 60 lines) ----" >&2; tail -n 60 "$WORK/llmux.log" >&2; fi
+  if [[ -f "$WORK/upstream.log" ]]; then echo "---- upstream llmux log ----" >&2; tail -n 30 "$WORK/upstream.log" >&2; fi
+}
+
 e2e_fail() {
   echo "e2e: FAIL: $*" >&2
   exit 1

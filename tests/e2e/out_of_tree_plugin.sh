@@ -19,34 +19,21 @@ if [[ $# -ne 3 ]]; then
   exit 2
 fi
 
-# The whole test is bounded: re-run under timeout(1) unless already there.
-if [[ -z "${LLMUX_E2E_BOUNDED:-}" ]]; then
-  export LLMUX_E2E_BOUNDED=1
-  exec timeout --kill-after=10 "${LLMUX_E2E_TIMEOUT:-300}" bash "$0" "$@"
-fi
+source "$(dirname "$0")/lib.sh"
+e2e_bounded 300 "$0" "$@"
 
 LLMUX_BINARY=$(realpath "$1")
 BUILD_DIR=$(realpath "$2")
 SOURCE_DIR=$(realpath "$3")
 EXAMPLE_DIR=$SOURCE_DIR/examples/hello-plugin
 
-source "$SOURCE_DIR/tests/e2e/lib.sh"
 
 [[ -x "$LLMUX_BINARY" ]] || e2e_fail "no llmux binary at $LLMUX_BINARY"
 [[ -f "$BUILD_DIR/llmuxConfig.cmake" ]] || e2e_fail "$BUILD_DIR has no llmuxConfig.cmake (not an llmux build tree?)"
 [[ -f "$BUILD_DIR/plugins/llmux-mock.so" ]] || e2e_fail "no mock plugin at $BUILD_DIR/plugins/llmux-mock.so"
 [[ -f "$EXAMPLE_DIR/CMakeLists.txt" ]] || e2e_fail "no example at $EXAMPLE_DIR"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-plugin.XXXXXX")
-cleanup() {
-  local status=$?
-  e2e_stop_llmux || true
-  rm -rf "$WORK"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+e2e_workdir plugin
 
 # Build the example like its README says, with the compiler (and sanitizer
 # flags) of the llmux build, so the plugin links against that llmux_sdk.

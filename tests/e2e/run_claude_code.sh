@@ -20,10 +20,8 @@ if [[ $# -lt 3 || $# -gt 4 ]]; then
   exit 2
 fi
 MODE=${4:-mock}
-if [[ -z "${LLMUX_E2E_BOUNDED:-}" ]]; then
-  export LLMUX_E2E_BOUNDED=1
-  exec timeout --kill-after=10 "${LLMUX_E2E_TIMEOUT:-400}" bash "$0" "$@"
-fi
+source "$(dirname "$0")/lib.sh"
+e2e_bounded 400 "$0" "$@"
 
 LLMUX_BINARY=$(realpath "$1")
 BUILD_DIR=$(realpath "$2")
@@ -33,22 +31,10 @@ CACHE=$BUILD_DIR/e2e/claude_code
 API_KEY=llmux-e2e-client-key-c1a7
 MODEL=claude-sonnet-4-5
 
-source "$SOURCE_DIR/tests/e2e/lib.sh"
 [[ -x "$LLMUX_BINARY" ]] || e2e_fail "no llmux binary at $LLMUX_BINARY"
 [[ -f "$BUILD_DIR/plugins/llmux-mock.so" ]] || e2e_fail "no mock plugin in $BUILD_DIR/plugins"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-claude-code.XXXXXX")
-UPSTREAM_PID=""
-cleanup() {
-  local status=$?
-  e2e_stop_llmux || true
-  if [[ -n "$UPSTREAM_PID" ]]; then kill "$UPSTREAM_PID" 2>/dev/null; wait "$UPSTREAM_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+e2e_workdir claude-code
 
 # The binary arrives through the package's postinstall script: check it runs.
 e2e_npm_install "$PKG_SRC" "$CACHE" "@anthropic-ai/claude-code" "node_modules/.bin/claude"
@@ -73,10 +59,7 @@ case "$MODE" in
     [[ -f "$BUILD_DIR/plugins/llmux-claude.so" ]] || e2e_fail "no claude plugin in $BUILD_DIR/plugins"
     UPSTREAM_KEY=llmux-e2e-upstream-key-77b1
     sed "s/$API_KEY/$UPSTREAM_KEY/" "$WORK/providers.yaml" >"$WORK/upstream.yaml"
-    e2e_start_llmux "$LLMUX_BINARY" "$WORK/upstream.yaml" "$WORK/upstream.log"
-    UPSTREAM_PID=$LLMUX_PID
-    UPSTREAM_PORT=$LLMUX_PORT
-    LLMUX_PID=""
+    e2e_start_upstream "$WORK/upstream.yaml" "$WORK/upstream.log"
     cat >"$WORK/providers.yaml" <<YAML
 plugins_dir: $BUILD_DIR/plugins
 state_dir: $WORK/state
@@ -157,9 +140,7 @@ if ((failed == 0)) && ! e2e_stop_llmux "$WORK/llmux.log"; then
   e2e_fail "llmux did not shut down cleanly"
 fi
 if ((failed != 0)); then
-  echo "---- llmux log (last 60 lines) ----" >&2
-  tail -n 60 "$WORK/llmux.log" >&2
-  if [[ -f "$WORK/upstream.log" ]]; then echo "---- upstream llmux log ----" >&2; tail -n 30 "$WORK/upstream.log" >&2; fi
+  e2e_dump_logs
   e2e_log "Claude Code ($MODE): FAIL"
   exit 1
 fi

@@ -27,11 +27,8 @@ if [[ $# -lt 3 || $# -gt 4 ]]; then
 fi
 MODE=${4:-mock}
 
-# The whole test is bounded: re-run under timeout(1) unless already there.
-if [[ -z "${LLMUX_E2E_BOUNDED:-}" ]]; then
-  export LLMUX_E2E_BOUNDED=1
-  exec timeout --kill-after=10 "${LLMUX_E2E_TIMEOUT:-540}" bash "$0" "$@"
-fi
+source "$(dirname "$0")/lib.sh"
+e2e_bounded 540 "$0" "$@"
 
 LLMUX_BINARY=$(realpath "$1")
 BUILD_DIR=$(realpath "$2")
@@ -43,23 +40,11 @@ API_KEY=llmux-e2e-kilo-key-3b9e
 MODEL=coder
 PROMPT="create hello.txt with the text hello"
 
-source "$SOURCE_DIR/tests/e2e/lib.sh"
 
 [[ -x "$LLMUX_BINARY" ]] || e2e_fail "no llmux binary at $LLMUX_BINARY"
 [[ -f "$BUILD_DIR/plugins/llmux-mock.so" ]] || e2e_fail "no mock plugin at $BUILD_DIR/plugins/llmux-mock.so"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-kilo.XXXXXX")
-UPSTREAM_PID=""
-cleanup() {
-  local status=$?
-  e2e_stop_llmux || true
-  if [[ -n "$UPSTREAM_PID" ]]; then kill "$UPSTREAM_PID" 2>/dev/null; wait "$UPSTREAM_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+e2e_workdir kilo
 
 # ---- the CLI: a cache inside the build tree, refreshed when the lock changes.
 e2e_npm_install "$PKG_SRC" "$CACHE" "@kilocode/cli" "node_modules/@kilocode/cli/bin/.kilo"
@@ -160,10 +145,7 @@ providers:
 routes:
   $MODEL: [mock]
 EOF
-    e2e_start_llmux "$LLMUX_BINARY" "$WORK/upstream.yaml" "$WORK/upstream.log"
-    UPSTREAM_PID=$LLMUX_PID
-    UPSTREAM_PORT=$LLMUX_PORT
-    LLMUX_PID=""
+    e2e_start_upstream "$WORK/upstream.yaml" "$WORK/upstream.log"
     cat >"$WORK/providers.yaml" <<EOF
 plugins_dir: $BUILD_DIR/plugins
 client_keys: ["$API_KEY"]
@@ -198,7 +180,7 @@ EOF
     [[ -n "$switched" ]] || { tail -n 20 "$WORK/llmux.log" >&2; e2e_fail "llmux did not pick up the edited route within 10 s"; }
     grep -q "changed on disk; reloading" "$WORK/llmux.log" || e2e_fail "no reload in the llmux log"
     # Nothing may reach the upstream any more: stop it.
-    kill "$UPSTREAM_PID"; wait "$UPSTREAM_PID" 2>/dev/null || true; UPSTREAM_PID=""
+    e2e_stop_upstream
 
     run_kilo back-to-mock "$LLMUX_PORT"
     text=$(final_text "$WORK/back-to-mock/out.json")

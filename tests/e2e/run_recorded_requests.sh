@@ -28,31 +28,19 @@ if [[ $# -ne 4 ]]; then
 fi
 MODE=$4
 
-if [[ -z "${LLMUX_E2E_BOUNDED:-}" ]]; then
-  export LLMUX_E2E_BOUNDED=1
-  exec timeout --kill-after=10 "${LLMUX_E2E_TIMEOUT:-120}" bash "$0" "$@"
-fi
+source "$(dirname "$0")/lib.sh"
+e2e_bounded 120 "$0" "$@"
 
 LLMUX_BINARY=$(realpath "$1")
 BUILD_DIR=$(realpath "$2")
 SOURCE_DIR=$(realpath "$3")
 FIXTURES=$SOURCE_DIR/tests/e2e/fixtures
 
-source "$SOURCE_DIR/tests/e2e/lib.sh"
 
 [[ -x "$LLMUX_BINARY" ]] || e2e_fail "no llmux binary at $LLMUX_BINARY"
 [[ -f "$BUILD_DIR/plugins/llmux-mock.so" ]] || e2e_fail "no mock plugin at $BUILD_DIR/plugins/llmux-mock.so"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmux-e2e-recorded.XXXXXX")
-cleanup() {
-  local status=$?
-  e2e_stop_llmux || true
-  rm -rf "$WORK"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+e2e_workdir recorded
 
 cat >"$WORK/providers.yaml" <<EOF
 plugins_dir: $BUILD_DIR/plugins
