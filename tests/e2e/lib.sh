@@ -53,6 +53,35 @@ e2e_stop_upstream() {
   UPSTREAM_PID=""
 }
 
+# e2e_through_claude ROUTE_PATTERN: turns the mock setup in $WORK/providers.yaml
+# into "llmux -> claude plugin -> upstream llmux -> mock": the upstream serves
+# the current file with its own key (UPSTREAM_KEY), and the new file routes
+# ROUTE_PATTERN to a claude pool holding that one key. Needs API_KEY,
+# BUILD_DIR, UPSTREAM_KEY. Retries and cooldown are off so the client sees
+# every upstream answer as it is.
+e2e_through_claude() {
+  [[ -f "$BUILD_DIR/plugins/llmux-claude.so" ]] || e2e_fail "no claude plugin in $BUILD_DIR/plugins"
+  sed "s/$API_KEY/$UPSTREAM_KEY/" "$WORK/providers.yaml" >"$WORK/upstream.yaml"
+  e2e_start_upstream "$WORK/upstream.yaml" "$WORK/upstream.log"
+  cat >"$WORK/providers.yaml" <<YAML
+plugins_dir: $BUILD_DIR/plugins
+state_dir: $WORK/state
+client_keys: ["$API_KEY"]
+providers:
+  claude:
+    plugin: claude
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+    options:
+      base_url: http://127.0.0.1:$UPSTREAM_PORT
+      credentials:
+        - label: e2e
+          api_key: $UPSTREAM_KEY
+routes:
+  "$1": [claude]
+YAML
+}
+
 # e2e_dump_logs: the tails of $WORK/llmux.log and $WORK/upstream.log (after a failure).
 e2e_dump_logs() {
   if [[ -f "$WORK/llmux.log" ]]; then echo "---- llmux log (last 60 lines) ----" >&2; tail -n 60 "$WORK/llmux.log" >&2; fi

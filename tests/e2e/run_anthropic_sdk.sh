@@ -50,28 +50,9 @@ YAML
 case "$MODE" in
   mock) ;;
   through-claude)
-    [[ -f "$BUILD_DIR/plugins/llmux-claude.so" ]] || e2e_fail "no claude plugin in $BUILD_DIR/plugins"
     FAULT_STATUS=400  # a 429 would cool down the pool's only token for the tests after it
     UPSTREAM_KEY=llmux-e2e-upstream-key-9d2e
-    sed "s/$API_KEY/$UPSTREAM_KEY/" "$WORK/providers.yaml" >"$WORK/upstream.yaml"
-    e2e_start_upstream "$WORK/upstream.yaml" "$WORK/upstream.log"
-    cat >"$WORK/providers.yaml" <<YAML
-plugins_dir: $BUILD_DIR/plugins
-state_dir: $WORK/state
-client_keys: ["$API_KEY"]
-providers:
-  claude:
-    plugin: claude
-    retry: {attempts: 0}
-    cooldown: {after_failures: 0}
-    options:
-      base_url: http://127.0.0.1:$UPSTREAM_PORT
-      credentials:
-        - label: e2e
-          api_key: $UPSTREAM_KEY
-routes:
-  $MODEL: [claude]
-YAML
+    e2e_through_claude "$MODEL"
     ;;
   *) e2e_fail "unknown mode '$MODE'" ;;
 esac

@@ -56,25 +56,8 @@ YAML
 case "$MODE" in
   mock) ;;
   through-claude)
-    [[ -f "$BUILD_DIR/plugins/llmux-claude.so" ]] || e2e_fail "no claude plugin in $BUILD_DIR/plugins"
     UPSTREAM_KEY=llmux-e2e-upstream-key-77b1
-    sed "s/$API_KEY/$UPSTREAM_KEY/" "$WORK/providers.yaml" >"$WORK/upstream.yaml"
-    e2e_start_upstream "$WORK/upstream.yaml" "$WORK/upstream.log"
-    cat >"$WORK/providers.yaml" <<YAML
-plugins_dir: $BUILD_DIR/plugins
-state_dir: $WORK/state
-client_keys: ["$API_KEY"]
-providers:
-  claude:
-    plugin: claude
-    options:
-      base_url: http://127.0.0.1:$UPSTREAM_PORT
-      credentials:
-        - label: e2e
-          api_key: $UPSTREAM_KEY
-routes:
-  "claude-*": [claude]
-YAML
+    e2e_through_claude "claude-*"
     ;;
   *) e2e_fail "unknown mode '$MODE'" ;;
 esac

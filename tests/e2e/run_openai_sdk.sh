@@ -80,29 +80,10 @@ routes:
 YAML
     ;;
   through-claude)
-    [[ -f "$BUILD_DIR/plugins/llmux-claude.so" ]] || e2e_fail "no claude plugin at $BUILD_DIR/plugins/llmux-claude.so"
     # OpenAI in -> claude plugin (requests rendered as Anthropic Messages, the
     # answers parsed back) -> an upstream llmux serving the mock on /v1/messages.
     UPSTREAM_KEY=llmux-e2e-upstream-key-c3d8
-    sed "s/$API_KEY/$UPSTREAM_KEY/" "$WORK/providers.yaml" >"$WORK/upstream.yaml"
-    e2e_start_upstream "$WORK/upstream.yaml" "$WORK/upstream.log"
-    cat >"$WORK/providers.yaml" <<YAML
-plugins_dir: $BUILD_DIR/plugins
-state_dir: $WORK/state
-client_keys: ["$API_KEY"]
-providers:
-  claude:
-    plugin: claude
-    retry: {attempts: 0}
-    cooldown: {after_failures: 0}
-    options:
-      base_url: http://127.0.0.1:$UPSTREAM_PORT
-      credentials:
-        - label: e2e
-          api_key: $UPSTREAM_KEY
-routes:
-  mock: [claude]
-YAML
+    e2e_through_claude "mock"
     ;;
   *) e2e_fail "unknown mode '$MODE'" ;;
 esac
