@@ -392,6 +392,7 @@ bool EngineLoop::setup(Transfer& transfer, std::string& error) {
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_NOSIGNAL, 1L);
   set(CURLOPT_TCP_NODELAY, 1L);
+  set(CURLOPT_BUFFERSIZE, options.receive_buffer_bytes);
   set(CURLOPT_TCP_KEEPALIVE, 1L);
   set(CURLOPT_TCP_KEEPIDLE, 30L);
   set(CURLOPT_TCP_KEEPINTVL, 15L);

@@ -20,6 +20,10 @@ struct HttpEngineOptions {
   std::size_t max_connections_per_host = 0;
   std::size_t max_total_connections = 0;
   std::chrono::seconds keepalive_idle{60};  // an idle pooled connection is closed after this
+  // curl's receive buffer per transfer (its default is 16 KiB). It is most of
+  // what a held-open stream costs: 8 KiB still takes a whole fast SSE answer
+  // in one read, and 10,000 streams save 80 MB against the default.
+  long receive_buffer_bytes = 8 * 1024;
 };
 
 class HttpEngine final : public HttpClient {
