@@ -6,130 +6,22 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cmath>
-#include <initializer_list>
 
-#include "llmux/json.h"
+#include "codec_common.h"
 
 namespace llmux::anthropic {
 
 namespace {
 
-using rapidjson::Value;
+using namespace codec;
 
-// Deeper documents are refused: rendering a value back (json::to_string) recurses.
-constexpr int kMaxDepth = 128;
-
-std::string_view view_of(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
-std::string string_of(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
-const char* type_name(const Value& v) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType: return "null";
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType: return "a boolean";
-    case rapidjson::kObjectType: return "an object";
-    case rapidjson::kArrayType: return "an array";
-    case rapidjson::kStringType: return "a string";
-    case rapidjson::kNumberType: return "a number";
-  }
-  return "a value";
-}
-
-bool depth_ok(const Value& v, int depth) {
-  if (depth > kMaxDepth) return false;
-  if (v.IsObject()) {
-    for (const auto& m : v.GetObject()) {
-      if (!depth_ok(m.value, depth + 1)) return false;
-    }
-  } else if (v.IsArray()) {
-    for (const auto& e : v.GetArray()) {
-      if (!depth_ok(e, depth + 1)) return false;
-    }
-  }
-  return true;
-}
-
-// Parses `text` into `doc`. On failure returns false with `what` set to
-// "at line L, column C: <reason>".
-template <unsigned Flags>
-bool parse_json(std::string_view text, rapidjson::Document& doc, std::string& what) {
-  doc.Parse<Flags | rapidjson::kParseIterativeFlag>(text.data(), text.size());
-  if (doc.HasParseError()) {
-    const json::TextPosition pos = json::position_of(text, doc.GetErrorOffset());
-    what = "at line ";
-    what += std::to_string(pos.line);
-    what += ", column ";
-    what += std::to_string(pos.column);
-    what += ": ";
-    what += rapidjson::GetParseError_En(doc.GetParseError());
-    return false;
-  }
-  if (!depth_ok(doc, 0)) {
-    what = "nesting deeper than ";
-    what += std::to_string(kMaxDepth);
-    what += " levels";
-    return false;
-  }
-  return true;
-}
-
-// Members: absent and null are the same for optional fields.
-const Value* find(const Value& object, std::string_view name) {
-  const auto it = object.FindMember(Value(rapidjson::StringRef(name.data(), name.size())));
-  return it == object.MemberEnd() ? nullptr : &it->value;
-}
-const Value* find_set(const Value& object, std::string_view name) {
-  const Value* v = find(object, name);
-  return v == nullptr || v->IsNull() ? nullptr : v;
-}
-
-std::int64_t lenient_int(const Value& v) {
-  if (v.IsInt64()) return v.GetInt64();
-  if (v.IsNumber()) {
-    const double d = v.GetDouble();
-    if (std::isfinite(d) && std::fabs(d) < 9.2e18) return static_cast<std::int64_t>(d);
-  }
-  return 0;
-}
-
-// Upstream-supplied integer member (token counts, indexes): tolerant of 12.0.
-std::optional<std::int64_t> int_member(const Value& object, std::string_view name) {
-  const Value* v = find_set(object, name);
-  if (v == nullptr || !v->IsNumber()) return std::nullopt;
-  return lenient_int(*v);
-}
-
-std::string string_member(const Value& object, std::string_view name) {
-  const Value* v = find_set(object, name);
-  return v != nullptr && v->IsString() ? string_of(*v) : std::string();
-}
-
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// ---------------------------------------------------------------- writing
-
-void append_int(std::string& out, std::int64_t n) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, n);
-  out.append(buf, r.ptr);
-}
-
-void append_double(std::string& out, double d) {
-  if (!std::isfinite(d)) {
-    out.append("null");
-    return;
-  }
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, d);
-  out.append(buf, r.ptr);
+// `head` (`{"type":"<x>_delta","<field>":`) + the quoted `text` + `}`.
+std::string delta_json(std::string_view head, std::string_view text) {
+  std::string d(head);
+  json::append_quoted(d, text);
+  d.push_back('}');
+  return d;
 }
 
 // One SSE message with its event line; `data` is one line of JSON.
@@ -213,12 +105,6 @@ void append_image_block(std::string& out, const ContentPart& part) {
   out.append("}}");
 }
 
-void append_text_block(std::string& out, std::string_view text) {
-  out.append("{\"type\":\"text\",\"text\":");
-  json::append_quoted(out, text);
-  out.push_back('}');
-}
-
 void append_tool_use_block(std::string& out, const ToolCall& call) {
   out.append("{\"type\":\"tool_use\",\"id\":");
   json::append_quoted(out, call.id);
@@ -247,62 +133,21 @@ bool append_part_blocks(std::string& out, const std::vector<ContentPart>& parts,
 
 // ---------------------------------------------------------------- request parsing
 
-class RequestParser {
+class RequestParser : public FieldChecker {
  public:
-  std::optional<Error> error;
-
   bool parse(const Value& root, ChatRequest& r) {
-    bool have_model = false;
-    bool have_messages = false;
     std::vector<Message> system;
-    for (const auto& m : root.GetObject()) {
-      const std::string_view name = view_of(m.name);
-      const Value& v = m.value;
-      bool ok = true;
-      if (name == "model") {
-        if (!v.IsString()) return type_error("model", "a string", v);
-        if (v.GetStringLength() == 0) return value_error("model", "Invalid 'model': must not be empty.");
-        r.model = string_of(v);
-        have_model = true;
-      } else if (name == "messages") {
-        ok = parse_messages(v, r.messages);
-        have_messages = true;
-      } else if (name == "system") {
-        ok = parse_system(v, system);
-      } else if (name == "tools") {
-        ok = parse_tools(v, r.tools);
-      } else if (name == "tool_choice") {
-        ok = parse_tool_choice(v, r);
-      } else if (name == "temperature") {
-        ok = optional_number(v, "temperature", r.sampling.temperature);
-      } else if (name == "top_p") {
-        ok = optional_number(v, "top_p", r.sampling.top_p);
-      } else if (name == "top_k") {
-        ok = optional_int(v, "top_k", r.sampling.top_k);
-      } else if (name == "max_tokens") {
-        ok = optional_int(v, "max_tokens", r.sampling.max_tokens);
-      } else if (name == "stop_sequences") {
-        ok = parse_stop_sequences(v, r.sampling.stop);
-      } else if (name == "stream") {
-        std::optional<bool> b;
-        ok = optional_bool(v, "stream", b);
-        r.stream = b.value_or(false);
-      } else {
-        std::string text = json::to_string(v);
-        bool replaced = false;
-        for (auto& [key, value] : r.extra) {
-          if (key == name) {
-            value = std::move(text);
-            replaced = true;
-            break;
-          }
-        }
-        if (!replaced) r.extra.emplace_back(std::string(name), std::move(text));
-      }
-      if (!ok) return false;
-    }
-    if (!have_model) return missing("model");
-    if (!have_messages) return missing("messages");
+    const bool ok = parse_members(root, r, [&](std::string_view name, const Value& v) -> std::optional<bool> {
+      if (name == "messages") return parse_messages(v, r.messages);
+      if (name == "system") return parse_system(v, system);
+      if (name == "tools") return parse_tools(v, r.tools);
+      if (name == "tool_choice") return parse_tool_choice(v, r);
+      if (name == "top_k") return optional_int(v, "top_k", r.sampling.top_k);
+      if (name == "max_tokens") return optional_int(v, "max_tokens", r.sampling.max_tokens);
+      if (name == "stop_sequences") return parse_stop_sequences(v, r.sampling.stop);
+      return std::nullopt;
+    });
+    if (!ok) return false;
     if (!system.empty()) {
       system.reserve(system.size() + r.messages.size());
       for (Message& m : r.messages) system.push_back(std::move(m));
@@ -312,84 +157,6 @@ class RequestParser {
   }
 
  private:
-  bool fail(Error e) {
-    error = std::move(e);
-    return false;
-  }
-  bool type_error(const std::string& path, const char* expected, const Value& got) {
-    std::string message = "Invalid type for '";
-    message += path;
-    message += "': expected ";
-    message += expected;
-    message += ", got ";
-    message += type_name(got);
-    message += '.';
-    return fail(Error::invalid_request(std::move(message), path, "invalid_type"));
-  }
-  bool value_error(const std::string& path, std::string message) {
-    return fail(Error::invalid_request(std::move(message), path, "invalid_value"));
-  }
-  bool missing(const std::string& path) {
-    return fail(Error::invalid_request("Missing required parameter: '" + path + "'.", path,
-                                       "missing_required_parameter"));
-  }
-  bool unsupported(const std::string& path, std::string_view value, const char* what) {
-    std::string message = "Invalid value for '";
-    message += path;
-    message += "': ";
-    json::append_quoted(message, value);
-    message += ' ';
-    message += what;
-    return value_error(path, std::move(message));
-  }
-
-  bool optional_bool(const Value& v, const std::string& path, std::optional<bool>& out) {
-    if (v.IsNull()) return true;
-    if (!v.IsBool()) return type_error(path, "a boolean", v);
-    out = v.GetBool();
-    return true;
-  }
-  bool optional_number(const Value& v, const char* path, std::optional<double>& out) {
-    if (v.IsNull()) return true;
-    if (!v.IsNumber()) return type_error(path, "a number", v);
-    out = v.GetDouble();
-    return true;
-  }
-  bool optional_int(const Value& v, const char* path, std::optional<std::int64_t>& out) {
-    if (v.IsNull()) return true;
-    if (v.IsInt64()) {
-      out = v.GetInt64();
-      return true;
-    }
-    if (v.IsNumber()) {  // 100.0 is an integer too; 1.5 or 1e30 are not
-      const double d = v.GetDouble();
-      if (d == std::floor(d) && std::fabs(d) <= 9007199254740992.0) {
-        out = static_cast<std::int64_t>(d);
-        return true;
-      }
-    }
-    return type_error(path, "an integer", v);
-  }
-  bool required_string(const Value& object, const std::string& path, const char* name, std::string& out) {
-    const Value* v = find(object, name);
-    if (v == nullptr) return missing(path + "." + name);
-    if (!v->IsString()) return type_error(path + "." + name, "a string", *v);
-    out = string_of(*v);
-    return true;
-  }
-  bool optional_string(const Value& object, const std::string& path, const char* name, std::string& out) {
-    const Value* v = find_set(object, name);
-    if (v == nullptr) return true;
-    if (!v->IsString()) return type_error(path + "." + name, "a string", *v);
-    out = string_of(*v);
-    return true;
-  }
-  // The `type` member of a block, required and a string.
-  bool block_type(const Value& v, const std::string& path, std::string& type) {
-    if (!v.IsObject()) return type_error(path, "an object", v);
-    return required_string(v, path, "type", type);
-  }
-
   // `system`: a string, or an array of text blocks (one System message each).
   bool parse_system(const Value& v, std::vector<Message>& out) {
     out.clear();
@@ -402,7 +169,7 @@ class RequestParser {
     for (rapidjson::SizeType k = 0; k < v.Size(); ++k) {
       const std::string path = "system[" + std::to_string(k) + "]";
       std::string type;
-      if (!block_type(v[k], path, type)) return false;
+      if (!typed_object(v[k], path, type)) return false;
       if (type != "text") return unsupported(path + ".type", type, "is not supported in 'system' (supported: 'text').");
       std::string text;
       if (!required_string(v[k], path, "text", text)) return false;
@@ -419,13 +186,7 @@ class RequestParser {
   }
 
   bool parse_messages(const Value& v, std::vector<Message>& out) {
-    if (!v.IsArray()) return type_error("messages", "an array", v);
-    out.clear();  // a repeated member replaces the earlier one
-    if (v.Empty()) {
-      return fail(Error::invalid_request(
-          "Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array"));
-    }
-    out.reserve(v.Size());
+    if (!messages_array(v, out)) return false;
     for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
       if (!parse_message(v[i], "messages[" + std::to_string(i) + "]", out)) return false;
     }
@@ -467,7 +228,7 @@ class RequestParser {
       const std::string block_path = content_path + "[" + std::to_string(j) + "]";
       const Value& b = (*content)[j];
       std::string type;
-      if (!block_type(b, block_path, type)) return false;
+      if (!typed_object(b, block_path, type)) return false;
       if (type == "text") {
         std::string text;
         if (!required_string(b, block_path, "text", text)) return false;
@@ -503,14 +264,7 @@ class RequestParser {
   }
 
   bool misplaced(const std::string& path, const std::string& type, const char* role) {
-    std::string message = "Invalid value for '";
-    message += path;
-    message += ".type': ";
-    json::append_quoted(message, type);
-    message += " blocks are only allowed in ";
-    message += role;
-    message += " messages.";
-    return value_error(path + ".type", std::move(message));
+    return unsupported(path + ".type", type, std::string("blocks are only allowed in ") + role + " messages.");
   }
 
   // An image or document block's `source` -> an image part (data: URI or URL);
@@ -520,7 +274,7 @@ class RequestParser {
     const std::string source_path = path + ".source";
     if (source == nullptr) return missing(source_path);
     std::string source_type;
-    if (!block_type(*source, source_path, source_type)) return false;
+    if (!typed_object(*source, source_path, source_type)) return false;
     if (source_type == "base64") {
       std::string media_type, data;
       if (!required_string(*source, source_path, "media_type", media_type) ||
@@ -578,7 +332,7 @@ class RequestParser {
     for (rapidjson::SizeType k = 0; k < content->Size(); ++k) {
       const std::string block_path = content_path + "[" + std::to_string(k) + "]";
       std::string type;
-      if (!block_type((*content)[k], block_path, type)) return false;
+      if (!typed_object((*content)[k], block_path, type)) return false;
       if (type == "text") {
         std::string text;
         if (!required_string((*content)[k], block_path, "text", text)) return false;
@@ -636,7 +390,7 @@ class RequestParser {
   bool parse_tool_choice(const Value& v, ChatRequest& r) {
     if (v.IsNull()) return true;
     std::string type;
-    if (!block_type(v, "tool_choice", type)) return false;
+    if (!typed_object(v, "tool_choice", type)) return false;
     if (type == "auto") {
       r.tool_choice.mode = ToolChoice::Mode::Auto;
     } else if (type == "any") {
@@ -661,27 +415,18 @@ class RequestParser {
     out.clear();
     if (v.IsNull()) return true;
     if (!v.IsArray()) return type_error("stop_sequences", "an array of strings", v);
-    for (rapidjson::SizeType k = 0; k < v.Size(); ++k) {
-      if (!v[k].IsString()) return type_error("stop_sequences[" + std::to_string(k) + "]", "a string", v[k]);
-      out.push_back(string_of(v[k]));
-    }
-    return true;
+    return string_elements(v, "stop_sequences", out);
   }
 };
 
 // The request members render_messages_request writes itself; an `extra` entry
 // with one of these names is skipped rather than written twice.
-bool is_modeled_member(std::string_view name) {
-  for (const char* known : {"model", "max_tokens", "system", "messages", "tools", "tool_choice", "temperature",
-                            "top_p", "top_k", "stop_sequences", "stream"}) {
-    if (name == known) return true;
-  }
-  return false;
-}
+constexpr std::string_view kModeledMembers[] = {"model", "max_tokens", "system", "messages", "tools", "tool_choice",
+                                                "temperature", "top_p", "top_k", "stop_sequences", "stream"};
 
 // One message's content as Anthropic blocks (or a string).
 void append_user_content(std::string& out, const Message& m) {
-  if (m.content_was_string && m.content.size() == 1 && m.content.front().kind == ContentPart::Kind::Text) {
+  if (plain_text(m)) {
     json::append_quoted(out, m.content.front().text);
     return;
   }
@@ -700,8 +445,7 @@ bool replayable(const ThinkingBlock& t) { return t.redacted() || !t.signature.em
 
 void append_assistant_content(std::string& out, const Message& m, bool replay_thinking) {
   const bool thinking = replay_thinking && std::any_of(m.thinking.begin(), m.thinking.end(), replayable);
-  if (!thinking && m.tool_calls.empty() && m.content_was_string && m.content.size() == 1 &&
-      m.content.front().kind == ContentPart::Kind::Text) {
+  if (!thinking && m.tool_calls.empty() && plain_text(m)) {
     json::append_quoted(out, m.content.front().text);
     return;
   }
@@ -763,16 +507,7 @@ std::int64_t code_points(std::string_view s) {
 
 std::optional<Error> parse_messages_request(std::string_view body, ChatRequest& out) {
   rapidjson::Document doc;
-  std::string what;
-  if (!parse_json<rapidjson::kParseValidateEncodingFlag>(body, doc, what)) {
-    return Error::invalid_request("Invalid JSON in request body " + what);
-  }
-  if (!doc.IsObject()) {
-    std::string message = "Invalid request body: expected a JSON object, got ";
-    message += type_name(doc);
-    message += '.';
-    return Error::invalid_request(std::move(message));
-  }
+  if (std::optional<Error> e = parse_request_body(body, doc)) return e;
   ChatRequest request;
   request.source_api = Api::Anthropic;
   RequestParser parser;
@@ -784,20 +519,7 @@ std::optional<Error> parse_messages_request(std::string_view body, ChatRequest& 
 }
 
 std::string render_messages_request(const ChatRequest& request, const RequestRenderOptions& options) {
-  std::string out;
-  std::size_t estimate = 256;
-  for (const Message& m : request.messages) {
-    for (const ContentPart& p : m.content) estimate += p.text.size() + p.image_url.size() + 48;
-    for (const ToolCall& c : m.tool_calls) estimate += c.arguments.size() + 96;
-    for (const ThinkingBlock& t : m.thinking) estimate += t.text.size() + t.signature.size() + t.redacted_data.size() + 64;
-    estimate += 48;
-  }
-  for (const Tool& t : request.tools) estimate += t.parameters_json.size() + t.description.size() + 96;
-  for (const auto& [key, value] : request.extra) estimate += key.size() + value.size() + 4;
-  out.reserve(estimate);
-
-  out.append("{\"model\":");
-  json::append_quoted(out, request.model);
+  std::string out = open_request_body(request);
   out.append(",\"max_tokens\":");
   append_int(out, request.sampling.max_tokens.value_or(options.default_max_tokens));
 
@@ -869,12 +591,8 @@ std::string render_messages_request(const ChatRequest& request, const RequestRen
     for (std::size_t i = 0; i < request.tools.size(); ++i) {
       const Tool& t = request.tools[i];
       if (i != 0) out.push_back(',');
-      out.append("{\"name\":");
-      json::append_quoted(out, t.name);
-      if (!t.description.empty()) {
-        out.append(",\"description\":");
-        json::append_quoted(out, t.description);
-      }
+      out.push_back('{');
+      append_tool_name(out, t);
       out.append(",\"input_schema\":");
       // Anthropic requires an object schema; OpenAI tools may have none.
       const std::string_view schema = trim(t.parameters_json);
@@ -932,15 +650,7 @@ std::string render_messages_request(const ChatRequest& request, const RequestRen
   }
   if (any_stop) out.push_back(']');
   if (request.stream) out.append(",\"stream\":true");
-  if (request.source_api == Api::Anthropic) {
-    for (const auto& [key, value] : request.extra) {
-      if (is_modeled_member(key)) continue;
-      out.push_back(',');
-      json::append_quoted(out, key);
-      out.push_back(':');
-      out.append(value);
-    }
-  }
+  if (request.source_api == Api::Anthropic) append_extra(out, request.extra, kModeledMembers);
   out.push_back('}');
   return out;
 }
@@ -1456,10 +1166,7 @@ void StreamRenderer::close_block(std::string& out) {
     // The call's input always ends a whole JSON object.
     const std::string rest = tool_input_.completion();
     if (!rest.empty()) {
-      std::string d = "{\"type\":\"input_json_delta\",\"partial_json\":";
-      json::append_quoted(d, rest);
-      d.push_back('}');
-      delta(out, d);
+      delta(out, delta_json("{\"type\":\"input_json_delta\",\"partial_json\":", rest));
     }
   }
   out.append("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":");
@@ -1500,10 +1207,7 @@ void StreamRenderer::tool_delta(const Event& event, std::string& out) {
   }
   const std::string valid = tool_input_.feed(event.text);
   if (valid.empty()) return;
-  std::string d = "{\"type\":\"input_json_delta\",\"partial_json\":";
-  json::append_quoted(d, valid);
-  d.push_back('}');
-  delta(out, d);
+  delta(out, delta_json("{\"type\":\"input_json_delta\",\"partial_json\":", valid));
 }
 
 void StreamRenderer::render(const Event& event, std::string& out) {
@@ -1516,35 +1220,21 @@ void StreamRenderer::render(const Event& event, std::string& out) {
       if (event.text.empty()) return;
       ensure_started(out);
       if (block_ != Block::Text) open_block(Block::Text, out, "{\"type\":\"text\",\"text\":\"\"}");
-      std::string d = "{\"type\":\"text_delta\",\"text\":";
-      json::append_quoted(d, event.text);
-      d.push_back('}');
-      delta(out, d);
+      delta(out, delta_json("{\"type\":\"text_delta\",\"text\":", event.text));
       return;
     }
-    case Event::Kind::ReasoningDelta: {
-      if (event.text.empty()) return;
-      ensure_started(out);
-      if (block_ != Block::Thinking) {
-        open_block(Block::Thinking, out, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}");
-      }
-      std::string d = "{\"type\":\"thinking_delta\",\"thinking\":";
-      json::append_quoted(d, event.text);
-      d.push_back('}');
-      delta(out, d);
-      return;
-    }
+    case Event::Kind::ReasoningDelta:
     case Event::Kind::ReasoningSignature: {
       if (event.text.empty()) return;
       ensure_started(out);
       if (block_ != Block::Thinking) {
         open_block(Block::Thinking, out, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}");
       }
-      std::string d = "{\"type\":\"signature_delta\",\"signature\":";
-      json::append_quoted(d, event.text);
-      d.push_back('}');
-      delta(out, d);
-      close_block(out);  // the signature closes its thinking block
+      const bool signature = event.kind == Event::Kind::ReasoningSignature;
+      delta(out, delta_json(signature ? "{\"type\":\"signature_delta\",\"signature\":"
+                                      : "{\"type\":\"thinking_delta\",\"thinking\":",
+                            event.text));
+      if (signature) close_block(out);  // the signature closes its thinking block
       return;
     }
     case Event::Kind::RedactedReasoning: {
@@ -1657,11 +1347,7 @@ Error error_from_object(int status, const Value& error) {
 
 std::optional<Error> parse_message(std::string_view body, std::vector<Event>& out) {
   rapidjson::Document doc;
-  std::string what;
-  if (!parse_json<rapidjson::kParseDefaultFlags>(body, doc, what)) {
-    return Error::upstream(502, "upstream sent invalid JSON " + what);
-  }
-  if (!doc.IsObject()) return Error::upstream(502, "upstream sent an invalid message: not an object");
+  if (std::optional<Error> e = parse_upstream_object(body, doc, "message", false)) return e;
   if (const Value* err = find_set(doc, "error"); err != nullptr && string_member(doc, "type") != "message") {
     return error_from_object(502, *err);
   }
@@ -1691,7 +1377,7 @@ std::optional<Error> parse_message(std::string_view body, std::vector<Event>& ou
     }
     // Server tool blocks and unknown types carry nothing the canonical answer holds.
   }
-  if (const Value* usage = find_set(doc, "usage"); usage != nullptr && usage->IsObject()) {
+  if (const Value* usage = find_object(doc, "usage")) {
     out.push_back(Event::usage_report(usage_of(*usage)));
   }
   const Value* reason = find_set(doc, "stop_reason");
@@ -1711,11 +1397,7 @@ std::optional<Error> StreamParser::feed(std::string_view event, std::string_view
   data = trim(data);
   if (data.empty()) return std::nullopt;  // keep-alive
   rapidjson::Document doc;
-  std::string what;
-  if (!parse_json<rapidjson::kParseDefaultFlags>(data, doc, what)) {
-    return Error::upstream(502, "upstream sent invalid JSON in stream: " + what);
-  }
-  if (!doc.IsObject()) return Error::upstream(502, "upstream sent an invalid stream event: not an object");
+  if (std::optional<Error> e = parse_upstream_object(data, doc, "stream event", true)) return e;
   std::string type = string_member(doc, "type");
   if (type.empty()) type = std::string(event);
 
@@ -1728,8 +1410,8 @@ std::optional<Error> StreamParser::feed(std::string_view event, std::string_view
       started_ = true;
       emit(Event::role());
     }
-    if (const Value* message = find_set(doc, "message"); message != nullptr && message->IsObject()) {
-      if (const Value* usage = find_set(*message, "usage"); usage != nullptr && usage->IsObject()) {
+    if (const Value* message = find_object(doc, "message")) {
+      if (const Value* usage = find_object(*message, "usage")) {
         usage_ = usage_of(*usage);
         have_usage_ = true;
       }
@@ -1811,12 +1493,12 @@ std::optional<Error> StreamParser::feed(std::string_view event, std::string_view
     return std::nullopt;
   }
   if (type == "message_delta") {
-    if (const Value* delta = find_set(doc, "delta"); delta != nullptr && delta->IsObject()) {
+    if (const Value* delta = find_object(doc, "delta")) {
       if (const Value* reason = find_set(*delta, "stop_reason"); reason != nullptr && reason->IsString()) {
         finish_ = finish_reason_of(view_of(*reason), tools_ > 0);
       }
     }
-    if (const Value* usage = find_set(doc, "usage"); usage != nullptr && usage->IsObject()) {
+    if (const Value* usage = find_object(doc, "usage")) {
       // Cumulative counts: output always, input and cache when the upstream repeats them.
       if (const auto output = int_member(*usage, "output_tokens")) usage_.output_tokens = *output;
       if (find_set(*usage, "input_tokens") != nullptr) {
@@ -1847,29 +1529,8 @@ std::optional<Error> StreamParser::finish(const Emit& emit) {
 
 Error parse_error_response(int status, std::string_view body) {
   rapidjson::Document doc;
-  std::string what;
-  if (parse_json<rapidjson::kParseDefaultFlags>(body, doc, what) && doc.IsObject()) {
-    if (const Value* err = find_set(doc, "error");
-        err != nullptr && (err->IsString() || (err->IsObject() && find_set(*err, "message") != nullptr))) {
-      return error_from_object(status, *err);
-    }
-  }
-  std::string message = "upstream returned HTTP " + std::to_string(status);
-  std::string_view excerpt = trim(body);
-  if (!excerpt.empty()) {
-    constexpr std::size_t kMaxExcerpt = 200;
-    bool cut = false;
-    if (excerpt.size() > kMaxExcerpt) {
-      std::size_t n = kMaxExcerpt;
-      while (n > 0 && (static_cast<unsigned char>(excerpt[n]) & 0xC0) == 0x80) --n;  // keep UTF-8 whole
-      excerpt = excerpt.substr(0, n);
-      cut = true;
-    }
-    message += ": ";
-    message += excerpt;
-    if (cut) message += "...";
-  }
-  Error e = Error::upstream(status, std::move(message));
+  if (const Value* err = error_member(body, doc)) return error_from_object(status, *err);
+  Error e = Error::upstream(status, http_error_message(status, body));
   if (status == 529) e.type = "overloaded_error";
   return e;
 }

@@ -4,124 +4,13 @@
 // path. Parsing uses the RapidJSON DOM through llmux/json.h.
 #include "llmux/codec/openai.h"
 
-#include <charconv>
-#include <cmath>
-#include <initializer_list>
-
-#include "llmux/json.h"
+#include "codec_common.h"
 
 namespace llmux::openai {
 
 namespace {
 
-using rapidjson::Value;
-
-// Deeper documents are refused: rendering a value back (json::to_string) recurses.
-constexpr int kMaxDepth = 128;
-
-std::string_view view_of(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
-std::string string_of(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
-const char* type_name(const Value& v) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType: return "null";
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType: return "a boolean";
-    case rapidjson::kObjectType: return "an object";
-    case rapidjson::kArrayType: return "an array";
-    case rapidjson::kStringType: return "a string";
-    case rapidjson::kNumberType: return "a number";
-  }
-  return "a value";
-}
-
-bool depth_ok(const Value& v, int depth) {
-  if (depth > kMaxDepth) return false;
-  if (v.IsObject()) {
-    for (const auto& m : v.GetObject()) {
-      if (!depth_ok(m.value, depth + 1)) return false;
-    }
-  } else if (v.IsArray()) {
-    for (const auto& e : v.GetArray()) {
-      if (!depth_ok(e, depth + 1)) return false;
-    }
-  }
-  return true;
-}
-
-// Parses `text` into `doc`. On failure returns false with `what` set to
-// "at line L, column C: <reason>".
-template <unsigned Flags>
-bool parse_json(std::string_view text, rapidjson::Document& doc, std::string& what) {
-  doc.Parse<Flags | rapidjson::kParseIterativeFlag>(text.data(), text.size());
-  if (doc.HasParseError()) {
-    const json::TextPosition pos = json::position_of(text, doc.GetErrorOffset());
-    what = "at line " + std::to_string(pos.line) + ", column " + std::to_string(pos.column) + ": " +
-           rapidjson::GetParseError_En(doc.GetParseError());
-    return false;
-  }
-  if (!depth_ok(doc, 0)) {
-    what = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
-    return false;
-  }
-  return true;
-}
-
-// Members: absent and null are the same for optional fields.
-const Value* find(const Value& object, std::string_view name) {
-  const auto it = object.FindMember(Value(rapidjson::StringRef(name.data(), name.size())));
-  return it == object.MemberEnd() ? nullptr : &it->value;
-}
-const Value* find_set(const Value& object, std::string_view name) {
-  const Value* v = find(object, name);
-  return v == nullptr || v->IsNull() ? nullptr : v;
-}
-
-std::int64_t lenient_int(const Value& v) {
-  if (v.IsInt64()) return v.GetInt64();
-  if (v.IsNumber()) {
-    const double d = v.GetDouble();
-    if (std::isfinite(d) && std::fabs(d) < 9.2e18) return static_cast<std::int64_t>(d);
-  }
-  return 0;
-}
-
-// Upstream-supplied integer member (token counts, indexes): tolerant of 12.0.
-std::optional<std::int64_t> int_member(const Value& object, std::string_view name) {
-  const Value* v = find_set(object, name);
-  if (v == nullptr || !v->IsNumber()) return std::nullopt;
-  return lenient_int(*v);
-}
-
-std::string string_member(const Value& object, std::string_view name) {
-  const Value* v = find_set(object, name);
-  return v != nullptr && v->IsString() ? string_of(*v) : std::string();
-}
-
-// ---------------------------------------------------------------- writing
-
-void append_int(std::string& out, std::int64_t n) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, n);
-  out.append(buf, r.ptr);
-}
-
-void append_double(std::string& out, double d) {
-  if (!std::isfinite(d)) {
-    out.append("null");
-    return;
-  }
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, d);
-  out.append(buf, r.ptr);
-}
-
-// `"name":` (name is a trusted literal).
-void append_key(std::string& out, std::string_view name) {
-  out.push_back('"');
-  out.append(name);
-  out.append("\":");
-}
+using namespace codec;
 
 void append_string_or_null(std::string& out, const std::string& s) {
   if (s.empty()) {
@@ -198,10 +87,10 @@ Usage usage_of(const Value& usage) {
   Usage u;
   u.input_tokens = int_member(usage, "prompt_tokens").value_or(0);
   u.output_tokens = int_member(usage, "completion_tokens").value_or(0);
-  if (const Value* d = find_set(usage, "prompt_tokens_details"); d != nullptr && d->IsObject()) {
+  if (const Value* d = find_object(usage, "prompt_tokens_details")) {
     u.cache_read_tokens = int_member(*d, "cached_tokens");
   }
-  if (const Value* d = find_set(usage, "completion_tokens_details"); d != nullptr && d->IsObject()) {
+  if (const Value* d = find_object(usage, "completion_tokens_details")) {
     u.reasoning_tokens = int_member(*d, "reasoning_tokens");
   }
   return u;
@@ -210,15 +99,13 @@ Usage usage_of(const Value& usage) {
 // The name and arguments of an upstream tool call's `function` member;
 // arguments sent as an object (some compatible servers) become JSON text.
 void function_of(const Value& call, std::string& name, std::string& arguments) {
-  const Value* fn = find_set(call, "function");
-  if (fn == nullptr || !fn->IsObject()) return;
+  const Value* fn = find_object(call, "function");
+  if (fn == nullptr) return;
   name = string_member(*fn, "name");
   if (const Value* args = find_set(*fn, "arguments")) {
     arguments = args->IsString() ? string_of(*args) : json::to_string(*args);
   }
 }
-
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
 // An error object sent by an upstream in a body or a stream: a string, or
 // {"message","type","code","param"}. With `status_from_code`, a numeric
@@ -242,152 +129,44 @@ Error error_from_value(int status, const Value& v, bool status_from_code) {
 
 // ---------------------------------------------------------------- request parsing
 
-class RequestParser {
+class RequestParser : public FieldChecker {
  public:
-  std::optional<Error> error;
-
   bool parse(const Value& root, ChatRequest& r) {
-    bool have_model = false;
-    bool have_messages = false;
-    for (const auto& m : root.GetObject()) {
-      const std::string_view name = view_of(m.name);
-      const Value& v = m.value;
-      bool ok = true;
-      if (name == "model") {
-        if (!v.IsString()) return type_error("model", "a string", v);
-        if (v.GetStringLength() == 0) return value_error("model", "Invalid 'model': must not be empty.");
-        r.model = string_of(v);
-        have_model = true;
-      } else if (name == "messages") {
-        ok = parse_messages(v, r.messages);
-        have_messages = true;
-      } else if (name == "tools") {
-        ok = parse_tools(v, r.tools);
-      } else if (name == "tool_choice") {
-        ok = parse_tool_choice(v, r.tool_choice);
-      } else if (name == "parallel_tool_calls") {
-        ok = optional_bool(v, "parallel_tool_calls", r.parallel_tool_calls);
-      } else if (name == "temperature") {
-        ok = optional_number(v, "temperature", r.sampling.temperature);
-      } else if (name == "top_p") {
-        ok = optional_number(v, "top_p", r.sampling.top_p);
-      } else if (name == "frequency_penalty") {
-        ok = optional_number(v, "frequency_penalty", r.sampling.frequency_penalty);
-      } else if (name == "presence_penalty") {
-        ok = optional_number(v, "presence_penalty", r.sampling.presence_penalty);
-      } else if (name == "max_tokens") {
+    return parse_members(root, r, [&](std::string_view name, const Value& v) -> std::optional<bool> {
+      if (name == "messages") return parse_messages(v, r.messages);
+      if (name == "tools") return parse_tools(v, r.tools);
+      if (name == "tool_choice") return parse_tool_choice(v, r.tool_choice);
+      if (name == "parallel_tool_calls") return optional_bool(v, "parallel_tool_calls", r.parallel_tool_calls);
+      if (name == "frequency_penalty") return optional_number(v, "frequency_penalty", r.sampling.frequency_penalty);
+      if (name == "presence_penalty") return optional_number(v, "presence_penalty", r.sampling.presence_penalty);
+      if (name == "max_tokens") {
         // max_completion_tokens (the newer name) wins when both are given.
         std::optional<std::int64_t> n;
-        ok = optional_int(v, "max_tokens", n);
+        const bool ok = optional_int(v, "max_tokens", n);
         if (n && !seen_max_completion_tokens_) r.sampling.max_tokens = n;
-      } else if (name == "max_completion_tokens") {
+        return ok;
+      }
+      if (name == "max_completion_tokens") {
         std::optional<std::int64_t> n;
-        ok = optional_int(v, "max_completion_tokens", n);
+        const bool ok = optional_int(v, "max_completion_tokens", n);
         if (n) {
           r.sampling.max_tokens = n;
           seen_max_completion_tokens_ = true;
         }
-      } else if (name == "seed") {
-        ok = optional_int(v, "seed", r.sampling.seed);
-      } else if (name == "stop") {
-        ok = parse_stop(v, r.sampling.stop);
-      } else if (name == "stream") {
-        std::optional<bool> b;
-        ok = optional_bool(v, "stream", b);
-        r.stream = b.value_or(false);
-      } else if (name == "stream_options") {
-        ok = parse_stream_options(v, r.include_usage);
-      } else {
-        std::string text = json::to_string(v);
-        bool replaced = false;
-        for (auto& [key, value] : r.extra) {
-          if (key == name) {
-            value = std::move(text);
-            replaced = true;
-            break;
-          }
-        }
-        if (!replaced) r.extra.emplace_back(std::string(name), std::move(text));
+        return ok;
       }
-      if (!ok) return false;
-    }
-    if (!have_model) return missing("model");
-    if (!have_messages) return missing("messages");
-    return true;
+      if (name == "seed") return optional_int(v, "seed", r.sampling.seed);
+      if (name == "stop") return parse_stop(v, r.sampling.stop);
+      if (name == "stream_options") return parse_stream_options(v, r.include_usage);
+      return std::nullopt;
+    });
   }
 
  private:
   bool seen_max_completion_tokens_ = false;
 
-  bool fail(Error e) {
-    error = std::move(e);
-    return false;
-  }
-  bool type_error(const std::string& path, const char* expected, const Value& got) {
-    return fail(Error::invalid_request("Invalid type for '" + path + "': expected " + expected + ", got " +
-                                           type_name(got) + ".",
-                                       path, "invalid_type"));
-  }
-  bool value_error(const std::string& path, std::string message) {
-    return fail(Error::invalid_request(std::move(message), path, "invalid_value"));
-  }
-  bool missing(const std::string& path) {
-    return fail(Error::invalid_request("Missing required parameter: '" + path + "'.", path,
-                                       "missing_required_parameter"));
-  }
-
-  bool optional_bool(const Value& v, const char* path, std::optional<bool>& out) {
-    if (v.IsNull()) return true;
-    if (!v.IsBool()) return type_error(path, "a boolean", v);
-    out = v.GetBool();
-    return true;
-  }
-  bool optional_number(const Value& v, const char* path, std::optional<double>& out) {
-    if (v.IsNull()) return true;
-    if (!v.IsNumber()) return type_error(path, "a number", v);
-    out = v.GetDouble();
-    return true;
-  }
-  bool optional_int(const Value& v, const char* path, std::optional<std::int64_t>& out) {
-    if (v.IsNull()) return true;
-    if (v.IsInt64()) {
-      out = v.GetInt64();
-      return true;
-    }
-    if (v.IsNumber()) {  // 100.0 is an integer too; 1.5 or 1e30 are not
-      const double d = v.GetDouble();
-      if (d == std::floor(d) && std::fabs(d) <= 9007199254740992.0) {
-        out = static_cast<std::int64_t>(d);
-        return true;
-      }
-    }
-    return type_error(path, "an integer", v);
-  }
-  // A required string member of `object` (at `path`).
-  bool required_string(const Value& object, const std::string& path, const char* name, std::string& out) {
-    const Value* v = find(object, name);
-    if (v == nullptr) return missing(path + "." + name);
-    if (!v->IsString()) return type_error(path + "." + name, "a string", *v);
-    out = string_of(*v);
-    return true;
-  }
-  bool optional_string(const Value& object, const std::string& path, const char* name, std::string& out) {
-    const Value* v = find_set(object, name);
-    if (v == nullptr) return true;
-    if (!v->IsString()) return type_error(path + "." + name, "a string", *v);
-    out = string_of(*v);
-    return true;
-  }
-
   bool parse_messages(const Value& v, std::vector<Message>& out) {
-    if (!v.IsArray()) return type_error("messages", "an array", v);
-    out.clear();  // a repeated member replaces the earlier one
-    if (v.Empty()) {
-      return fail(Error::invalid_request(
-          "Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages",
-          "empty_array"));
-    }
-    out.reserve(v.Size());
+    if (!messages_array(v, out)) return false;
     for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
       if (!parse_message(v[i], "messages[" + std::to_string(i) + "]", out.emplace_back())) return false;
     }
@@ -396,10 +175,8 @@ class RequestParser {
 
   bool parse_message(const Value& v, const std::string& path, Message& m) {
     if (!v.IsObject()) return type_error(path, "an object", v);
-    const Value* role = find(v, "role");
-    if (role == nullptr) return missing(path + ".role");
-    if (!role->IsString()) return type_error(path + ".role", "a string", *role);
-    const std::string_view r = view_of(*role);
+    std::string r;
+    if (!required_string(v, path, "role", r)) return false;
     if (r == "system") {
       m.role = Role::System;
     } else if (r == "developer") {
@@ -411,10 +188,7 @@ class RequestParser {
     } else if (r == "tool") {
       m.role = Role::Tool;
     } else {
-      std::string message = "Invalid value for '" + path + ".role': ";
-      json::append_quoted(message, r);
-      message += " is not one of 'system', 'developer', 'user', 'assistant', 'tool'.";
-      return value_error(path + ".role", std::move(message));
+      return unsupported(path + ".role", r, "is not one of 'system', 'developer', 'user', 'assistant', 'tool'.");
     }
 
     if (!optional_string(v, path, "name", m.name)) return false;
@@ -464,9 +238,8 @@ class RequestParser {
   }
 
   bool parse_part(const Value& v, const std::string& path, ContentPart& part) {
-    if (!v.IsObject()) return type_error(path, "an object", v);
     std::string type;
-    if (!required_string(v, path, "type", type)) return false;
+    if (!typed_object(v, path, type)) return false;
     if (type == "text") {
       part.kind = ContentPart::Kind::Text;
       return required_string(v, path, "text", part.text);
@@ -483,10 +256,7 @@ class RequestParser {
       return required_string(*image, path + ".image_url", "url", part.image_url) &&
              optional_string(*image, path + ".image_url", "detail", part.detail);
     }
-    std::string message = "Invalid value for '" + path + ".type': ";
-    json::append_quoted(message, type);
-    message += " is not a supported content part type (supported: 'text', 'image_url').";
-    return value_error(path + ".type", std::move(message));
+    return unsupported(path + ".type", type, "is not a supported content part type (supported: 'text', 'image_url').");
   }
 
   bool parse_tool_call(const Value& v, const std::string& path, ToolCall& call) {
@@ -516,10 +286,7 @@ class RequestParser {
     if (type == nullptr) return true;
     if (!type->IsString()) return type_error(path + ".type", "a string", *type);
     if (view_of(*type) != "function") {
-      std::string message = "Invalid value for '" + path + ".type': ";
-      json::append_quoted(message, view_of(*type));
-      message += " is not supported (supported: 'function').";
-      return value_error(path + ".type", std::move(message));
+      return unsupported(path + ".type", view_of(*type), "is not supported (supported: 'function').");
     }
     return true;
   }
@@ -546,7 +313,7 @@ class RequestParser {
         tool.parameters_json = json::to_string(*params);
       }
       if (const Value* strict = find(*fn, "strict")) {
-        if (!optional_bool(*strict, (fn_path + ".strict").c_str(), tool.strict)) return false;
+        if (!optional_bool(*strict, fn_path + ".strict", tool.strict)) return false;
       }
     }
     return true;
@@ -563,10 +330,7 @@ class RequestParser {
       } else if (s == "required") {
         out.mode = ToolChoice::Mode::Required;
       } else {
-        std::string message = "Invalid value for 'tool_choice': ";
-        json::append_quoted(message, s);
-        message += " is not one of 'auto', 'none', 'required'.";
-        return value_error("tool_choice", std::move(message));
+        return unsupported("tool_choice", s, "is not one of 'auto', 'none', 'required'.");
       }
       return true;
     }
@@ -590,11 +354,7 @@ class RequestParser {
       return true;
     }
     if (!v.IsArray()) return type_error("stop", "a string or an array of strings", v);
-    for (rapidjson::SizeType k = 0; k < v.Size(); ++k) {
-      if (!v[k].IsString()) return type_error("stop[" + std::to_string(k) + "]", "a string", v[k]);
-      out.push_back(string_of(v[k]));
-    }
-    return true;
+    return string_elements(v, "stop", out);
   }
 
   bool parse_stream_options(const Value& v, bool& include_usage) {
@@ -611,14 +371,9 @@ class RequestParser {
 
 // The request members render_chat_request writes itself; an `extra` entry
 // with one of these names is skipped rather than written twice.
-bool is_modeled_member(std::string_view name) {
-  for (const char* known : {"model", "messages", "tools", "tool_choice", "parallel_tool_calls", "temperature",
-                            "top_p", "frequency_penalty", "presence_penalty", "max_tokens",
-                            "max_completion_tokens", "seed", "stop", "stream", "stream_options"}) {
-    if (name == known) return true;
-  }
-  return false;
-}
+constexpr std::string_view kModeledMembers[] = {
+    "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p", "frequency_penalty",
+    "presence_penalty", "max_tokens", "max_completion_tokens", "seed", "stop", "stream", "stream_options"};
 
 void append_content(std::string& out, const Message& m) {
   const bool empty = m.content.empty();
@@ -630,7 +385,7 @@ void append_content(std::string& out, const Message& m) {
     out.append("\"\"");
     return;
   }
-  if (m.content_was_string && m.content.size() == 1 && m.content.front().kind == ContentPart::Kind::Text) {
+  if (plain_text(m)) {
     json::append_quoted(out, m.content.front().text);
     return;
   }
@@ -640,9 +395,7 @@ void append_content(std::string& out, const Message& m) {
     if (!first) out.push_back(',');
     first = false;
     if (part.kind == ContentPart::Kind::Text) {
-      out.append("{\"type\":\"text\",\"text\":");
-      json::append_quoted(out, part.text);
-      out.push_back('}');
+      append_text_block(out, part.text);
     } else {
       out.append("{\"type\":\"image_url\",\"image_url\":{\"url\":");
       json::append_quoted(out, part.image_url);
@@ -686,14 +439,7 @@ void append_message(std::string& out, const Message& m) {
 
 std::optional<Error> parse_chat_request(std::string_view body, ChatRequest& out) {
   rapidjson::Document doc;
-  std::string what;
-  if (!parse_json<rapidjson::kParseValidateEncodingFlag>(body, doc, what)) {
-    return Error::invalid_request("Invalid JSON in request body " + what);
-  }
-  if (!doc.IsObject()) {
-    return Error::invalid_request(std::string("Invalid request body: expected a JSON object, got ") +
-                                  type_name(doc) + ".");
-  }
+  if (std::optional<Error> e = parse_request_body(body, doc)) return e;
   ChatRequest request;
   request.source_api = Api::OpenAIChat;
   RequestParser parser;
@@ -707,19 +453,7 @@ std::optional<Error> parse_chat_request(std::string_view body, ChatRequest& out)
 // temperature, top_p, frequency_penalty, presence_penalty, max_tokens, seed,
 // stop, stream, stream_options, then `extra` in its order.
 std::string render_chat_request(const ChatRequest& request, const RenderOptions& options) {
-  std::string out;
-  std::size_t estimate = 256;
-  for (const Message& m : request.messages) {
-    for (const ContentPart& p : m.content) estimate += p.text.size() + p.image_url.size() + 48;
-    for (const ToolCall& c : m.tool_calls) estimate += c.arguments.size() + 96;
-    estimate += m.reasoning.size() + 48;
-  }
-  for (const Tool& t : request.tools) estimate += t.parameters_json.size() + t.description.size() + 96;
-  for (const auto& [key, value] : request.extra) estimate += key.size() + value.size() + 4;
-  out.reserve(estimate);
-
-  out.append("{\"model\":");
-  json::append_quoted(out, request.model);
+  std::string out = open_request_body(request);
   out.append(",\"messages\":[");
   for (std::size_t i = 0; i < request.messages.size(); ++i) {
     if (i != 0) out.push_back(',');
@@ -732,12 +466,8 @@ std::string render_chat_request(const ChatRequest& request, const RenderOptions&
     for (std::size_t i = 0; i < request.tools.size(); ++i) {
       const Tool& t = request.tools[i];
       if (i != 0) out.push_back(',');
-      out.append("{\"type\":\"function\",\"function\":{\"name\":");
-      json::append_quoted(out, t.name);
-      if (!t.description.empty()) {
-        out.append(",\"description\":");
-        json::append_quoted(out, t.description);
-      }
+      out.append("{\"type\":\"function\",\"function\":{");
+      append_tool_name(out, t);
       out.append(",\"parameters\":");
       out.append(t.parameters_json.empty() ? std::string_view("{}") : std::string_view(t.parameters_json));
       if (t.strict) out.append(*t.strict ? ",\"strict\":true" : ",\"strict\":false");
@@ -790,13 +520,7 @@ std::string render_chat_request(const ChatRequest& request, const RenderOptions&
     out.append(",\"stream\":true");
     if (request.include_usage || options.force_usage) out.append(",\"stream_options\":{\"include_usage\":true}");
   }
-  for (const auto& [key, value] : request.extra) {
-    if (is_modeled_member(key)) continue;
-    out.push_back(',');
-    json::append_quoted(out, key);
-    out.push_back(':');
-    out.append(value);
-  }
+  append_extra(out, request.extra, kModeledMembers);
   out.push_back('}');
   return out;
 }
@@ -948,11 +672,7 @@ void ChunkRenderer::render(const Event& event, std::string& out) {
 
 std::optional<Error> parse_chat_completion(std::string_view body, std::vector<Event>& out) {
   rapidjson::Document doc;
-  std::string what;
-  if (!parse_json<rapidjson::kParseDefaultFlags>(body, doc, what)) {
-    return Error::upstream(502, "upstream sent invalid JSON " + what);
-  }
-  if (!doc.IsObject()) return Error::upstream(502, "upstream sent an invalid chat.completion: not an object");
+  if (std::optional<Error> e = parse_upstream_object(body, doc, "chat.completion", false)) return e;
   if (const Value* err = find_set(doc, "error")) return error_from_value(502, *err, true);
   const Value* choices = find(doc, "choices");
   if (choices == nullptr || !choices->IsArray() || choices->Empty() || !(*choices)[0].IsObject()) {
@@ -961,7 +681,7 @@ std::optional<Error> parse_chat_completion(std::string_view body, std::vector<Ev
   const Value& choice = (*choices)[0];
   out.push_back(Event::role());
   bool has_tool_calls = false;
-  if (const Value* message = find_set(choice, "message"); message != nullptr && message->IsObject()) {
+  if (const Value* message = find_object(choice, "message")) {
     std::string reasoning = string_member(*message, "reasoning_content");
     if (reasoning.empty()) reasoning = string_member(*message, "reasoning");
     if (!reasoning.empty()) out.push_back(Event::reasoning_delta(std::move(reasoning)));
@@ -988,7 +708,7 @@ std::optional<Error> parse_chat_completion(std::string_view body, std::vector<Ev
       }
     }
   }
-  if (const Value* usage = find_set(doc, "usage"); usage != nullptr && usage->IsObject()) {
+  if (const Value* usage = find_object(doc, "usage")) {
     out.push_back(Event::usage_report(usage_of(*usage)));
   }
   const Value* reason = find_set(choice, "finish_reason");
@@ -999,8 +719,7 @@ std::optional<Error> parse_chat_completion(std::string_view body, std::vector<Ev
 
 std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) {
   if (saw_done_ || finish_emitted_) return std::nullopt;
-  while (!data.empty() && is_space(data.back())) data.remove_suffix(1);
-  while (!data.empty() && is_space(data.front())) data.remove_prefix(1);
+  data = trim(data);
   if (data.empty()) return std::nullopt;  // keep-alive
   if (data == "[DONE]") {
     saw_done_ = true;
@@ -1011,19 +730,14 @@ std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) 
     return std::nullopt;
   }
   rapidjson::Document doc;
-  std::string what;
-  if (!parse_json<rapidjson::kParseDefaultFlags>(data, doc, what)) {
-    return Error::upstream(502, "upstream sent invalid JSON in stream: " + what);
-  }
-  if (!doc.IsObject()) return Error::upstream(502, "upstream sent an invalid stream chunk: not an object");
+  if (std::optional<Error> e = parse_upstream_object(data, doc, "stream chunk", true)) return e;
   if (const Value* err = find_set(doc, "error")) return error_from_value(502, *err, true);
 
   if (const Value* choices = find_set(doc, "choices"); choices != nullptr && choices->IsArray()) {
     for (const auto& choice : choices->GetArray()) {
       if (!choice.IsObject()) continue;
       if (int_member(choice, "index").value_or(0) != 0) continue;  // only choice 0 is relayed (no n > 1)
-      const Value* delta = find_set(choice, "delta");
-      if (delta != nullptr && delta->IsObject()) {
+      if (const Value* delta = find_object(choice, "delta")) {
         if (!role_emitted_) {
           role_emitted_ = true;
           emit(Event::role());
@@ -1057,7 +771,7 @@ std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) 
       }
     }
   }
-  if (const Value* usage = find_set(doc, "usage"); usage != nullptr && usage->IsObject()) {
+  if (const Value* usage = find_object(doc, "usage")) {
     emit(Event::usage_report(usage_of(*usage)));
   }
   return std::nullopt;
@@ -1075,31 +789,8 @@ std::optional<Error> ChunkParser::finish(const Emit& emit) {
 
 Error parse_error_response(int status, std::string_view body) {
   rapidjson::Document doc;
-  std::string what;
-  if (parse_json<rapidjson::kParseDefaultFlags>(body, doc, what) && doc.IsObject()) {
-    if (const Value* err = find_set(doc, "error");
-        err != nullptr && (err->IsString() || (err->IsObject() && find_set(*err, "message") != nullptr))) {
-      return error_from_value(status, *err, false);
-    }
-  }
-  std::string message = "upstream returned HTTP " + std::to_string(status);
-  std::string_view excerpt = body;
-  while (!excerpt.empty() && is_space(excerpt.front())) excerpt.remove_prefix(1);
-  while (!excerpt.empty() && is_space(excerpt.back())) excerpt.remove_suffix(1);
-  if (!excerpt.empty()) {
-    constexpr std::size_t kMaxExcerpt = 200;
-    bool cut = false;
-    if (excerpt.size() > kMaxExcerpt) {
-      std::size_t n = kMaxExcerpt;
-      while (n > 0 && (static_cast<unsigned char>(excerpt[n]) & 0xC0) == 0x80) --n;  // keep UTF-8 whole
-      excerpt = excerpt.substr(0, n);
-      cut = true;
-    }
-    message += ": ";
-    message += excerpt;
-    if (cut) message += "...";
-  }
-  return Error::upstream(status, std::move(message));
+  if (const Value* err = error_member(body, doc)) return error_from_value(status, *err, false);
+  return Error::upstream(status, http_error_message(status, body));
 }
 
 }  // namespace llmux::openai
