@@ -42,12 +42,22 @@ bool is_result_message(const Message& m) {
   return m.role == Role::Tool || (m.role == Role::User && is_xml_result_text(m.text()));
 }
 
+// "<tag>" (built by appending: GCC 12 warns falsely, -Wrestrict, on "<" + string).
+std::string open_tag(std::string_view tag) {
+  std::string open;
+  open.reserve(tag.size() + 2);
+  open.push_back('<');
+  open.append(tag);
+  open.push_back('>');
+  return open;
+}
+
 // The first XML tool tag in an assistant's text, or empty.
 std::string xml_tool_used(std::string_view text) {
   std::size_t best = std::string_view::npos;
   std::string_view found;
   for (std::string_view tag : kXmlTools) {
-    std::string open = "<" + std::string(tag) + ">";
+    const std::string open = open_tag(tag);
     std::size_t at = text.find(open);
     if (at < best) {
       best = at;
@@ -600,7 +610,7 @@ std::string write_arguments(const WriteTool& tool, const std::string& path, cons
 std::vector<std::string> xml_tools_described(std::string_view system) {
   std::vector<std::string> out;
   for (std::string_view tag : kXmlTools) {
-    if (contains(system, "<" + std::string(tag) + ">")) out.emplace_back(tag);
+    if (contains(system, open_tag(tag))) out.emplace_back(tag);
   }
   return out;
 }
