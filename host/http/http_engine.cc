@@ -88,8 +88,11 @@ struct Core {
   bool post(Command command) {
     std::lock_guard lock(mutex);
     if (!accepting) return false;
+    // Commands still queued mean a wake-up is already on its way (the loop
+    // takes the whole queue at once): under load most posts skip the syscall.
+    bool wake = commands.empty();
     commands.push_back(command);
-    curl_multi_wakeup(multi);
+    if (wake) curl_multi_wakeup(multi);
     return true;
   }
 };
