@@ -228,7 +228,8 @@ TEST(MockAgentText, LineCount) {
 // Finding the writing tool
 
 TEST(MockAgentTools, FindsEachClientsWriter) {
-  auto kilo = find_write_tool(kilo_tools());
+  const std::vector<Tool> kilo_offered = kilo_tools();  // the result points into it
+  auto kilo = find_write_tool(kilo_offered);
   ASSERT_TRUE(kilo);
   EXPECT_EQ(kilo->tool->name, "write");
   EXPECT_EQ(kilo->path_key, "filePath");
