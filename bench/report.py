@@ -109,6 +109,9 @@ for name in ("llmux", "nginx proxy", "pistache bare", "portkey"):
     if idle is None:
         continue
     p(f"| {name} | {int(idle) / 1024:.1f} | {int(peak) / 1024:.1f} |" if peak else f"| {name} | {int(idle) / 1024:.1f} | - |")
+pss = meta.get("pss_idle/llmux")
+if pss:
+    p(f"| llmux PSS (shared library pages divided among their users) | {int(pss) / 1024:.1f} | - |")
 
 scale = []
 with open(scale_path) as f:
@@ -117,7 +120,7 @@ with open(scale_path) as f:
         scale.append((what, int(n), fields(result)))
 if scale:
     p("")
-    p("| scale: slow streams at once | streams | completed | failed | chunks | open s | RSS before MB | RSS peak MB | "
+    p("| scale: slow streams at once (fresh llmux each) | streams | completed | failed | chunks | open s | RSS before MB | RSS peak MB | "
       "MB per 1k streams | CPU µs/chunk |")
     p("|---|---|---|---|---|---|---|---|---|---|")
     for what, n, r in scale:

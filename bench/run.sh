@@ -105,7 +105,10 @@ routes:
   gpt-bench-sse: [up_sse]
   gpt-bench-slow: [up_slow]
 YAML
-"$build/bin/llmux" --config "$work/providers.yaml" --listen "127.0.0.1:$port" --log-level warn & pids+=($!); llmux=$!
+start_llmux() {
+  "$build/bin/llmux" --config "$work/providers.yaml" --listen "127.0.0.1:$port" --log-level warn & pids+=($!); llmux=$!
+}
+start_llmux
 if [[ -n "$portkey_start" ]]; then
   NODE_ENV=production node "$portkey_start" --headless --port="$pk" >"$work/portkey.log" 2>&1 & pids+=($!); portkey_pid=$!
 fi
@@ -181,6 +184,7 @@ meta="$work/meta.txt"
 # Idle RSS once everything has started and settled.
 sleep 1
 echo "rss_idle/llmux=$(mem_kb "$llmux" VmRSS)" >> "$meta"
+echo "pss_idle/llmux=$(awk '$1 == "Pss:" {print $2}' "/proc/$llmux/smaps_rollup")" >> "$meta"
 echo "rss_idle/nginx proxy=$(mem_kb "$proxy_pid" VmRSS)" >> "$meta"
 echo "rss_idle/pistache bare=$(mem_kb "$bare_pid" VmRSS)" >> "$meta"
 [[ -n "$portkey_start" ]] && echo "rss_idle/portkey=$(mem_kb "$portkey_pid" VmRSS)" >> "$meta"
@@ -235,6 +239,13 @@ for n in $scale_list; do
     if [[ $what == openai ]]; then count=$proxied; model=gpt-bench-slow; fi
     # 1,000 streams: the proxied path only; 10,000: both.
     if [[ $what == mock && $n -lt 5000 ]]; then continue; fi
+    # A fresh llmux per row: memory a previous row freed is not given back to
+    # the system (glibc keeps it for reuse), so it would blur this row's peak.
+    kill "$llmux" 2>/dev/null || true
+    wait "$llmux" 2>/dev/null || true
+    start_llmux
+    wait_http "http://127.0.0.1:$port/healthz"
+    sleep 0.5
     line=$(python3 bench/streams.py --port "$port" --streams "$count" --model "$model" --pid "$llmux" --timeout 90 | grep '^RESULT')
     printf '%s\t%s\t%s\n' "$what" "$n" "$line" >> "$scale"
     printf '  scale %-6s %6s streams: %s\n' "$what" "$count" "${line#RESULT }" >&2

@@ -639,6 +639,29 @@ TEST(OpenAIPassThrough, EventsSplitAnywhereArriveWhole) {
   EXPECT_THAT(finish_reasons(data), ElementsAre("stop"));
 }
 
+TEST(OpenAIPassThrough, CrlfFramingAndCommentsPassThrough) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    std::string all = ": keep-alive\r\n\r\n";
+    for (const auto& piece : hello_stream()) {
+      std::string crlf = piece.substr(0, piece.size() - 2) + "\r\n\r\n";
+      all += crlf;
+    }
+    exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
+    exchange.chunk(all.substr(0, all.size() / 2));
+    exchange.chunk(all.substr(all.size() / 2));
+    exchange.end_chunked();
+  });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  ASSERT_EQ(response.status, 200);
+  EXPECT_THAT(response.body, HasSubstr(": keep-alive\r\n\r\n"));
+  EXPECT_THAT(response.body, HasSubstr("\"model\":\"gpt-test\""));
+  EXPECT_THAT(response.body, Not(HasSubstr("gpt-test-2024-08-06")));
+  EXPECT_THAT(response.body, HasSubstr("data: [DONE]\r\n\r\n"));
+  EXPECT_THAT(response.body, Not(HasSubstr("\"error\"")));
+}
+
 TEST(OpenAIPassThrough, InvalidFrameIsRelayedAndTheEndWithoutDoneIsAnError) {
   FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
     send_stream(exchange, {kRoleChunk, content_chunk("Hel"), "data: {\"id\":\"x\",\"choices\":[{\"delta\":\n\n"});
