@@ -301,7 +301,19 @@ class ChatExchange final : public HttpHandler {
   bool feed_raw_sse(std::string_view bytes) {
     std::string out;
     relay_->feed(bytes, out);
-    if (!out.empty()) emit(Event::raw(std::move(out)));
+    if (!raw_started_ && relay_->error_first()) {
+      // An error as the first event (some servers answer 200 and then say
+      // why they cannot): parsed as usual, so the call can still fall back.
+      std::string replay = std::move(out);
+      replay += relay_->tail();
+      relay_.reset();
+      mode_ = Mode::Sse;
+      return feed_sse(replay);
+    }
+    if (!out.empty()) {
+      raw_started_ = true;
+      emit(Event::raw(std::move(out)));
+    }
     if (relay_->done()) {
       emit(Event::finished(FinishReason::Stop));
       return true;  // the rest of the response (its end) is read and dropped
@@ -412,6 +424,7 @@ class ChatExchange final : public HttpHandler {
   sse::Reader reader_;
   openai::ChunkParser parser_;
   std::optional<passthrough::SseRelay> relay_;  // set when the request passed through
+  bool raw_started_ = false;  // a Raw event went out (the answer may be committed)
   bool terminal_ = false;
   bool stopped_ = false;
 

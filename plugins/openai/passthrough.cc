@@ -246,6 +246,11 @@ void SseRelay::event(std::string_view text, std::string& out) {
     std::string_view rest = text.substr(eol + 1);
     bool single = rest == "\n" || rest == "\r\n";
     std::string_view data = text.substr(payload, payload_end - payload);
+    if (!seen_data_) {
+      seen_data_ = true;
+      auto start = data.find_first_not_of(" \t");
+      error_first_ = start != std::string_view::npos && data.substr(start, 8) == "{\"error\"";
+    }
     if (single && data == "[DONE]") {
       done_ = true;
     } else if (single && !data.empty() && data.front() == '{') {

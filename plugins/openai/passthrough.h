@@ -64,6 +64,9 @@ class SseRelay {
   // blank line) to `out`.
   void finish(std::string& out);
   bool done() const { return done_; }  // `data: [DONE]` was seen
+  // The first data event of the stream is an error object ({"error":...}).
+  bool error_first() const { return error_first_; }
+  const std::string& tail() const { return tail_; }
   const std::string& client_model() const { return client_model_; }
   std::size_t pending_bytes() const { return tail_.size(); }
 
@@ -73,6 +76,8 @@ class SseRelay {
   std::string tail_;  // bytes of an event not yet ended
   std::size_t scan_from_ = 0;  // in tail_: the start of its unfinished line
   bool done_ = false;
+  bool seen_data_ = false;
+  bool error_first_ = false;
 };
 
 }  // namespace llmux::openai_compat::passthrough

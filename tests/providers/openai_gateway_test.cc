@@ -675,6 +675,21 @@ TEST(OpenAIPassThrough, InvalidFrameIsRelayedAndTheEndWithoutDoneIsAnError) {
   EXPECT_EQ(response.body.substr(response.body.size() - 14), "data: [DONE]\n\n");
 }
 
+TEST(OpenAIPassThrough, ErrorAsTheFirstEventStillFallsBack) {
+  FakeUpstream failing([](const FakeRequest&, FakeExchange& exchange) {
+    send_stream(exchange, {"data: {\"error\":{\"message\":\"overloaded, try later\",\"type\":\"server_error\"}}\n\n"});
+  });
+  FakeUpstream good([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, hello_stream()); });
+  TestGateway gw(config(openai_entry("bad", failing.url("/v1")) + openai_entry("good", good.url("/v1")),
+                        "gpt-test: [bad, good]\n"));
+  HttpClient client;
+  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  auto data = well_formed_stream(response);
+  EXPECT_EQ(response.header("x-llmux-provider"), "good");
+  EXPECT_EQ(sse_content(response.body), "Hello world");
+  EXPECT_THAT(response.body, Not(HasSubstr("overloaded")));
+}
+
 TEST(OpenAIPassThrough, StepParametersAndNonOpenAIBodiesAreRendered) {
   FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, kCompletionJson); });
   TestGateway gw(config(openai_entry("up", upstream.url("/v1")),
