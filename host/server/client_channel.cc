@@ -1,6 +1,5 @@
 #include "server/client_channel.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -21,10 +20,9 @@ SocketChannel::SocketChannel(int fd) : fd_(fd) {
   }
   device_ = st.st_dev;
   inode_ = st.st_ino;
-  // Pistache accepts sockets non-blocking; a send here must never block a
-  // provider's thread, so make sure of it.
-  int flags = ::fcntl(fd_, F_GETFL);
-  if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  // A send here must never block a provider's thread: every send() passes
+  // MSG_DONTWAIT, so the socket's own O_NONBLOCK flag does not matter (and
+  // costs no fcntl per request).
 }
 
 SocketChannel::~SocketChannel() = default;
