@@ -262,7 +262,10 @@ class Handler final : public Http::Handler {
     for (const ResolvedStep& step : resolution.chain) {
       if (!step.slot->ready()) continue;
       std::string why;
-      if (gateway_->health().admit(step.slot->name, &why) == ProviderHealth::Admission::Skip) continue;
+      auto admission = gateway_->health().admit(step.slot->name, &why);
+      if (admission == ProviderHealth::Admission::Skip) continue;
+      // A count is no health probe: give the probe slot back for a real request.
+      if (admission == ProviderHealth::Admission::Probe) gateway_->health().release_probe(step.slot->name);
       ChatRequest counted = chat;
       counted.model = step.upstream_model;
       auto provider = step.slot->provider;
