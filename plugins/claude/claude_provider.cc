@@ -81,28 +81,6 @@ std::string client_header(const ChatRequest& request, std::string_view name) {
 
 bool passthrough(const ChatRequest& request) { return request.source_api == Api::Anthropic && request.original_body; }
 
-FinishReason finish_of(std::string_view stop_reason) {
-  if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") return FinishReason::Length;
-  if (stop_reason == "tool_use") return FinishReason::ToolCalls;
-  if (stop_reason == "stop_sequence") return FinishReason::StopSequence;
-  if (stop_reason == "refusal") return FinishReason::ContentFilter;
-  return FinishReason::Stop;  // end_turn, pause_turn
-}
-
-// The status an Anthropic error type stands for (an `error` event in a 200 stream).
-int status_of_error_type(std::string_view type) {
-  if (type == "invalid_request_error") return 400;
-  if (type == "authentication_error") return 401;
-  if (type == "billing_error") return 402;
-  if (type == "permission_error") return 403;
-  if (type == "not_found_error") return 404;
-  if (type == "request_too_large") return 413;
-  if (type == "rate_limit_error") return 429;
-  if (type == "timeout_error") return 504;
-  if (type == "overloaded_error") return 529;
-  return 500;  // api_error
-}
-
 // Reads usage members of an Anthropic usage object into `usage`.
 void read_usage(const rapidjson::Value& object, Usage& usage) {
   if (!object.IsObject()) return;
@@ -158,7 +136,10 @@ struct PassAccount {
     // message_delta
     if (auto d = doc.FindMember("delta"); d != doc.MemberEnd() && d->value.IsObject()) {
       auto s = d->value.FindMember("stop_reason");
-      if (s != d->value.MemberEnd() && s->value.IsString()) finish = finish_of(s->value.GetString());
+      // The relayed bytes are not followed block by block: no tool calls to count.
+      if (s != d->value.MemberEnd() && s->value.IsString()) {
+        finish = anthropic::finish_reason(s->value.GetString(), false);
+      }
     }
     if (auto u = doc.FindMember("usage"); u != doc.MemberEnd()) {
       read_usage(u->value, usage);
@@ -175,7 +156,7 @@ struct PassAccount {
       has_usage = true;
     }
     auto s = doc.FindMember("stop_reason");
-    if (s != doc.MemberEnd() && s->value.IsString()) finish = finish_of(s->value.GetString());
+    if (s != doc.MemberEnd() && s->value.IsString()) finish = anthropic::finish_reason(s->value.GetString(), false);
     stopped = true;
   }
 
@@ -185,7 +166,7 @@ struct PassAccount {
       auto t = e->value.FindMember("type");
       if (t != e->value.MemberEnd() && t->value.IsString()) type = t->value.GetString();
     }
-    return anthropic::parse_error_response(status != 0 ? status : status_of_error_type(type), data);
+    return anthropic::parse_error_response(status != 0 ? status : anthropic::status_of_error_type(type), data);
   }
 };
 

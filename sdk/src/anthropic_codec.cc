@@ -63,15 +63,6 @@ Usage usage_of(const Value& usage) {
   return u;
 }
 
-FinishReason finish_reason_of(std::string_view s, bool has_tool_calls) {
-  if (s == "end_turn" || s == "pause_turn") return FinishReason::Stop;
-  if (s == "max_tokens" || s == "model_context_window_exceeded") return FinishReason::Length;
-  if (s == "stop_sequence") return FinishReason::StopSequence;
-  if (s == "tool_use") return FinishReason::ToolCalls;
-  if (s == "refusal") return FinishReason::ContentFilter;
-  return has_tool_calls ? FinishReason::ToolCalls : FinishReason::Stop;
-}
-
 // `data:<media type>[;base64],<data>` split; false when `url` is not a base64 data: URI.
 bool split_data_uri(std::string_view url, std::string_view& media_type, std::string_view& data) {
   if (url.substr(0, 5) != "data:") return false;
@@ -1300,10 +1291,17 @@ void StreamRenderer::render(const Event& event, std::string& out) {
 
 // ---------------------------------------------------------------- upstream answers
 
-namespace {
+FinishReason finish_reason(std::string_view stop_reason, bool has_tool_calls) {
+  const std::string_view s = stop_reason;
+  if (s == "end_turn" || s == "pause_turn") return FinishReason::Stop;
+  if (s == "max_tokens" || s == "model_context_window_exceeded") return FinishReason::Length;
+  if (s == "stop_sequence") return FinishReason::StopSequence;
+  if (s == "tool_use") return FinishReason::ToolCalls;
+  if (s == "refusal") return FinishReason::ContentFilter;
+  return has_tool_calls ? FinishReason::ToolCalls : FinishReason::Stop;
+}
 
-// Status of an Anthropic error type (for errors that come without one: stream events).
-int status_of_type(std::string_view type) {
+int status_of_error_type(std::string_view type) {
   if (type == "invalid_request_error") return 400;
   if (type == "authentication_error") return 401;
   if (type == "billing_error") return 402;
@@ -1313,8 +1311,10 @@ int status_of_type(std::string_view type) {
   if (type == "rate_limit_error") return 429;
   if (type == "timeout_error") return 504;
   if (type == "overloaded_error") return 529;
-  return 500;
+  return 500;  // api_error, and types this list does not know
 }
+
+namespace {
 
 // An Anthropic `error` object -> Error. `status` 0: from the type.
 Error error_from_object(int status, const Value& error) {
@@ -1326,7 +1326,7 @@ Error error_from_object(int status, const Value& error) {
   } else if (error.IsString()) {
     message = string_of(error);
   }
-  if (status < 400) status = status_of_type(type);
+  if (status < 400) status = status_of_error_type(type);
   if (type == "overloaded_error") status = 529;
   if (message.empty()) message = type.empty() ? "upstream error" : "upstream error: " + type;
   Error e = Error::upstream(status, std::move(message));
@@ -1382,7 +1382,7 @@ std::optional<Error> parse_message(std::string_view body, std::vector<Event>& ou
   }
   const Value* reason = find_set(doc, "stop_reason");
   out.push_back(Event::finished(
-      finish_reason_of(reason != nullptr && reason->IsString() ? view_of(*reason) : "", tools > 0)));
+      finish_reason(reason != nullptr && reason->IsString() ? view_of(*reason) : "", tools > 0)));
   return std::nullopt;
 }
 
@@ -1495,7 +1495,7 @@ std::optional<Error> StreamParser::feed(std::string_view event, std::string_view
   if (type == "message_delta") {
     if (const Value* delta = find_object(doc, "delta")) {
       if (const Value* reason = find_set(*delta, "stop_reason"); reason != nullptr && reason->IsString()) {
-        finish_ = finish_reason_of(view_of(*reason), tools_ > 0);
+        finish_ = finish_reason(view_of(*reason), tools_ > 0);
       }
     }
     if (const Value* usage = find_object(doc, "usage")) {

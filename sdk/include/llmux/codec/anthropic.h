@@ -227,6 +227,19 @@ class StreamParser {
 // with type overloaded_error.
 Error parse_error_response(int status, std::string_view body);
 
+// An Anthropic stop_reason as a FinishReason: end_turn and pause_turn -> Stop,
+// max_tokens and model_context_window_exceeded -> Length, stop_sequence ->
+// StopSequence, tool_use -> ToolCalls, refusal -> ContentFilter; a reason not
+// in this list -> ToolCalls when the answer carried tool calls, else Stop.
+FinishReason finish_reason(std::string_view stop_reason, bool has_tool_calls);
+
+// The HTTP status an Anthropic error type stands for (an `error` event inside
+// a 200 stream carries no status of its own): invalid_request_error 400,
+// authentication_error 401, billing_error 402, permission_error 403,
+// not_found_error 404, request_too_large 413, rate_limit_error 429,
+// timeout_error 504, overloaded_error 529; api_error and unknown types 500.
+int status_of_error_type(std::string_view type);
+
 // An input token count for providers that cannot count exactly: characters
 // (UTF-8 code points) / 4, rounded up, over the system and message texts, tool
 // call names and arguments, tool results, thinking text, and the tools' names,
