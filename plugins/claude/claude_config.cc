@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "llmux/json.h"
 
@@ -334,17 +335,7 @@ ClaudeConfig ClaudeConfig::parse(const ConfigNode& options) {
     }
   }
 
-  c.timeouts.connect = options.get_duration("connect_timeout", c.timeouts.connect);
-  c.timeouts.first_byte = options.get_duration("first_byte_timeout", c.timeouts.first_byte);
-  c.timeouts.idle = options.get_duration("idle_timeout", c.timeouts.idle);
-  c.timeouts.total = options.get_duration("total_timeout", c.timeouts.total);
-  c.proxy = options.get_string("proxy", c.proxy);
-  if (const ConfigNode* proxy = present(options.find("proxy"));
-      proxy != nullptr && c.proxy.find_first_of(" \t\r\n") != std::string::npos) {
-    throw ConfigError(*proxy, "proxy must not contain whitespace");
-  }
-  c.verify_tls = options.get_bool("verify_tls", c.verify_tls);
-  c.ca_path = options.get_string("ca_path", c.ca_path);
+  c.upstream = read_upstream_settings(options, std::move(c.upstream));
   if (const ConfigNode* models = present(options.find("models"))) {
     c.models = options.get_string_list("models");
     for (const auto& m : c.models) {

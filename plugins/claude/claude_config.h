@@ -11,6 +11,7 @@
 
 #include "llmux/config.h"
 #include "llmux/http.h"
+#include "llmux/upstream_settings.h"
 
 namespace llmux::claude {
 
@@ -40,10 +41,7 @@ struct ClaudeConfig {
   std::string anthropic_version = "2023-06-01";
   std::vector<std::string> betas;  // always added to anthropic-beta
   HttpHeaders headers;             // extra request headers
-  HttpTimeouts timeouts;           // connect 10s, first byte 60s, idle 120s, total off
-  std::string proxy;
-  bool verify_tls = true;
-  std::string ca_path;
+  UpstreamSettings upstream;       // timeouts (connect 10s, first byte 60s, idle 120s), proxy, TLS
   std::vector<std::string> models;  // listed by /v1/models; routes decide what is sent here
 
   std::vector<CredentialConfig> credentials;

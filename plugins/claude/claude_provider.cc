@@ -261,10 +261,7 @@ class PooledAttempt : public std::enable_shared_from_this<PooledAttempt> {
       r.headers.emplace_back("Authorization", "Bearer " + auth.token);
     }
     for (const auto& [header, value] : config.headers) set_header(r.headers, header, value);
-    r.timeouts = config.timeouts;
-    r.proxy = config.proxy;
-    r.verify_tls = config.verify_tls;
-    r.ca_path = config.ca_path;
+    config.upstream.apply(r);
     return r;
   }
 

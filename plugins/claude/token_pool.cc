@@ -571,14 +571,11 @@ void TokenPool::run_refresh(std::size_t index, std::string failed_access) {
   request.url = config_.token_url;
   request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
   request.body = std::move(body);
-  request.timeouts = config_.timeouts;
+  config_.upstream.apply(request);
   request.timeouts.total = config_.refresh_timeout;
   if (request.timeouts.first_byte.count() == 0 || request.timeouts.first_byte > config_.refresh_timeout) {
     request.timeouts.first_byte = config_.refresh_timeout;
   }
-  request.proxy = config_.proxy;
-  request.verify_tls = config_.verify_tls;
-  request.ca_path = config_.ca_path;
 
   std::weak_ptr<TokenPool> weak = weak_from_this();
   auto handler = collect_response(kMaxTokenBody, [weak, index](CollectedResponse&& answer) {

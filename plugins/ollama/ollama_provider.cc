@@ -8,6 +8,7 @@
 #include "llmux/json.h"
 #include "llmux/ndjson.h"
 #include "llmux/upstream_link.h"
+#include "llmux/upstream_settings.h"
 
 namespace llmux::ollama {
 
@@ -281,10 +282,7 @@ OllamaOptions OllamaOptions::parse(const ConfigNode& options) {
       o.headers.emplace_back(key, std::move(text));
     }
   }
-  o.timeouts.connect = nonnegative_duration(options, "connect_timeout", o.timeouts.connect);
-  o.timeouts.first_byte = nonnegative_duration(options, "first_byte_timeout", o.timeouts.first_byte);
-  o.timeouts.idle = nonnegative_duration(options, "idle_timeout", o.timeouts.idle);
-  o.timeouts.total = nonnegative_duration(options, "total_timeout", o.timeouts.total);
+  o.timeouts = read_http_timeouts(options, o.timeouts);  // as_duration refuses negative values
   if (const ConfigNode* node = options.find("keep_alive")) {
     if (!node->is_scalar()) throw ConfigError(*node, "must be a duration like 5m, or a number of seconds");
     o.keep_alive = node->value();

@@ -144,10 +144,7 @@ struct Core : std::enable_shared_from_this<Core> {
     r.headers.emplace_back("Accept", event_stream ? "text/event-stream" : "application/json");
     if (!config.organization.empty()) r.headers.emplace_back("OpenAI-Organization", config.organization);
     for (const auto& [header, value] : config.headers) set_header(r.headers, header, value);
-    r.timeouts = config.timeouts;
-    r.proxy = config.proxy;
-    r.verify_tls = config.verify_tls;
-    r.ca_path = config.ca_path;
+    config.upstream.apply(r);
     return r;
   }
 

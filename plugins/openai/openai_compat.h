@@ -17,6 +17,7 @@
 
 #include "llmux/http.h"
 #include "llmux/provider.h"
+#include "llmux/upstream_settings.h"
 
 namespace llmux::openai_compat {
 
@@ -38,10 +39,7 @@ struct OpenAICompatConfig {
   std::vector<ApiKey> keys;             // empty: no Authorization header
   HttpHeaders headers;                  // extra request headers (replace defaults of the same name)
   std::string organization;             // -> OpenAI-Organization
-  HttpTimeouts timeouts;                // connect 10s, first byte 60s, idle 120s, total off
-  std::string proxy;
-  bool verify_tls = true;
-  std::string ca_path;
+  UpstreamSettings upstream;            // timeouts (connect 10s, first byte 60s, idle 120s), proxy, TLS
   std::optional<std::vector<std::string>> models;  // static list; unset = ask GET {base_url}/models
   std::chrono::milliseconds models_ttl{std::chrono::minutes(5)};  // 0 = fetch once
   std::string provider;                 // g4f: sent as the request member "provider"

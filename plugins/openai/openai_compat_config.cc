@@ -1,5 +1,6 @@
 // OpenAICompatConfig: flavour defaults and the `options` map of providers.yaml.
 #include <algorithm>
+#include <utility>
 #include <string_view>
 
 #include "openai_compat.h"
@@ -170,19 +171,8 @@ OpenAICompatConfig OpenAICompatConfig::parse(OpenAICompatConfig c, const ConfigN
   read_base_url(c, options);
   read_headers(c, options);
 
-  c.timeouts.connect = options.get_duration("connect_timeout", c.timeouts.connect);
-  c.timeouts.first_byte = options.get_duration("first_byte_timeout", c.timeouts.first_byte);
-  c.timeouts.idle = options.get_duration("idle_timeout", c.timeouts.idle);
-  c.timeouts.total = options.get_duration("total_timeout", c.timeouts.total);
-
-  c.proxy = options.get_string("proxy", c.proxy);
-  if (const ConfigNode* proxy = present(options.find("proxy"));
-      proxy != nullptr && c.proxy.find_first_of(" \t\r\n") != std::string::npos) {
-    throw ConfigError(*proxy, "proxy must not contain whitespace");
-  }
-  c.verify_tls = options.get_bool("verify_tls", c.verify_tls);
+  c.upstream = read_upstream_settings(options, std::move(c.upstream));
   c.passthrough = options.get_bool("passthrough", c.passthrough);
-  c.ca_path = options.get_string("ca_path", c.ca_path);
 
   if (const ConfigNode* models = present(options.find("models"))) {
     std::vector<std::string> list = options.get_string_list("models");
