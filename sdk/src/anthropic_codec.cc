@@ -17,13 +17,6 @@ namespace {
 using namespace codec;
 
 // `head` (`{"type":"<x>_delta","<field>":`) + the quoted `text` + `}`.
-std::string delta_json(std::string_view head, std::string_view text) {
-  std::string d(head);
-  json::append_quoted(d, text);
-  d.push_back('}');
-  return d;
-}
-
 // One SSE message with its event line; `data` is one line of JSON.
 void append_frame(std::string& out, std::string_view event, std::string_view data) {
   out.append("event: ");
@@ -1157,7 +1150,7 @@ void StreamRenderer::close_block(std::string& out) {
     // The call's input always ends a whole JSON object.
     const std::string rest = tool_input_.completion();
     if (!rest.empty()) {
-      delta(out, delta_json("{\"type\":\"input_json_delta\",\"partial_json\":", rest));
+      delta(out, "{\"type\":\"input_json_delta\",\"partial_json\":", rest);
     }
   }
   out.append("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":");
@@ -1166,12 +1159,14 @@ void StreamRenderer::close_block(std::string& out) {
   block_ = Block::None;
 }
 
-void StreamRenderer::delta(std::string& out, std::string_view delta_json) {
+// `{..."delta":<head><text quoted>}}`, straight into `out`.
+void StreamRenderer::delta(std::string& out, std::string_view head, std::string_view text) {
   out.append("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":");
   append_int(out, block_index_);
   out.append(",\"delta\":");
-  out.append(delta_json);
-  out.append("}\n\n");
+  out.append(head);
+  json::append_quoted(out, text);
+  out.append("}}\n\n");
 }
 
 void StreamRenderer::tool_delta(const Event& event, std::string& out) {
@@ -1198,7 +1193,7 @@ void StreamRenderer::tool_delta(const Event& event, std::string& out) {
   }
   const std::string valid = tool_input_.feed(event.text);
   if (valid.empty()) return;
-  delta(out, delta_json("{\"type\":\"input_json_delta\",\"partial_json\":", valid));
+  delta(out, "{\"type\":\"input_json_delta\",\"partial_json\":", valid);
 }
 
 void StreamRenderer::render(const Event& event, std::string& out) {
@@ -1211,7 +1206,7 @@ void StreamRenderer::render(const Event& event, std::string& out) {
       if (event.text.empty()) return;
       ensure_started(out);
       if (block_ != Block::Text) open_block(Block::Text, out, "{\"type\":\"text\",\"text\":\"\"}");
-      delta(out, delta_json("{\"type\":\"text_delta\",\"text\":", event.text));
+      delta(out, "{\"type\":\"text_delta\",\"text\":", event.text);
       return;
     }
     case Event::Kind::ReasoningDelta:
@@ -1222,9 +1217,9 @@ void StreamRenderer::render(const Event& event, std::string& out) {
         open_block(Block::Thinking, out, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}");
       }
       const bool signature = event.kind == Event::Kind::ReasoningSignature;
-      delta(out, delta_json(signature ? "{\"type\":\"signature_delta\",\"signature\":"
-                                      : "{\"type\":\"thinking_delta\",\"thinking\":",
-                            event.text));
+      delta(out,
+            signature ? "{\"type\":\"signature_delta\",\"signature\":" : "{\"type\":\"thinking_delta\",\"thinking\":",
+            event.text);
       if (signature) close_block(out);  // the signature closes its thinking block
       return;
     }

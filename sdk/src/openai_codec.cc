@@ -717,6 +717,218 @@ std::optional<Error> parse_chat_completion(std::string_view body, std::vector<Ev
   return std::nullopt;
 }
 
+namespace {
+
+// The common chunk, read without a DOM: a root object whose `choices` holds
+// one object with index 0 (or none), a `delta` of strings, a string
+// `finish_reason`. Everything else -- an `error`, `usage`, `tool_calls`, more
+// choices, a repeated member, a non-integer index, invalid JSON, deep nesting
+// -- stops the scan (`bail`), and the chunk is parsed with the DOM as before,
+// which stays the one definition of what a chunk means.
+class FastChunk : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, FastChunk> {
+ public:
+  enum class Str : std::uint8_t { Absent, String, Other };
+  struct Field {
+    Str state = Str::Absent;
+    std::string* value = nullptr;
+  };
+
+  explicit FastChunk(std::string& content, std::string& reasoning_content, std::string& reasoning,
+                     std::string& finish)
+      : content_{Str::Absent, &content}, reasoning_content_{Str::Absent, &reasoning_content},
+        reasoning_{Str::Absent, &reasoning}, finish_{Str::Absent, &finish} {}
+
+  bool bail = false;
+  bool have_choice = false;
+  bool have_delta = false;  // the choice's delta is an object
+
+  const Field& content() const { return content_; }
+  const Field& reasoning_content() const { return reasoning_content_; }
+  const Field& reasoning() const { return reasoning_; }
+  const Field& finish() const { return finish_; }
+
+  // Handler: every value event goes through one of these.
+  bool Null() { return scalar(Kind::Null, {}); }
+  bool Bool(bool) { return scalar(Kind::Other, {}); }
+  bool Int(int i) { return scalar(i == 0 ? Kind::Zero : Kind::Other, {}); }
+  bool Uint(unsigned u) { return scalar(u == 0 ? Kind::Zero : Kind::Other, {}); }
+  bool Int64(std::int64_t) { return scalar(Kind::Other, {}); }
+  bool Uint64(std::uint64_t) { return scalar(Kind::Other, {}); }
+  bool Double(double) { return scalar(Kind::Double, {}); }
+  bool String(const char* s, rapidjson::SizeType n, bool) { return scalar(Kind::String, {s, n}); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (depth_ > kFastDepth) return true;
+    const Ctx ctx = ctx_[depth_];
+    key_ = KeyId::None;
+    const std::string_view k(s, n);
+    if (ctx == Ctx::Root) {
+      if (k == "choices") key_ = KeyId::Choices;
+      else if (k == "error") key_ = KeyId::Error;
+      else if (k == "usage") key_ = KeyId::Usage;
+    } else if (ctx == Ctx::Choice) {
+      if (k == "index") key_ = KeyId::Index;
+      else if (k == "delta") key_ = KeyId::Delta;
+      else if (k == "finish_reason") key_ = KeyId::FinishReason;
+    } else if (ctx == Ctx::Delta) {
+      if (k == "content") key_ = KeyId::Content;
+      else if (k == "reasoning_content") key_ = KeyId::ReasoningContent;
+      else if (k == "reasoning") key_ = KeyId::Reasoning;
+      else if (k == "tool_calls") key_ = KeyId::ToolCalls;
+    }
+    if (key_ != KeyId::None) {
+      const auto bit = static_cast<std::uint32_t>(1u << static_cast<unsigned>(key_));
+      if ((seen_ & bit) != 0) return stop();  // a repeated member: the first one counts
+      seen_ |= bit;
+    }
+    return true;
+  }
+  bool StartObject() { return open(true); }
+  bool EndObject(rapidjson::SizeType) { return close(); }
+  bool StartArray() { return open(false); }
+  bool EndArray(rapidjson::SizeType) { return close(); }
+
+ private:
+  enum class Ctx : std::uint8_t { Other, Root, Choices, Choice, Delta };
+  enum class KeyId : std::uint8_t {
+    None, Choices, Error, Usage, Index, Delta, FinishReason, Content, ReasoningContent, Reasoning, ToolCalls
+  };
+  enum class Kind : std::uint8_t { Null, Zero, Double, String, Other, Object, Array };
+  static constexpr int kFastDepth = 4;   // root, choices, choice, delta
+  static constexpr int kMaxFastDepth = 64;  // deeper: the DOM path checks its limit
+
+  bool stop() {
+    bail = true;
+    return false;
+  }
+
+  // A value for the current key (or an array element) in the current context.
+  bool scalar(Kind kind, std::string_view s) {
+    if (depth_ == 0) return stop();  // the root is not an object
+    if (depth_ > kFastDepth) return true;
+    const Ctx ctx = ctx_[depth_];
+    if (ctx == Ctx::Choices) return stop();  // a choice that is not an object
+    if (ctx == Ctx::Other) return true;
+    const KeyId key = key_;
+    key_ = KeyId::None;
+    switch (key) {
+      case KeyId::Error:
+      case KeyId::Usage:
+      case KeyId::ToolCalls:
+        if (kind == Kind::Null || key == KeyId::Usage) return true;  // a usage that is not an object is ignored
+        return stop();
+      case KeyId::Index:
+        return kind == Kind::Null || kind == Kind::Zero ? true : stop();
+      case KeyId::FinishReason: return take(finish_, kind, s);
+      case KeyId::Content: return take(content_, kind, s);
+      case KeyId::ReasoningContent: return take(reasoning_content_, kind, s);
+      case KeyId::Reasoning: return take(reasoning_, kind, s);
+      default: return true;
+    }
+  }
+
+  static bool take(Field& f, Kind kind, std::string_view s) {
+    if (kind == Kind::Null) return true;  // null is absent
+    if (kind == Kind::String) {
+      f.state = Str::String;
+      f.value->assign(s);
+    } else {
+      f.state = Str::Other;
+    }
+    return true;
+  }
+
+  bool open(bool object) {
+    if (depth_ == 0) {
+      if (!object) return stop();
+      ctx_[++depth_] = Ctx::Root;
+      return true;
+    }
+    if (depth_ >= kMaxFastDepth) return stop();
+    Ctx next = Ctx::Other;
+    if (depth_ <= kFastDepth) {
+      const Ctx ctx = ctx_[depth_];
+      const KeyId key = key_;
+      key_ = KeyId::None;
+      if (ctx == Ctx::Choices) {
+        if (!object || have_choice) return stop();  // one choice object only
+        have_choice = true;
+        seen_ &= ~kChoiceKeys;
+        next = Ctx::Choice;
+      } else if (key == KeyId::Error || key == KeyId::Usage || key == KeyId::ToolCalls || key == KeyId::Index) {
+        if (key != KeyId::Usage || object) return stop();  // a usage that is not an object is ignored
+      } else if (key == KeyId::Choices) {
+        next = object ? Ctx::Other : Ctx::Choices;  // choices that are not an array are ignored
+      } else if (key == KeyId::Delta) {
+        if (object) {
+          have_delta = true;
+          next = Ctx::Delta;
+        }
+      } else if (key == KeyId::FinishReason || key == KeyId::Content || key == KeyId::ReasoningContent ||
+                 key == KeyId::Reasoning) {
+        Field& f = key == KeyId::FinishReason ? finish_
+                   : key == KeyId::Content    ? content_
+                   : key == KeyId::ReasoningContent ? reasoning_content_
+                                                    : reasoning_;
+        f.state = Str::Other;
+      }
+    }
+    ++depth_;
+    if (depth_ <= kFastDepth) ctx_[depth_] = next;
+    return true;
+  }
+
+  bool close() {
+    --depth_;
+    return true;
+  }
+
+  static constexpr std::uint32_t kChoiceKeys = (1u << static_cast<unsigned>(KeyId::Index)) |
+                                               (1u << static_cast<unsigned>(KeyId::Delta)) |
+                                               (1u << static_cast<unsigned>(KeyId::FinishReason));
+  Field content_, reasoning_content_, reasoning_, finish_;
+  Ctx ctx_[kFastDepth + 1] = {};
+  int depth_ = 0;
+  KeyId key_ = KeyId::None;
+  std::uint32_t seen_ = 0;
+};
+
+}  // namespace
+
+bool ChunkParser::feed_fast(std::string_view data, const Emit& emit) {
+  // The reader's stack lives in a kept per-thread buffer: no allocation for a
+  // common chunk.
+  alignas(16) static thread_local char buffer[4096];
+  FastChunk chunk(scratch_content_, scratch_reasoning_content_, scratch_reasoning_, scratch_finish_);
+  {
+    rapidjson::MemoryPoolAllocator<> pool(buffer, sizeof buffer);
+    rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>> reader(&pool,
+                                                                                                            256);
+    rapidjson::MemoryStream ms(data.data(), data.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+    reader.Parse<rapidjson::kParseDefaultFlags | rapidjson::kParseIterativeFlag>(is, chunk);
+    if (reader.HasParseError()) return false;  // a bail, or bad JSON: the DOM path says what is wrong
+  }
+  if (chunk.bail) return false;
+  if (!chunk.have_choice) return true;
+  if (chunk.have_delta) {
+    if (!role_emitted_) {
+      role_emitted_ = true;
+      emit(Event::role());
+    }
+    const FastChunk::Field& rc = chunk.reasoning_content();
+    const FastChunk::Field& reasoning = rc.state == FastChunk::Str::String ? rc : chunk.reasoning();
+    if (reasoning.state == FastChunk::Str::String && !reasoning.value->empty()) {
+      emit(Event::reasoning_delta(std::move(*reasoning.value)));
+    }
+    const FastChunk::Field& content = chunk.content();
+    if (content.state == FastChunk::Str::String && !content.value->empty()) {
+      emit(Event::text_delta(std::move(*content.value)));
+    }
+  }
+  if (chunk.finish().state == FastChunk::Str::String) finish_ = finish_reason_of(*chunk.finish().value, false);
+  return true;
+}
+
 std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) {
   if (saw_done_ || finish_emitted_) return std::nullopt;
   data = trim(data);
@@ -729,6 +941,7 @@ std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) 
     }
     return std::nullopt;
   }
+  if (feed_fast(data, emit)) return std::nullopt;
   rapidjson::Document doc;
   if (std::optional<Error> e = parse_upstream_object(data, doc, "stream chunk", true)) return e;
   if (const Value* err = find_set(doc, "error")) return error_from_value(502, *err, true);

@@ -164,7 +164,7 @@ class StreamRenderer {
   void open_block(Block kind, std::string& out, std::string_view content_block_json);
   void close_block(std::string& out);
   void tool_delta(const Event& event, std::string& out);
-  void delta(std::string& out, std::string_view delta_json);
+  void delta(std::string& out, std::string_view head, std::string_view text);
   MessageMeta meta_;
   bool started_ = false;
   bool raw_ = false;

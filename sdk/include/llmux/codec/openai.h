@@ -86,6 +86,10 @@ class ChunkParser {
   bool saw_done() const { return saw_done_; }
 
  private:
+  // The common chunk without a DOM; false (nothing emitted) when the chunk
+  // needs the full parse.
+  bool feed_fast(std::string_view data, const Emit& emit);
+  std::string scratch_content_, scratch_reasoning_content_, scratch_reasoning_, scratch_finish_;
   bool role_emitted_ = false;
   bool saw_done_ = false;
   std::optional<FinishReason> finish_;
