@@ -47,19 +47,23 @@ std::string describe(const std::vector<Event>& events) {
     if (!s.empty()) s += " ";
     switch (e.kind) {
       case Event::Kind::Role: s += "R"; break;
-      case Event::Kind::TextDelta: s += "T(" + e.text + ")"; break;
-      case Event::Kind::ReasoningDelta: s += "Z(" + e.text + ")"; break;
-      case Event::Kind::ReasoningSignature: s += "S(" + e.text + ")"; break;
-      case Event::Kind::RedactedReasoning: s += "D(" + e.text + ")"; break;
-      case Event::Kind::Raw: s += "W(" + e.text + ")"; break;
+      case Event::Kind::TextDelta: s.append("T(").append(e.text).append(")"); break;
+      case Event::Kind::ReasoningDelta: s.append("Z(").append(e.text).append(")"); break;
+      case Event::Kind::ReasoningSignature: s.append("S(").append(e.text).append(")"); break;
+      case Event::Kind::RedactedReasoning: s.append("D(").append(e.text).append(")"); break;
+      case Event::Kind::Raw: s.append("W(").append(e.text).append(")"); break;
       case Event::Kind::ToolCallDelta:
-        s += "C" + std::to_string(e.index) + "(" + e.id + "," + e.name + "," + e.text + ")";
+        s.append("C").append(std::to_string(e.index)).append("(").append(e.id).append(",").append(e.name);
+        s.append(",").append(e.text).append(")");
         break;
       case Event::Kind::Usage:
-        s += "U(" + std::to_string(e.usage.input_tokens) + "," + std::to_string(e.usage.output_tokens) + ")";
+        s.append("U(").append(std::to_string(e.usage.input_tokens)).append(",");
+        s.append(std::to_string(e.usage.output_tokens)).append(")");
         break;
-      case Event::Kind::Finish: s += std::string("F(") + to_string(e.finish) + ")"; break;
-      case Event::Kind::Error: s += "E(" + std::to_string(e.error.status) + ":" + e.error.message + ")"; break;
+      case Event::Kind::Finish: s.append("F(").append(to_string(e.finish)).append(")"); break;
+      case Event::Kind::Error:
+        s.append("E(").append(std::to_string(e.error.status)).append(":").append(e.error.message).append(")");
+        break;
     }
   }
   return s;
