@@ -16,6 +16,7 @@
 #include "api/status_api.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway.h"
+#include "gateway/token_count.h"
 #include "llmux/codec/anthropic.h"
 #include "llmux/codec/openai.h"
 #include "services/log.h"
@@ -228,7 +229,14 @@ class Handler final : public Http::Handler {
     // The parser resets this request as soon as onRequest returns: take the body.
     chat.original_body = std::make_shared<const std::string>(std::move(const_cast<std::string&>(body)));
     if (endpoint == Endpoint::CountTokens) {
-      count_tokens(channel, close, std::move(table), std::move(*resolution), std::move(chat));
+      // The header x-llmux-token-count says whether the provider counted or llmux estimated.
+      count_input_tokens(gateway_->health(), table, *resolution, std::move(chat),
+                         [channel, close](std::int64_t tokens, bool exact) {
+                           std::string body = R"({"input_tokens":)" + std::to_string(tokens) + "}";
+                           channel->write(make_response(
+                               200, "application/json", body,
+                               exact ? "x-llmux-token-count: exact\r\n" : "x-llmux-token-count: estimate\r\n", close));
+                         });
       return;
     }
     std::unique_ptr<AnswerWriter> writer;
@@ -246,46 +254,6 @@ class Handler final : public Http::Handler {
                                                std::move(writer), channel);
     in_flight_[peer.get()] = InFlight{channel, exchange};
     exchange->start();
-  }
-
-  // POST /v1/messages/count_tokens: exact from the first ready provider of the
-  // route that can count (the claude plugin asks Anthropic), else an estimate
-  // (anthropic::estimate_input_tokens). The header x-llmux-token-count says which.
-  void count_tokens(const std::shared_ptr<SocketChannel>& channel, bool close, std::shared_ptr<const RouteTable> table,
-                    Resolution resolution, ChatRequest chat) {
-    auto answer = [channel, close](std::int64_t tokens, const char* how) {
-      std::string body = R"({"input_tokens":)" + std::to_string(tokens) + "}";
-      channel->write(make_response(200, "application/json", body,
-                                   std::string("x-llmux-token-count: ") + how + "\r\n", close));
-    };
-    const std::int64_t estimate = anthropic::estimate_input_tokens(chat);
-    for (const ResolvedStep& step : resolution.chain) {
-      if (!step.slot->ready()) continue;
-      std::string why;
-      auto admission = gateway_->health().admit(step.slot->name, &why);
-      if (admission == ProviderHealth::Admission::Skip) continue;
-      // A count is no health probe: give the probe slot back for a real request.
-      if (admission == ProviderHealth::Admission::Probe) gateway_->health().release_probe(step.slot->name);
-      ChatRequest counted = chat;
-      counted.model = step.upstream_model;
-      auto provider = step.slot->provider;
-      // The provider may answer on another thread after this returns: the
-      // callback holds the table (and so the provider) alive.
-      bool counting = provider->count_tokens(
-          counted, [answer, estimate, table, provider = step.slot->name](std::int64_t tokens,
-                                                                           std::optional<Error> error) {
-            if (error) {
-              Log::write(LogLevel::Warn, "count_tokens",
-                         "provider '" + provider + "' could not count (" + error->message + "); answering an estimate");
-              answer(estimate, "estimate");
-              return;
-            }
-            answer(tokens, "exact");
-          });
-      if (counting) return;
-      break;  // the provider that would answer cannot count: estimate
-    }
-    answer(estimate, "estimate");
   }
 
   // Operations endpoints take the admin key when one is configured, else a
