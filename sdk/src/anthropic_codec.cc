@@ -490,16 +490,7 @@ std::int64_t code_points(std::string_view s) {
 // ---------------------------------------------------------------- requests
 
 std::optional<Error> parse_messages_request(std::string_view body, ChatRequest& out) {
-  rapidjson::Document doc;
-  if (std::optional<Error> e = parse_request_body(body, doc)) return e;
-  ChatRequest request;
-  request.source_api = Api::Anthropic;
-  RequestParser parser;
-  if (!parser.parse(doc, request)) return std::move(parser.error);
-  request.original_body = std::move(out.original_body);  // the host's, if it set them already
-  request.client_headers = std::move(out.client_headers);
-  out = std::move(request);
-  return std::nullopt;
+  return parse_client_request<RequestParser>(body, Api::Anthropic, out);
 }
 
 std::string render_messages_request(const ChatRequest& request, const RequestRenderOptions& options) {

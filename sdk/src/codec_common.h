@@ -42,6 +42,24 @@ bool parse_json(std::string_view text, rapidjson::Document& doc, std::string& wh
 // invalid_request error to answer with.
 std::optional<Error> parse_request_body(std::string_view body, rapidjson::Document& doc);
 
+// Parses a client request body with a codec's `Parser` (a FieldChecker with
+// `bool parse(const rapidjson::Document&, ChatRequest&)`) into `out`. What the
+// host set on `out` before parsing (original_body, client_headers) is kept;
+// everything else is replaced, and `out` is untouched on error.
+template <class Parser>
+std::optional<Error> parse_client_request(std::string_view body, Api api, ChatRequest& out) {
+  rapidjson::Document doc;
+  if (std::optional<Error> e = parse_request_body(body, doc)) return e;
+  ChatRequest request;
+  request.source_api = api;
+  Parser parser;
+  if (!parser.parse(doc, request)) return std::move(parser.error);
+  request.original_body = std::move(out.original_body);
+  request.client_headers = std::move(out.client_headers);
+  out = std::move(request);
+  return std::nullopt;
+}
+
 // An upstream answer (`in_stream`: one stream event's data) that must be a
 // JSON object, or the 502 error; `object_name` names it in the error
 // ("chat.completion", "stream chunk", ...).

@@ -438,15 +438,7 @@ void append_message(std::string& out, const Message& m) {
 // ---------------------------------------------------------------- requests
 
 std::optional<Error> parse_chat_request(std::string_view body, ChatRequest& out) {
-  rapidjson::Document doc;
-  if (std::optional<Error> e = parse_request_body(body, doc)) return e;
-  ChatRequest request;
-  request.source_api = Api::OpenAIChat;
-  RequestParser parser;
-  if (!parser.parse(doc, request)) return std::move(parser.error);
-  request.original_body = std::move(out.original_body);  // the host's, if it set it already
-  out = std::move(request);
-  return std::nullopt;
+  return parse_client_request<RequestParser>(body, Api::OpenAIChat, out);
 }
 
 // Member order: model, messages, tools, tool_choice, parallel_tool_calls,
