@@ -16,6 +16,14 @@ const char* to_string(Role role) noexcept {
   return "user";
 }
 
+const char* to_string(Api api) noexcept {
+  switch (api) {
+    case Api::OpenAIChat: return "openai";
+    case Api::Anthropic: return "anthropic";
+  }
+  return "openai";
+}
+
 // Text parts are concatenated as they are, with no separator: a client that
 // split one text over several parts gets it back unchanged.
 std::string Message::text() const {

@@ -87,9 +87,13 @@ struct Sampling {
   std::vector<std::string> stop;
 };
 
-// The API a request arrived in; lets a provider of the same family pass the
-// original body through instead of re-rendering it.
+// The one enumeration of inbound API dialects in llmux: the API a request
+// arrived in (a provider of the same family may pass the original body
+// through), and the shape of every answer and error the host writes for it.
 enum class Api { OpenAIChat, Anthropic };
+
+// "openai" or "anthropic": stable label values (metrics, access log).
+const char* to_string(Api api) noexcept;
 
 struct ChatRequest {
   std::string model;  // the name sent upstream (after alias resolution and per-step renaming)
@@ -110,6 +114,10 @@ struct ChatRequest {
   // (lower-case names): for Anthropic "anthropic-beta" and "anthropic-version".
   // Never credentials.
   std::vector<std::pair<std::string, std::string>> client_headers;
+  // The request's W3C trace context (`traceparent`, version 00): the client's
+  // when it sent a valid one, else made by llmux from the request id. Every
+  // upstream request of this call carries it as the `traceparent` header.
+  std::string traceparent;
   // The value of client header `name` (lower-case), or empty.
   std::string client_header(std::string_view name) const {
     for (const auto& [key, value] : client_headers) {

@@ -11,6 +11,12 @@
 // non-streamed call sends the whole body as one Raw event. Only a provider
 // whose upstream speaks request().source_api may emit Raw, and a call that
 // emits Raw emits no other content events (a terminal event still ends it).
+// A streamed Raw event holds whole SSE events only (never a cut one), and a
+// Raw call also emits a Usage event (read from the upstream's bytes) before its
+// terminal event whenever the upstream reported usage: writers do not render
+// it on pass-through, the host's request context reads it. The host renames
+// the `model` in Raw answers back to the name the client asked for; a provider
+// forwards the upstream's bytes as they are.
 // Exactly one terminal event (Finish or Error) ends a call, unless the call was
 // cancelled, in which case the provider may stop silently.
 #pragma once

@@ -48,6 +48,17 @@ struct ModelInfo {
   std::string owned_by;
 };
 
+// What a provider says about its own health, beyond the host's cooldowns:
+// e.g. every key of a provider got 401 and waits for a probe. The host shows
+// it in /status and the llmux_provider_state metric, and skips the provider
+// while it is not Up (a provider lets a probe through itself when it is due,
+// by reporting Up again).
+struct ProviderCondition {
+  enum class State { Up, Unauthorized };
+  State state = State::Up;
+  std::string reason;  // why, when not Up (never a secret)
+};
+
 class Provider {
  public:
   virtual ~Provider() = default;
@@ -73,6 +84,9 @@ class Provider {
   // objects for the admin endpoint GET /api/tokens; empty when it has none.
   // Never includes a secret: a short fingerprint at most.
   virtual std::string credentials_report() const { return {}; }
+
+  // The provider's own view of its health (see ProviderCondition); any thread.
+  virtual ProviderCondition condition() const { return {}; }
 };
 
 // What the host hands a plugin to create one provider instance.
