@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "api/inbound_api.h"
+#include "config/gateway_config.h"
 #include "gateway/gateway.h"
 #include "server/http_server.h"
 #include "services/log.h"
@@ -33,7 +35,8 @@ constexpr const char* kUsage = R"(usage: llmux [options]
   --help               print this help and exit
 
 The config is reloaded on SIGHUP and when the file changes; a broken file is
-rejected and the previous table keeps serving.
+rejected and the previous table keeps serving. SIGUSR1 reopens the access log
+file (after log rotation).
 )";
 
 struct Args {
@@ -90,23 +93,6 @@ Args parse_args(int argc, char** argv) {
   return args;
 }
 
-// "HOST:PORT" or "[v6]:PORT".
-bool split_listen(const std::string& text, std::string& host, std::uint16_t& port) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  try {
-    std::size_t used = 0;
-    int p = std::stoi(text.substr(colon + 1), &used);
-    if (used != text.size() - colon - 1 || p < 0 || p > 65535) return false;
-    port = static_cast<std::uint16_t>(p);
-  } catch (...) {
-    return false;
-  }
-  return true;
-}
-
 struct FileStamp {
   bool exists = false;
   struct timespec mtime {};
@@ -144,6 +130,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -187,6 +174,25 @@ int main(int argc, char** argv) {
   Log::write(LogLevel::Info, "llmux",
              std::string("llmux ") + LLMUX_VERSION + " listening on http://" + server_options.host + ":" +
                  std::to_string(server.port()) + " (config " + args.config + ")");
+  // /metrics (and /healthz) on a port of their own, when the config asks.
+  std::unique_ptr<HttpServer> metrics_server;
+  if (!config.metrics.listen_host.empty()) {
+    ServerOptions metrics_options;
+    metrics_options.host = config.metrics.listen_host;
+    metrics_options.port = config.metrics.listen_port;
+    metrics_options.threads = 1;
+    metrics_options.max_body_bytes = 64u << 10;
+    metrics_server = std::make_unique<HttpServer>(gateway, metrics_options, &metrics_registry());
+    try {
+      metrics_server->start();
+    } catch (const std::exception& e) {
+      std::cerr << "llmux: cannot listen on " << metrics_options.host << ":" << metrics_options.port
+                << " (metrics.listen): " << e.what() << "\n";
+      return 1;
+    }
+    Log::write(LogLevel::Info, "llmux",
+               "metrics on http://" + metrics_options.host + ":" + std::to_string(metrics_server->port()) + "/metrics");
+  }
 
   std::mutex mutex;
   std::condition_variable stop_cv;
@@ -210,6 +216,11 @@ int main(int argc, char** argv) {
 
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) == 0) {
+    if (signal_number == SIGUSR1) {
+      Log::write(LogLevel::Info, "access_log", "SIGUSR1: reopening the access log");
+      gateway.observability().access_log().reopen();
+      continue;
+    }
     if (signal_number == SIGHUP) {
       Log::write(LogLevel::Info, "config", "SIGHUP: reloading " + args.config);
       gateway.reload();
@@ -224,6 +235,8 @@ int main(int argc, char** argv) {
   }
   stop_cv.notify_all();
   watcher.join();
+  if (metrics_server) metrics_server->stop();
   server.stop();
+  gateway.observability().access_log().flush();
   return 0;
 }

@@ -1,14 +1,17 @@
 #include "api/openai_api.h"
 
+#include <chrono>
 #include <random>
 
 #include "api/answer_writers.h"
+#include "llmux/codec/openai.h"
 #include "llmux/json.h"
 
 namespace llmux::host {
 namespace {
 
-struct OpenAIDialect {
+struct OpenAIRenderers {
+  static constexpr Api kApi = Api::OpenAIChat;
   using Meta = openai::ResponseMeta;
   using StreamRenderer = openai::ChunkRenderer;
   static std::string whole(const ChatResponse& response, const Meta& meta) {
@@ -17,35 +20,49 @@ struct OpenAIDialect {
   static std::string error(const Error& error) { return openai::render_error(error); }
 };
 
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class OpenAIDialect final : public Dialect {
+ public:
+  Api api() const override { return Api::OpenAIChat; }
+
+  std::string error_body(const Error& error) const override { return openai::render_error(error); }
+
+  std::string model_list(const std::vector<ServedModel>& models, std::int64_t created) const override {
+    std::string out = R"({"object":"list","data":[)";
+    bool first = true;
+    for (const auto& model : models) {
+      if (!first) out.push_back(',');
+      first = false;
+      out.append(R"({"id":)");
+      json::append_quoted(out, model.id);
+      out.append(R"(,"object":"model","created":)").append(std::to_string(created)).append(R"(,"owned_by":)");
+      json::append_quoted(out, model.owned_by);
+      out.push_back('}');
+    }
+    out.append("]}");
+    return out;
+  }
+
+  std::unique_ptr<AnswerWriter> make_writer(AnswerContext context, const ChatRequest& request) const override {
+    openai::ResponseMeta meta{new_completion_id(), request.model, unix_now()};
+    if (request.stream) {
+      std::string model = meta.model;
+      return std::make_unique<StreamAnswerWriter<OpenAIRenderers>>(
+          std::move(context), openai::ChunkRenderer(std::move(meta), request.include_usage), std::move(model));
+    }
+    return std::make_unique<WholeAnswerWriter<OpenAIRenderers>>(std::move(context), std::move(meta));
+  }
+};
+
 }  // namespace
 
-std::unique_ptr<AnswerWriter> make_openai_writer(AnswerContext context, openai::ResponseMeta meta, bool stream,
-                                                 bool include_usage) {
-  if (stream) {
-    return std::make_unique<StreamAnswerWriter<OpenAIDialect>>(std::move(context),
-                                                               openai::ChunkRenderer(std::move(meta), include_usage));
-  }
-  return std::make_unique<WholeAnswerWriter<OpenAIDialect>>(std::move(context), std::move(meta));
-}
-
-std::string openai_error_response(const Error& error, bool close_connection) {
-  return make_response(error.status, "application/json", openai::render_error(error), {}, close_connection);
-}
-
-std::string openai_model_list(const std::vector<ServedModel>& models, std::int64_t created) {
-  std::string out = R"({"object":"list","data":[)";
-  bool first = true;
-  for (const auto& model : models) {
-    if (!first) out.push_back(',');
-    first = false;
-    out.append(R"({"id":)");
-    json::append_quoted(out, model.id);
-    out.append(R"(,"object":"model","created":)").append(std::to_string(created)).append(R"(,"owned_by":)");
-    json::append_quoted(out, model.owned_by);
-    out.push_back('}');
-  }
-  out.append("]}");
-  return out;
+const Dialect& openai_dialect() {
+  static const OpenAIDialect dialect;
+  return dialect;
 }
 
 std::string new_completion_id() {

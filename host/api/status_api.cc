@@ -52,6 +52,15 @@ std::string render_status(Gateway& gateway) {
     json::append_quoted(out, slot.plugin);
     out += R"(,"state":)";
     json::append_quoted(out, slot.state);
+    if (slot.ready()) {
+      ProviderCondition condition = slot.provider->condition();
+      out += R"(,"condition":)";
+      json::append_quoted(out, condition.state == ProviderCondition::State::Up ? "up" : "unauthorized");
+      if (!condition.reason.empty()) {
+        out += R"(,"condition_reason":)";
+        json::append_quoted(out, condition.reason);
+      }
+    }
     auto h = health.find(slot.name);
     out += R"(,"health":)";
     json::append_quoted(out, h == health.end() ? "healthy" : h->second.state);

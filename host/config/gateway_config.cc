@@ -81,39 +81,15 @@ bool all_digits(std::string_view text) {
   return true;
 }
 
-void parse_listen(const ConfigNode& node, GatewayConfig& config) {
+void parse_listen(const ConfigNode& node, std::string& host, std::uint16_t& port) {
   const std::string text = node.as_string();
-  const std::string expected = "expected HOST:PORT (like 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080), got '" +
-                               text + "'";
-  std::string host;
-  std::string port;
-  if (!text.empty() && text[0] == '[') {
-    std::size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      throw ConfigError(node, expected);
+  if (!split_listen(text, host, port) || port == 0) {
+    std::string expected = "expected HOST:PORT (like 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080), got '" + text + "'";
+    if (text.find(':') != text.rfind(':') && text.find('[') == std::string::npos) {
+      expected += " (write an IPv6 address in brackets)";
     }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    if (host.empty() || host.find(':') == std::string::npos) throw ConfigError(node, expected);
-  } else {
-    std::size_t colon = text.rfind(':');
-    if (colon == std::string::npos) throw ConfigError(node, expected);
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string::npos) {
-      throw ConfigError(node, expected + " (write an IPv6 address in brackets)");
-    }
-    if (host.empty()) throw ConfigError(node, expected);
-  }
-  if (!all_digits(port) || port.size() > 5) {
     throw ConfigError(node, expected);
   }
-  unsigned long value = std::stoul(port);
-  if (value < 1 || value > 65535) {
-    throw ConfigError(node, "port " + port + " is out of range (1..65535)");
-  }
-  config.listen_host = host;
-  config.listen_port = static_cast<std::uint16_t>(value);
 }
 
 // "32MiB", "512KiB", "1GiB", "64KB", "1048576" (bytes).
@@ -253,6 +229,28 @@ void check_aliases(const GatewayConfig& config, const ConfigNode& aliases_node) 
 
 }  // namespace
 
+bool split_listen(std::string_view text, std::string& host, std::uint16_t& port) {
+  std::string_view port_text;
+  if (!text.empty() && text[0] == '[') {
+    std::size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+    if (host.empty() || host.find(':') == std::string::npos) return false;
+  } else {
+    std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos) return false;  // IPv6 needs brackets
+  }
+  if (!all_digits(port_text) || port_text.size() > 5) return false;
+  unsigned long value = std::stoul(std::string(port_text));
+  if (value > 65535) return false;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
 GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::filesystem::path& source_name) {
   const std::string file = source_name.string();
   ConfigNode root = parse_yaml_tree(yaml_text, file);
@@ -262,10 +260,10 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
     throw ConfigError(root, "expected a map of settings (listen, providers, routes, ...) at the top level");
   }
   root.check_keys({"listen", "plugins_dir", "state_dir", "client_keys", "admin_key", "max_body", "threads", "providers",
-                   "routes", "aliases", "default"});
+                   "routes", "aliases", "default", "access_log", "metrics"});
 
   if (const ConfigNode* node = root.find("listen"); node != nullptr && !node->is_null()) {
-    parse_listen(*node, config);
+    parse_listen(*node, config.listen_host, config.listen_port);
   }
 
   // Folders are resolved relative to the config file's folder.
@@ -294,16 +292,30 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
     } else {
       throw ConfigError(*node, "expected a list of keys, got a map");
     }
+    std::size_t position = 0;
     for (const ConfigNode* item : items) {
+      ++position;
       if (item->is_null()) continue;
-      std::string key = item->as_string();
+      const ConfigNode* key_node = item;
+      std::string label = "key-" + std::to_string(position);
+      if (item->is_map()) {  // {key: ..., label: ...}
+        item->check_keys({"key", "label"});
+        item->require_string("key");
+        key_node = item->find("key");
+        if (const ConfigNode* given = item->find("label"); given != nullptr && !given->is_null()) {
+          label = given->as_string();
+          if (label.empty()) throw ConfigError(*given, "label is empty");
+        }
+      }
+      std::string key = key_node->as_string();
       if (key.empty()) continue;  // typically ${VAR} of an unset variable
       if (key.size() < kMinClientKeyLength) {
-        throw ConfigError(*item, "client key is too short (" + std::to_string(key.size()) +
-                                     " characters; at least " + std::to_string(kMinClientKeyLength) + ")");
+        throw ConfigError(*key_node, "client key is too short (" + std::to_string(key.size()) +
+                                         " characters; at least " + std::to_string(kMinClientKeyLength) + ")");
       }
-      if (std::find(config.client_keys.begin(), config.client_keys.end(), key) == config.client_keys.end()) {
-        config.client_keys.push_back(std::move(key));
+      auto same = [&](const ClientKey& k) { return k.key == key; };
+      if (std::none_of(config.client_keys.begin(), config.client_keys.end(), same)) {
+        config.client_keys.push_back({std::move(key), std::move(label)});
       }
     }
   }
@@ -321,6 +333,33 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
                                    ", got " + std::to_string(threads));
     }
     config.threads = static_cast<unsigned>(threads);
+  }
+
+  if (const ConfigNode* node = root.find("access_log"); node != nullptr && !node->is_null()) {
+    std::string text = node->as_string();
+    if (text == "off" || text == "false") {
+      config.access_log.kind = AccessLogTarget::Kind::Off;
+    } else if (text == "stderr") {
+      config.access_log.kind = AccessLogTarget::Kind::Stderr;
+    } else if (text.empty()) {
+      throw ConfigError(*node, "access_log is empty: write off, stderr or a file path");
+    } else {
+      std::filesystem::path path = text;
+      if (path.is_relative()) {
+        std::filesystem::path base = source_name.parent_path();
+        path = std::filesystem::absolute(base.empty() ? path : base / path);
+      }
+      config.access_log = {AccessLogTarget::Kind::File, path.lexically_normal()};
+    }
+  }
+
+  if (const ConfigNode* node = root.find("metrics"); node != nullptr && !node->is_null()) {
+    if (!node->is_map()) throw ConfigError(*node, "expected {enabled: true|false, listen: HOST:PORT}");
+    node->check_keys({"enabled", "listen"});
+    config.metrics.enabled = node->get_bool("enabled", true);
+    if (const ConfigNode* listen = node->find("listen"); listen != nullptr && !listen->is_null()) {
+      parse_listen(*listen, config.metrics.listen_host, config.metrics.listen_port);
+    }
   }
 
   if (const auto* entries = map_entries(root, "providers")) {
@@ -374,7 +413,25 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
       RouteDecl route;
       route.pattern = pattern;
       route.mark = node.mark();
-      route.chain = chains.parse(node);
+      if (node.is_map() && node.find("chain") != nullptr) {  // {chain: [...], models: [...]}
+        node.check_keys({"chain", "models"});
+        route.chain = chains.parse(*node.find("chain"));
+        if (const ConfigNode* models = node.find("models"); models != nullptr && !models->is_null()) {
+          if (!models->is_sequence()) throw ConfigError(*models, "expected a list of model names");
+          for (const ConfigNode& model : models->items()) {
+            std::string name = model.as_string();
+            if (name.empty() || is_wildcard(name)) {
+              throw ConfigError(model, "expected a concrete model name, got '" + name + "'");
+            }
+            if (is_wildcard(pattern) && !wildcard_match(pattern, name)) {
+              throw ConfigError(model, "'" + name + "' does not match the route pattern '" + pattern + "'");
+            }
+            route.models.push_back(std::move(name));
+          }
+        }
+      } else {
+        route.chain = chains.parse(node);
+      }
       config.routes.push_back(std::move(route));
     }
   }

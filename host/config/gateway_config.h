@@ -49,6 +49,9 @@ struct ChainStep {
 struct RouteDecl {
   std::string pattern;  // exact model name, or a wildcard with '*' (any run) and '?' (one char)
   std::vector<ChainStep> chain;
+  // Concrete model names the route serves ({chain, models} form): listed by
+  // GET /v1/models, and the bounded `model` label values of the metrics.
+  std::vector<std::string> models;
   SourceMark mark;
 };
 
@@ -58,21 +61,46 @@ struct AliasDecl {
   SourceMark mark;
 };
 
+// A client key and the name it goes by in logs and metrics (never the key).
+struct ClientKey {
+  std::string key;
+  std::string label;  // `label:` in the file, else "key-N" (1-based position)
+};
+
+// Where the JSON access log goes (one line per finished request).
+struct AccessLogTarget {
+  enum class Kind { Off, Stderr, File };
+  Kind kind = Kind::Off;
+  std::filesystem::path file;  // Kind::File, resolved relative to the config file's folder
+  bool operator==(const AccessLogTarget&) const = default;
+};
+
+struct MetricsOptions {
+  bool enabled = true;       // GET /metrics on the main port
+  std::string listen_host;   // also serve /metrics here when set (a separate loopback port)
+  std::uint16_t listen_port = 0;
+};
+
 struct GatewayConfig {
   std::filesystem::path source;  // the file it was read from
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   std::filesystem::path plugins_dir;  // resolved relative to the config file's folder
   std::filesystem::path state_dir;    // providers' durable state (token pools); same resolution
-  std::vector<std::string> client_keys;  // empty = no auth
+  std::vector<ClientKey> client_keys;    // empty = no auth
   std::string admin_key;                 // empty = admin endpoints need a client key (or nothing)
   std::size_t max_body_bytes = 32u << 20;
   unsigned threads = 0;                  // 0 = one per core
+  AccessLogTarget access_log;
+  MetricsOptions metrics;
   std::vector<ProviderDecl> providers;
   std::vector<RouteDecl> routes;  // file order
   std::vector<AliasDecl> aliases;
   std::vector<ChainStep> default_chain;  // empty = no default route (unknown models get 404)
 };
+
+// "HOST:PORT", "[v6]:PORT": false when `text` is not one (port 0..65535).
+bool split_listen(std::string_view text, std::string& host, std::uint16_t& port);
 
 // Reads and validates a config file. Throws ConfigError (file:line:column,
 // key path, message) on the first error. ${VAR} and ${VAR:-default} in scalars

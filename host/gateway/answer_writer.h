@@ -1,15 +1,31 @@
 // The seam between the router and an inbound API: an AnswerWriter renders one
-// request's answer in the client's wire format (OpenAI now, Anthropic later)
-// and writes it to the client's channel. It renders into a buffer; flush()
-// hands the buffer to the channel, so events a provider emits in one burst
-// (e.g. synchronously inside chat()) leave in one write.
+// request's answer in the client's wire format and writes it to the client's
+// channel. It renders into a buffer; flush() hands the buffer to the channel,
+// so events a provider emits in one burst (e.g. synchronously inside chat())
+// leave in one write.
+//
+// The commit rule lives here, and only here: committed() is true once any byte
+// of the answer reached the client. Before it, the exchange may retry or fall
+// back (discard() forgets the failed attempt); after it, an error ends the
+// answer in-band. Providers do not decide it.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "llmux/event.h"
+#include "observability/request_context.h"
+#include "server/client_channel.h"
 
 namespace llmux::host {
+
+// What every writer of one answer needs: where to write, and the request's
+// context (its id for x-request-id; status, timings, usage and bytes go back into it).
+struct AnswerContext {
+  std::shared_ptr<ClientChannel> channel;
+  std::shared_ptr<RequestContext> request;
+  bool close_connection = false;
+};
 
 class AnswerWriter {
  public:

@@ -72,16 +72,44 @@ class Attempt final : public ChatCall {
 };
 
 Exchange::Exchange(Services services, std::shared_ptr<const RouteTable> table, Resolution resolution,
-                   ChatRequest request, std::unique_ptr<AnswerWriter> writer, std::shared_ptr<ClientChannel> channel)
+                   ChatRequest request, std::unique_ptr<AnswerWriter> writer, std::shared_ptr<ClientChannel> channel,
+                   std::shared_ptr<RequestContext> context)
     : services_(services),
       table_(std::move(table)),
       resolution_(std::move(resolution)),
       request_(std::make_shared<const ChatRequest>(std::move(request))),
       writer_(std::move(writer)),
       channel_(std::move(channel)),
-      started_(std::chrono::steady_clock::now()) {}
+      context_(std::move(context)) {}
 
-Exchange::~Exchange() = default;
+Exchange::~Exchange() {
+  // Nobody ended the request (it cannot normally happen: every path ends in a
+  // terminal event, a failure or a cancel): count it as a client abort.
+  if (context_) context_->finish(cancelled() ? Outcome::ClientAbort : Outcome::UpstreamError);
+}
+
+void Exchange::record_attempt_locked(const std::string& outcome, int status) {
+  if (attempt_recorded_ || next_step_ == 0) return;
+  attempt_recorded_ = true;
+  auto duration = std::chrono::duration_cast<std::chrono::microseconds>(RequestContext::Clock::now() - attempt_started_);
+  context_->attempts.push_back({current_step().slot->name, outcome, status, duration});
+}
+
+// The writer wrote its last byte: the request is over.
+void Exchange::finish_if_done_locked() {
+  if (!writer_->finished()) return;
+  const ResolvedStep& step = current_step();
+  context_->provider = step.slot->name;
+  context_->model_answered = step.upstream_model;
+  Outcome outcome = Outcome::Ok;
+  if (last_terminal_error_) {
+    const Error& error = *last_terminal_error_;
+    bool timeout = error.transport == HttpFailure::FirstByteTimeout || error.transport == HttpFailure::IdleTimeout ||
+                   error.transport == HttpFailure::TotalTimeout || error.status == 504;
+    outcome = timeout ? Outcome::Timeout : Outcome::UpstreamError;
+  }
+  context_->finish(outcome);
+}
 
 bool Exchange::worth_fallback(const Error& error) {
   return error.status != 400 && error.status != 413 && error.status != 422;
@@ -136,6 +164,14 @@ void Exchange::cancel() {
   }
   if (attempt) attempt->cancel();
   if (!probe.empty()) services_.health.release_probe(probe);
+  std::lock_guard lock(writer_mutex_);
+  if (context_->finished()) return;
+  record_attempt_locked("cancelled", 0);
+  if (next_step_ > 0) {
+    context_->provider = current_step().slot->name;
+    context_->model_answered = current_step().upstream_model;
+  }
+  context_->finish(Outcome::ClientAbort);
 }
 
 void Exchange::run_next_step() {
@@ -144,16 +180,22 @@ void Exchange::run_next_step() {
     const ResolvedStep& step = resolution_.chain[next_step_++];
     const ProviderSlot& slot = *step.slot;
     retries_ = 0;
-    if (!slot.ready()) {
-      last_error_ = Error::unavailable("provider '" + slot.name + "' is " + slot.state);
-      Log::write(LogLevel::Debug, "router", "skip '" + slot.name + "' (" + slot.state + ")");
-      continue;
-    }
+    // Not loaded, unauthorized by its own account, or cooling down: skip it.
     std::string reason;
-    auto admission = services_.health.admit(slot.name, &reason);
+    auto admission = ProviderHealth::Admission::Skip;
+    if (!slot.ready()) {
+      reason = slot.state;
+    } else if (ProviderCondition condition = slot.provider->condition();
+               condition.state != ProviderCondition::State::Up) {
+      reason = "unauthorized: " + condition.reason;
+    } else {
+      admission = services_.health.admit(slot.name, &reason);
+    }
     if (admission == ProviderHealth::Admission::Skip) {
       last_error_ = Error::unavailable("provider '" + slot.name + "' is " + reason);
       Log::write(LogLevel::Debug, "router", "skip '" + slot.name + "' (" + reason + ")");
+      std::lock_guard lock(writer_mutex_);
+      context_->attempts.push_back({slot.name, "skipped", 0, std::chrono::microseconds(0)});
       continue;
     }
     probing_ = admission == ProviderHealth::Admission::Probe;
@@ -162,9 +204,12 @@ void Exchange::run_next_step() {
   }
   if (cancelled()) return;
   std::lock_guard lock(writer_mutex_);
-  writer_->fail(last_error_ ? *last_error_
-                            : Error::unavailable("no provider could serve model '" + resolution_.requested + "'"));
+  last_terminal_error_ =
+      last_error_ ? *last_error_ : Error::unavailable("no provider could serve model '" + resolution_.requested + "'");
+  writer_->fail(*last_terminal_error_);
   writer_->flush();
+  if (next_step_ > 0) finish_if_done_locked();
+  else context_->finish(Outcome::UpstreamError);
 }
 
 void Exchange::start_attempt() {
@@ -199,6 +244,8 @@ void Exchange::start_attempt() {
   {
     std::lock_guard lock(writer_mutex_);
     writer_->begin_attempt(slot.name);
+    attempt_started_ = RequestContext::Clock::now();
+    attempt_recorded_ = false;
     dispatching_ = true;
   }
   std::shared_ptr<Provider> provider = slot.provider;
@@ -214,6 +261,7 @@ void Exchange::start_attempt() {
   std::lock_guard lock(writer_mutex_);
   dispatching_ = false;
   writer_->flush();
+  finish_if_done_locked();
 }
 
 bool Exchange::schedule_retry(const Error& error) {
@@ -248,11 +296,20 @@ void Exchange::on_event(Attempt& attempt, Event&& event) {
     std::lock_guard lock(writer_mutex_);
     if (cancelled() || writer_->finished()) return;
     if (event.kind != Event::Kind::Error || writer_->committed()) {
+      if (event.kind == Event::Kind::Finish) record_attempt_locked("ok", 200);
+      if (event.kind == Event::Kind::Error) {  // after commit: ends the answer in-band
+        record_attempt_locked("error", event.error.status);
+        last_terminal_error_ = event.error;
+      }
       writer_->on_event(event);
-      if (!dispatching_) writer_->flush();
+      if (!dispatching_) {
+        writer_->flush();
+        finish_if_done_locked();
+      }
       return;
     }
     writer_->discard();
+    record_attempt_locked("error", event.error.status);
   }
   const Error& error = event.error;
   // The retry timer and the next provider run outside the writer lock.
@@ -261,8 +318,12 @@ void Exchange::on_event(Attempt& attempt, Event&& event) {
   if (!more || !worth_fallback(error)) {
     std::lock_guard lock(writer_mutex_);
     if (cancelled() || writer_->finished()) return;
+    last_terminal_error_ = error;
     writer_->fail(error);
-    if (!dispatching_) writer_->flush();
+    if (!dispatching_) {
+      writer_->flush();
+      finish_if_done_locked();
+    }
     return;
   }
   Log::write(LogLevel::Warn, "router",

@@ -22,6 +22,7 @@
 #include "gateway/provider_health.h"
 #include "services/timer_service.h"
 #include "llmux/provider.h"
+#include "observability/request_context.h"
 #include "routing/route_table.h"
 #include "server/client_channel.h"
 
@@ -38,7 +39,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   };
 
   Exchange(Services services, std::shared_ptr<const RouteTable> table, Resolution resolution, ChatRequest request,
-           std::unique_ptr<AnswerWriter> writer, std::shared_ptr<ClientChannel> channel);
+           std::unique_ptr<AnswerWriter> writer, std::shared_ptr<ClientChannel> channel,
+           std::shared_ptr<RequestContext> context);
   ~Exchange();
 
   void start();
@@ -58,6 +60,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // allows; false when the chain should move on instead.
   bool schedule_retry(const Error& error);
   const ResolvedStep& current_step() const { return resolution_.chain[next_step_ - 1]; }
+  // Request context bookkeeping, under writer_mutex_.
+  void record_attempt_locked(const std::string& outcome, int status);
+  void finish_if_done_locked();
 
   Services services_;
   std::shared_ptr<const RouteTable> table_;  // keeps providers alive while in flight (reload-safe)
@@ -77,7 +82,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::mutex attempt_mutex_;
   std::weak_ptr<Attempt> current_;  // guarded by attempt_mutex_
   std::string probe_provider_;      // guarded by attempt_mutex_: set while the attempt is a cooldown probe
-  std::chrono::steady_clock::time_point started_;
+  std::shared_ptr<RequestContext> context_;  // guarded by writer_mutex_ after start()
+  std::chrono::steady_clock::time_point attempt_started_;  // guarded by writer_mutex_
+  bool attempt_recorded_ = false;                          // guarded by writer_mutex_
+  std::optional<Error> last_terminal_error_;  // guarded by writer_mutex_: the error that ended the answer
 };
 
 }  // namespace llmux::host

@@ -18,6 +18,7 @@ void Gateway::load() {
   std::lock_guard lock(reload_mutex_);
   GatewayConfig config = load_gateway_config(options_.config_path);
   auto table = build_table(std::move(config));
+  observability_->access_log().configure(table->config().access_log);
   std::lock_guard table_lock(table_mutex_);
   table_ = std::move(table);
   ++generation_;
@@ -30,6 +31,7 @@ bool Gateway::reload() {
     table = build_table(load_gateway_config(options_.config_path));
   } catch (const std::exception& e) {
     Log::write(LogLevel::Error, "config", std::string("reload rejected, still serving the previous table: ") + e.what());
+    observability_->metrics().config_reload(false);
     return false;
   }
   auto old = this->table();
@@ -42,7 +44,19 @@ bool Gateway::reload() {
     if (before.threads != after.threads) {
       Log::write(LogLevel::Warn, "config", "'threads' changed; takes effect after a restart");
     }
+    if (before.max_body_bytes != after.max_body_bytes) {
+      // Pistache's own request-size cap is set when the listener starts.
+      Log::write(LogLevel::Warn, "config",
+                 "'max_body' changed; the new limit applies to requests up to the old limit at once, "
+                 "and fully after a restart");
+    }
+    if (before.metrics.listen_host != after.metrics.listen_host ||
+        before.metrics.listen_port != after.metrics.listen_port) {
+      Log::write(LogLevel::Warn, "config", "'metrics.listen' changed; takes effect after a restart");
+    }
   }
+  observability_->access_log().configure(table->config().access_log);
+  observability_->metrics().config_reload(true);
   {
     std::lock_guard table_lock(table_mutex_);
     table_ = std::move(table);

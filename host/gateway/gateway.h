@@ -12,6 +12,7 @@
 #include "config/gateway_config.h"
 #include "gateway/provider_health.h"
 #include "http/http_engine.h"
+#include "observability/observability.h"
 #include "plugins/plugin_registry.h"
 #include "routing/route_table.h"
 #include "services/timer_service.h"
@@ -39,6 +40,7 @@ class Gateway {
   TimerService& timers() { return timers_; }
   HttpEngine& http() { return http_; }
   ProviderHealth& health() { return health_; }
+  Observability& observability() { return *observability_; }
   const GatewayOptions& options() const { return options_; }
   std::uint64_t generation() const;  // tables built so far
 
@@ -49,6 +51,8 @@ class Gateway {
   std::shared_ptr<const RouteTable> build_table(GatewayConfig config);
 
   GatewayOptions options_;
+  // Outlives every request context (they hold it too); survives reloads.
+  std::shared_ptr<Observability> observability_ = std::make_shared<Observability>();
   ProviderHealth health_;  // survives reloads; destroyed last
   TimerService timers_;
   HttpEngine http_;  // outlives the providers (destroyed after the registry and table)

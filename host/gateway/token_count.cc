@@ -12,6 +12,7 @@ void count_input_tokens(ProviderHealth& health, std::shared_ptr<const RouteTable
   const std::int64_t estimate = anthropic::estimate_input_tokens(request);
   for (const ResolvedStep& step : resolution.chain) {
     if (!step.slot->ready()) continue;
+    if (step.slot->provider->condition().state != ProviderCondition::State::Up) continue;
     std::string why;
     const auto admission = health.admit(step.slot->name, &why);
     if (admission == ProviderHealth::Admission::Skip) continue;

@@ -71,6 +71,13 @@ RouteTable::RouteTable(GatewayConfig config, std::vector<ProviderSlot> slots)
   };
   for (const auto& route : config_.routes) check_chain(route.chain, "route '" + route.pattern + "'");
   check_chain(config_.default_chain, "the default chain");
+  for (auto& name : served_models()) label_models_.insert(std::move(name));
+}
+
+std::string_view RouteTable::model_label(std::string_view requested, std::string_view resolved) const {
+  if (auto it = label_models_.find(std::string(resolved)); it != label_models_.end()) return *it;
+  if (auto it = label_models_.find(std::string(requested)); it != label_models_.end()) return *it;
+  return "other";
 }
 
 const ProviderSlot* RouteTable::find_slot(std::string_view name) const {
@@ -127,6 +134,7 @@ std::vector<std::string> RouteTable::served_models() const {
   std::vector<std::string> out;
   for (const auto& route : config_.routes) {
     if (!is_wildcard(route.pattern)) out.push_back(route.pattern);
+    out.insert(out.end(), route.models.begin(), route.models.end());
   }
   for (const auto& alias : config_.aliases) out.push_back(alias.name);
   for (const auto& slot : slots_) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "config/gateway_config.h"
@@ -50,9 +51,15 @@ class RouteTable {
   // Null when nothing matches (the caller answers 404 with served_models()).
   std::optional<Resolution> resolve(std::string_view model) const;
 
-  // Every concrete model name the table serves: exact route names, alias
-  // names, and provider-reported models that some route matches. Sorted, unique.
+  // Every concrete model name the table serves: exact route names, the
+  // models routes declare, alias names, and provider-reported models that
+  // some route matches. Sorted, unique.
   std::vector<std::string> served_models() const;
+
+  // The value of a `model` metrics label for a request: the (alias-resolved)
+  // name when the table knows it as a concrete model (served_models() as the
+  // table was built), else "other". Bounded by the config, whatever clients send.
+  std::string_view model_label(std::string_view requested, std::string_view resolved) const;
 
   const GatewayConfig& config() const { return config_; }
   const std::vector<ProviderSlot>& slots() const { return slots_; }
@@ -62,6 +69,7 @@ class RouteTable {
   const RouteDecl* match_route(std::string_view model) const;
   GatewayConfig config_;
   std::vector<ProviderSlot> slots_;
+  std::unordered_set<std::string> label_models_;
 };
 
 // True if `name` matches `pattern` ('*' any run, '?' one char).

@@ -6,19 +6,13 @@
 
 #include <strings.h>
 
-#include <chrono>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
 
-#include "api/anthropic_api.h"
-#include "api/openai_api.h"
-#include "api/status_api.h"
+#include "api/inbound_api.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway.h"
-#include "gateway/token_count.h"
-#include "llmux/codec/anthropic.h"
-#include "llmux/codec/openai.h"
 #include "services/log.h"
 
 namespace llmux::host {
@@ -27,10 +21,11 @@ namespace {
 using namespace Pistache;
 
 // Header value by name, whether Pistache parsed it into a typed header or kept it raw.
-std::optional<std::string> header_value(const Http::Request& request, const std::string& name) {
+std::optional<std::string> header_value(const Http::Request& request, std::string_view name) {
   const auto& headers = request.headers();
-  if (auto raw = headers.tryGetRaw(name)) return raw->value();
-  if (auto typed = headers.tryGet(name)) {
+  const std::string key(name);
+  if (auto raw = headers.tryGetRaw(key)) return raw->value();
+  if (auto typed = headers.tryGet(key)) {
     std::ostringstream out;
     typed->write(out);
     return out.str();
@@ -38,11 +33,28 @@ std::optional<std::string> header_value(const Http::Request& request, const std:
   return std::nullopt;
 }
 
+// The Pistache request as the API layer sees it.
+class PistacheRequest final : public InboundRequest {
+ public:
+  explicit PistacheRequest(const Http::Request& request) : request_(request) {}
+  std::string_view method() const override { return Http::methodString(request_.method()); }
+  std::string_view path() const override { return request_.resource(); }
+  std::optional<std::string> header(std::string_view name) const override { return header_value(request_, name); }
+  // Pistache resets the request (and its body) once onRequest returns; an API
+  // that keeps the body moves it out before then.
+  std::string& body() override { return const_cast<std::string&>(request_.body()); }
+
+ private:
+  const Http::Request& request_;
+};
+
 // Compares a presented key with every configured key in time that depends
-// only on the lengths, never on where the bytes differ.
-bool key_matches(std::string_view presented, const std::vector<std::string>& keys) {
-  unsigned match = 0;
-  for (const auto& key : keys) {
+// only on the lengths, never on where the bytes differ. Returns the index of
+// the matching key, or -1.
+int matching_key(std::string_view presented, const std::vector<ClientKey>& keys) {
+  int match = -1;
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    const std::string& key = keys[k].key;
     unsigned diff = presented.size() == key.size() ? 0u : 1u;
     std::size_t n = std::max(presented.size(), key.size());
     for (std::size_t i = 0; i < n; ++i) {
@@ -50,33 +62,28 @@ bool key_matches(std::string_view presented, const std::vector<std::string>& key
       unsigned char b = i < key.size() ? static_cast<unsigned char>(key[i]) : 0;
       diff |= static_cast<unsigned>(a ^ b);
     }
-    match |= static_cast<unsigned>(diff == 0);
+    // Branch-free select: keeps the loop's time independent of which key matched.
+    int is_match = static_cast<int>(diff == 0);
+    match = is_match * static_cast<int>(k) + (1 - is_match) * match;
   }
-  return match != 0;
+  return match;
 }
 
-std::optional<std::string> presented_key(const Http::Request& request) {
-  if (auto auth = header_value(request, "Authorization")) {
+std::optional<std::string> presented_key(const InboundRequest& request) {
+  if (auto auth = request.header("Authorization")) {
     std::string_view v = *auth;
-    if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
-      return std::string(v.substr(7));
-    }
+    if (v.size() > 7 && strncasecmp(v.data(), "Bearer ", 7) == 0) return std::string(v.substr(7));
   }
-  if (auto key = header_value(request, "x-api-key")) return *key;
+  if (auto key = request.header("x-api-key")) return *key;
   return std::nullopt;
-}
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 class Handler final : public Http::Handler {
  public:
   HTTP_PROTOTYPE(Handler)
 
-  explicit Handler(Gateway& gateway) : gateway_(&gateway) {}
-  Handler(const Handler& other) : Http::Handler(other), gateway_(other.gateway_) {}
+  Handler(Gateway& gateway, const ApiRegistry& registry) : gateway_(&gateway), registry_(&registry) {}
+  Handler(const Handler& other) : Http::Handler(other), gateway_(other.gateway_), registry_(other.registry_) {}
 
   void onRequest(const Http::Request& request, Http::ResponseWriter writer) override {
     auto peer = writer.getPeer();
@@ -89,11 +96,23 @@ class Handler final : public Http::Handler {
     if (auto connection = header_value(request, "Connection")) {
       close = strcasecmp(connection->c_str(), "close") == 0;
     }
+    PistacheRequest inbound(request);
+    auto context = gateway_->observability().start_request();
+    context->id = request_id::choose(inbound.header("x-request-id"), inbound.header("traceparent"));
+    auto traceparent = inbound.header("traceparent");
+    context->traceparent = traceparent && request_id::valid_traceparent(*traceparent)
+                               ? std::move(*traceparent)
+                               : request_id::make_traceparent(context->id);
+    context->method = std::string(inbound.method());
+    context->path = request.resource();
     try {
-      route(request, peer, channel, close);
+      dispatch(inbound, peer, channel, context, close);
     } catch (const std::exception& e) {
       Log::write(LogLevel::Error, "http", std::string("internal error: ") + e.what());
-      channel->write(openai_error_response(Error::upstream(500, "internal error in llmux"), close));
+      if (!context->finished()) {
+        ApiCall call(*gateway_, gateway_->table(), inbound, context, channel, dialect_for_unknown(inbound), close);
+        call.fail(Error::upstream(500, "internal error in llmux"), Outcome::UpstreamError);
+      }
     }
   }
 
@@ -111,184 +130,75 @@ class Handler final : public Http::Handler {
     std::weak_ptr<Exchange> exchange;
   };
 
-  // The inbound API a path belongs to decides the shape of its errors.
-  enum class Api { OpenAI, Anthropic };
-
-  static std::string error_response(Api api, const Error& error, bool close) {
-    return api == Api::Anthropic ? anthropic_error_response(error, close) : openai_error_response(error, close);
-  }
-
-  void route(const Http::Request& request, const std::shared_ptr<Tcp::Peer>& peer,
-             const std::shared_ptr<SocketChannel>& channel, bool close) {
-    const std::string& path = request.resource();  // without the query (?beta=true)
-    auto method = request.method();
-    if (method == Http::Method::Head) {
+  void dispatch(PistacheRequest& request, const std::shared_ptr<Tcp::Peer>& peer,
+                const std::shared_ptr<SocketChannel>& channel, const std::shared_ptr<RequestContext>& context,
+                bool close) {
+    auto table = gateway_->table();
+    const InboundApi* api = registry_->find(request.path());
+    const Dialect& dialect = api ? api->dialect(request) : dialect_for_unknown(request);
+    context->dialect = dialect.api();
+    ApiCall call(*gateway_, table, request, context, channel, dialect, close);
+    const std::string_view method = request.method();
+    if (method == "HEAD") {
       // Clients probe with HEAD (Claude Code: HEAD /). No body may follow the
       // head, or the next response on this connection would be corrupted.
-      bool known = path == "/" || path == "/healthz";
+      context->api = api ? std::string(api->name()) : "unknown";
+      int status = api && api->method() == "GET" ? 200 : api ? 405 : 404;
       std::string head;
-      append_response_head(head, {known ? 200 : 404, "application/json", false, 0, close, {}});
+      append_response_head(head, {status, "application/json", false, 0, close, answer_headers({}, context->id)});
+      context->note_committed(status, false);
+      context->note_written(head.size());
       channel->write(std::move(head));
+      context->finish(status == 200 ? Outcome::Ok : Outcome::Rejected);
       return;
     }
-    if (path == "/healthz") {
-      channel->write(make_response(200, "application/json", R"({"status":"ok"})", {}, close));
+    if (api == nullptr) {
+      call.fail(Error::make(404, "invalid_request_error",
+                            "Unknown request URL: " + std::string(method) + " " + std::string(request.path()),
+                            "unknown_url"));
       return;
     }
-    if (path == "/") {
-      channel->write(make_response(200, "application/json", R"({"name":"llmux","status":"ok"})", {}, close));
-      return;
-    }
-    if (path == "/status" || path == "/api/tokens") {
-      admin(request, channel, close, path == "/status");
-      return;
-    }
-    enum class Endpoint { Unknown, Chat, Models, Messages, CountTokens };
-    Endpoint endpoint = Endpoint::Unknown;
-    if (path == "/v1/chat/completions" || path == "/chat/completions") endpoint = Endpoint::Chat;
-    if (path == "/v1/models" || path == "/models") endpoint = Endpoint::Models;
-    if (path == "/v1/messages") endpoint = Endpoint::Messages;
-    if (path == "/v1/messages/count_tokens") endpoint = Endpoint::CountTokens;
-    const bool anthropic_client = header_value(request, "anthropic-version").has_value();
-    const Api api = endpoint == Endpoint::Messages || endpoint == Endpoint::CountTokens ||
-                            (endpoint == Endpoint::Unknown && (anthropic_client || path.rfind("/v1/messages", 0) == 0))
-                        ? Api::Anthropic
-                        : Api::OpenAI;
-    if (endpoint == Endpoint::Unknown) {
-      channel->write(error_response(
-          api,
-          Error::make(404, api == Api::Anthropic ? "not_found_error" : "invalid_request_error",
-                      "Unknown request URL: " + std::string(Http::methodString(method)) + " " + path, "unknown_url"),
-          close));
-      return;
-    }
-    auto table = gateway_->table();
-    const auto& config = table->config();
-    if (!config.client_keys.empty()) {
+    context->api = std::string(api->name());
+    if (!authorized(*api, request, table->config(), *context)) {
       auto key = presented_key(request);
-      if (!key || !key_matches(*key, config.client_keys)) {
-        channel->write(error_response(
-            api,
-            Error::make(401, api == Api::Anthropic ? "authentication_error" : "invalid_request_error",
-                        key ? "Incorrect API key provided."
-                            : "Missing API key: send 'x-api-key: <key>' or 'Authorization: Bearer <key>'.",
-                        "invalid_api_key"),
-            close));
-        return;
-      }
-    }
-    if (endpoint == Endpoint::Models) {
-      if (method != Http::Method::Get) return method_not_allowed(channel, api, "GET", close);
-      std::vector<ServedModel> list;
-      for (auto& name : table->served_models()) {
-        auto resolution = table->resolve(name);
-        std::string owner = resolution && !resolution->chain.empty() ? resolution->chain.front().slot->name : "llmux";
-        list.push_back({std::move(name), std::move(owner)});
-      }
-      std::string body = anthropic_client ? anthropic_model_list(list, unix_now()) : openai_model_list(list, unix_now());
-      channel->write(make_response(200, "application/json", body, {}, close));
+      call.fail(Error::make(401, "invalid_request_error",
+                            api->access() == Access::Admin && !table->config().admin_key.empty()
+                                ? "This endpoint needs the admin key."
+                            : key ? "Incorrect API key provided."
+                                  : "Missing API key: send 'x-api-key: <key>' or 'Authorization: Bearer <key>'.",
+                            "invalid_api_key"));
       return;
     }
-    if (method != Http::Method::Post) return method_not_allowed(channel, api, "POST", close);
-    const std::string& body = request.body();
-    if (body.size() > config.max_body_bytes) {
-      channel->write(error_response(
-          api,
-          Error::make(413, api == Api::Anthropic ? "request_too_large" : "invalid_request_error",
-                      "Request body is " + std::to_string(body.size()) + " bytes; the limit is " +
-                          std::to_string(config.max_body_bytes) + " bytes (max_body in providers.yaml).",
-                      "request_too_large"),
-          close));
+    if (method != api->method()) {
+      call.fail(Error::make(405, "invalid_request_error",
+                            "Method not allowed; use " + std::string(api->method()), "method_not_allowed"));
       return;
     }
-    ChatRequest chat;
-    auto error = api == Api::Anthropic ? anthropic::parse_messages_request(body, chat)
-                                       : openai::parse_chat_request(body, chat);
-    if (error) {
-      channel->write(error_response(api, *error, close));
-      return;
-    }
-    auto resolution = table->resolve(chat.model);
-    if (!resolution) {
-      std::string served;
-      for (const auto& name : table->served_models()) served += (served.empty() ? "" : ", ") + name;
-      channel->write(error_response(
-          api,
-          Error::make(404, api == Api::Anthropic ? "not_found_error" : "invalid_request_error",
-                      "The model '" + chat.model + "' does not exist or is not served by this gateway. Served models: " +
-                          (served.empty() ? "(none)" : served) + ".",
-                      "model_not_found", "model"),
-          close));
-      return;
-    }
-    if (api == Api::Anthropic) {
-      for (const char* name : {"anthropic-beta", "anthropic-version"}) {
-        if (auto value = header_value(request, name)) chat.client_headers.emplace_back(name, std::move(*value));
-      }
-    }
-    // The parser resets this request as soon as onRequest returns: take the body.
-    chat.original_body = std::make_shared<const std::string>(std::move(const_cast<std::string&>(body)));
-    if (endpoint == Endpoint::CountTokens) {
-      // The header x-llmux-token-count says whether the provider counted or llmux estimated.
-      count_input_tokens(gateway_->health(), table, *resolution, std::move(chat),
-                         [channel, close](std::int64_t tokens, bool exact) {
-                           std::string body = R"({"input_tokens":)" + std::to_string(tokens) + "}";
-                           channel->write(make_response(
-                               200, "application/json", body,
-                               exact ? "x-llmux-token-count: exact\r\n" : "x-llmux-token-count: estimate\r\n", close));
-                         });
-      return;
-    }
-    std::unique_ptr<AnswerWriter> writer;
-    if (api == Api::Anthropic) {
-      anthropic::MessageMeta meta{new_message_id(), chat.model, anthropic::estimate_input_tokens(chat)};
-      AnswerContext context{channel, meta.id, close};
-      writer = make_anthropic_writer(std::move(context), std::move(meta), chat.stream);
-    } else {
-      openai::ResponseMeta meta{new_completion_id(), chat.model, unix_now()};
-      AnswerContext context{channel, meta.id, close};
-      writer = make_openai_writer(std::move(context), std::move(meta), chat.stream, chat.include_usage);
-    }
-    auto exchange = std::make_shared<Exchange>(Exchange::Services{gateway_->timers(), gateway_->health()},
-                                               std::move(table), std::move(*resolution), std::move(chat),
-                                               std::move(writer), channel);
-    in_flight_[peer.get()] = InFlight{channel, exchange};
-    exchange->start();
+    if (auto exchange = api->serve(call)) in_flight_[peer.get()] = InFlight{channel, exchange};
   }
 
-  // Operations endpoints take the admin key when one is configured, else a
-  // client key when those are configured, else nothing.
-  void admin(const Http::Request& request, const std::shared_ptr<SocketChannel>& channel, bool close, bool status) {
-    auto table = gateway_->table();
-    const auto& config = table->config();
-    std::vector<std::string> admin;
-    if (!config.admin_key.empty()) {
-      admin.push_back(config.admin_key);
-    } else {
-      admin = config.client_keys;
-    }
-    if (!admin.empty()) {
+  // Client keys guard Client APIs; the admin key (else the client keys) guards
+  // Admin ones. Sets the context's client label from the key that matched.
+  static bool authorized(const InboundApi& api, const InboundRequest& request, const GatewayConfig& config,
+                         RequestContext& context) {
+    context.client = "-";
+    if (api.access() == Access::Open) return true;
+    if (api.access() == Access::Admin && !config.admin_key.empty()) {
       auto key = presented_key(request);
-      if (!key || !key_matches(*key, admin)) {
-        channel->write(openai_error_response(
-            Error::make(401, "invalid_request_error", "This endpoint needs the admin key.", "invalid_api_key"), close));
-        return;
-      }
+      bool ok = key && matching_key(*key, {ClientKey{config.admin_key, "admin"}}) >= 0;
+      if (ok) context.client = "admin";
+      return ok;
     }
-    if (request.method() != Http::Method::Get) return method_not_allowed(channel, Api::OpenAI, "GET", close);
-    std::string body = status ? render_status(*gateway_) : render_credentials(*table);
-    channel->write(make_response(200, "application/json", body, {}, close));
-  }
-
-  void method_not_allowed(const std::shared_ptr<SocketChannel>& channel, Api api, const char* allowed, bool close) {
-    channel->write(error_response(
-        api,
-        Error::make(405, "invalid_request_error", std::string("Method not allowed; use ") + allowed,
-                    "method_not_allowed"),
-        close));
+    if (config.client_keys.empty()) return true;
+    auto key = presented_key(request);
+    int index = key ? matching_key(*key, config.client_keys) : -1;
+    if (index < 0) return false;
+    context.client = config.client_keys[static_cast<std::size_t>(index)].label;
+    return true;
   }
 
   Gateway* gateway_;
+  const ApiRegistry* registry_;
   // Per event-loop thread (Pistache clones the handler per worker, and a
   // peer's requests and disconnect run on its worker): no lock needed.
   std::unordered_map<const Tcp::Peer*, InFlight> in_flight_;
@@ -296,7 +206,8 @@ class Handler final : public Http::Handler {
 
 }  // namespace
 
-HttpServer::HttpServer(Gateway& gateway, ServerOptions options) : gateway_(gateway), options_(std::move(options)) {}
+HttpServer::HttpServer(Gateway& gateway, ServerOptions options, const ApiRegistry* registry)
+    : gateway_(gateway), options_(std::move(options)), registry_(registry ? registry : &default_registry()) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -315,7 +226,7 @@ void HttpServer::start() {
                   .bodyTimeout(options_.request_timeout)
                   .keepaliveTimeout(options_.keepalive_timeout);
   endpoint_->init(opts);
-  endpoint_->setHandler(Http::make_handler<Handler>(gateway_));
+  endpoint_->setHandler(Http::make_handler<Handler>(gateway_, *registry_));
   endpoint_->serveThreaded();
 }
 

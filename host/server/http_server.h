@@ -1,5 +1,5 @@
-// The HTTP front: a Pistache endpoint whose handler answers the OpenAI API,
-// health and status. Handlers never wait: a chat request is parsed, routed and
+// The HTTP front: a Pistache endpoint whose handler dispatches each request
+// to the inbound API registered for its path (api/inbound_api.h). Handlers never wait: a chat request is parsed, routed and
 // handed to a provider, and the answer is written later from whatever thread
 // the provider emits on (see client_channel.h).
 #pragma once
@@ -16,6 +16,7 @@ class Endpoint;
 namespace llmux::host {
 
 class Gateway;
+class ApiRegistry;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -31,7 +32,8 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(Gateway& gateway, ServerOptions options);
+  // `registry`: the APIs to serve (default: default_registry(), everything).
+  HttpServer(Gateway& gateway, ServerOptions options, const ApiRegistry* registry = nullptr);
   ~HttpServer();
 
   void start();  // binds and serves on background threads; throws on bind failure
@@ -41,6 +43,7 @@ class HttpServer {
  private:
   Gateway& gateway_;
   ServerOptions options_;
+  const ApiRegistry* registry_;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
 };
 

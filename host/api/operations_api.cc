@@ -1,0 +1,137 @@
+// The operator's endpoints: GET /healthz, GET / (name and status), GET
+// /status, GET /api/tokens and GET /metrics.
+#include <rapidjson/document.h>
+
+#include "api/registrations.h"
+#include "api/status_api.h"
+#include "gateway/gateway.h"
+#include "llmux/plugin_abi.h"
+#include "observability/metrics.h"
+#include "routing/route_table.h"
+
+namespace llmux::host {
+namespace {
+
+class HealthApi final : public InboundApi {
+ public:
+  std::string_view name() const override { return "health"; }
+  std::vector<std::string> paths() const override { return {"/healthz"}; }
+  std::string_view method() const override { return "GET"; }
+  Access access() const override { return Access::Open; }
+  std::shared_ptr<Exchange> serve(ApiCall& call) const override {
+    call.respond(200, "application/json", R"({"status":"ok"})");
+    return nullptr;
+  }
+};
+
+class RootApi final : public InboundApi {
+ public:
+  std::string_view name() const override { return "root"; }
+  std::vector<std::string> paths() const override { return {"/"}; }
+  std::string_view method() const override { return "GET"; }
+  Access access() const override { return Access::Open; }
+  std::shared_ptr<Exchange> serve(ApiCall& call) const override {
+    call.respond(200, "application/json", R"({"name":"llmux","status":"ok"})");
+    return nullptr;
+  }
+};
+
+class StatusApi final : public InboundApi {
+ public:
+  std::string_view name() const override { return "status"; }
+  std::vector<std::string> paths() const override { return {"/status"}; }
+  std::string_view method() const override { return "GET"; }
+  Access access() const override { return Access::Admin; }
+  std::shared_ptr<Exchange> serve(ApiCall& call) const override {
+    call.respond(200, "application/json", render_status(call.gateway));
+    return nullptr;
+  }
+};
+
+class TokensApi final : public InboundApi {
+ public:
+  std::string_view name() const override { return "tokens"; }
+  std::vector<std::string> paths() const override { return {"/api/tokens"}; }
+  std::string_view method() const override { return "GET"; }
+  Access access() const override { return Access::Admin; }
+  std::shared_ptr<Exchange> serve(ApiCall& call) const override {
+    call.respond(200, "application/json", render_credentials(*call.table));
+    return nullptr;
+  }
+};
+
+// The state label of llmux_provider_state for one provider.
+const char* provider_state(const ProviderSlot& slot, const std::map<std::string, ProviderHealth::Status>& health) {
+  if (!slot.ready()) return slot.state.rfind("not configured", 0) == 0 ? "not_configured" : "unavailable";
+  if (slot.provider->condition().state == ProviderCondition::State::Unauthorized) return "unauthorized";
+  auto it = health.find(slot.name);
+  if (it != health.end() && it->second.state.rfind("cooling", 0) == 0) return "cooldown";
+  return "up";
+}
+
+class MetricsApi final : public InboundApi {
+ public:
+  std::string_view name() const override { return "metrics"; }
+  std::vector<std::string> paths() const override { return {"/metrics"}; }
+  std::string_view method() const override { return "GET"; }
+  Access access() const override { return Access::Admin; }
+  std::shared_ptr<Exchange> serve(ApiCall& call) const override {
+    if (!call.table->config().metrics.enabled) {
+      call.fail(Error::make(404, "invalid_request_error", "Metrics are off (metrics.enabled in providers.yaml).",
+                            "unknown_url"));
+      return nullptr;
+    }
+    std::vector<prometheus::MetricFamily> extra;
+    std::map<std::string, ProviderHealth::Status> health;
+    for (auto& status : call.gateway.health().snapshot()) health.emplace(status.provider, status);
+
+    static constexpr const char* kStates[] = {"up", "cooldown", "unauthorized", "not_configured", "unavailable"};
+    auto states = gauge_family("llmux_provider_state", "1 for the state each provider is in now, else 0");
+    auto pool = gauge_family("llmux_pool_credentials", "Credentials of token pools (claude) by state");
+    for (const ProviderSlot& slot : call.table->slots()) {
+      const char* now = provider_state(slot, health);
+      for (const char* state : kStates) {
+        add_gauge(states, {{"provider", slot.name}, {"state", state}}, std::string_view(state) == now ? 1 : 0);
+      }
+      if (!slot.ready()) continue;
+      std::string report = slot.provider->credentials_report();
+      if (report.empty()) continue;
+      rapidjson::Document doc;
+      doc.Parse(report.c_str(), report.size());
+      if (!doc.IsArray()) continue;
+      std::map<std::string, int> by_state = {
+          {"active", 0}, {"cooldown", 0}, {"refreshing", 0}, {"expired", 0}, {"disabled", 0}};
+      for (const auto& entry : doc.GetArray()) {
+        if (!entry.IsObject()) continue;
+        auto state = entry.FindMember("state");
+        if (state == entry.MemberEnd() || !state->value.IsString()) continue;
+        auto it = by_state.find(state->value.GetString());
+        if (it != by_state.end()) ++it->second;  // known states only: the label stays bounded
+      }
+      for (const auto& [state, count] : by_state) {
+        add_gauge(pool, {{"provider", slot.name}, {"state", state}}, count);
+      }
+    }
+    extra.push_back(std::move(states));
+    if (!pool.metric.empty()) extra.push_back(std::move(pool));
+    auto info = gauge_family("llmux_build_info", "llmux version and plugin ABI (always 1)");
+    add_gauge(info, {{"version", LLMUX_VERSION}, {"abi", std::to_string(LLMUX_ABI_VERSION)}}, 1);
+    extra.push_back(std::move(info));
+    auto generation = gauge_family("llmux_config_generation", "Routing tables built so far (1 after the first load)");
+    add_gauge(generation, {}, static_cast<double>(call.gateway.generation()));
+    extra.push_back(std::move(generation));
+    Metrics::append_process_metrics(extra);
+    call.respond(200, "text/plain; version=0.0.4; charset=utf-8", call.gateway.observability().metrics().render(extra));
+    return nullptr;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<InboundApi> make_health_api() { return std::make_unique<HealthApi>(); }
+std::unique_ptr<InboundApi> make_root_api() { return std::make_unique<RootApi>(); }
+std::unique_ptr<InboundApi> make_status_api() { return std::make_unique<StatusApi>(); }
+std::unique_ptr<InboundApi> make_tokens_api() { return std::make_unique<TokensApi>(); }
+std::unique_ptr<InboundApi> make_metrics_api() { return std::make_unique<MetricsApi>(); }
+
+}  // namespace llmux::host

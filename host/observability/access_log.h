@@ -1,0 +1,59 @@
+// The JSON access log: one line per finished request, built from its
+// RequestContext (never a secret, a prompt or an answer). Lines are formatted
+// on the thread that ends the request and written by the log's own thread, so
+// a slow disk never stalls an I/O thread: when the queue is full, the line is
+// dropped and counted (llmux_access_log_dropped_total).
+#pragma once
+
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "config/gateway_config.h"
+
+namespace llmux::host {
+
+class RequestContext;
+
+class AccessLog {
+ public:
+  explicit AccessLog(std::function<void()> on_drop = {});
+  ~AccessLog();  // writes what is queued, then stops
+
+  // Switches the destination (off, stderr, a file opened for appending).
+  // A file that cannot be opened is reported on the log and the log stays off.
+  void configure(const AccessLogTarget& target);
+  // Reopens the file (SIGUSR1, after logrotate moved it away).
+  void reopen();
+  bool enabled() const;
+
+  void record(const RequestContext& context);
+  // Blocks until every queued line is written (tests, shutdown).
+  void flush();
+
+  // One JSON object without the newline (the documented line format).
+  static std::string format(const RequestContext& context);
+
+ private:
+  void run();
+  void open_locked();
+
+  static constexpr std::size_t kMaxQueued = 65536;
+  std::function<void()> on_drop_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  std::deque<std::string> queue_;
+  AccessLogTarget target_;
+  std::FILE* file_ = nullptr;  // null when off or stderr
+  bool reopen_ = false;
+  bool writing_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace llmux::host
