@@ -24,7 +24,16 @@ class AnthropicDialect final : public Dialect {
  public:
   Api api() const override { return Api::Anthropic; }
 
-  std::string error_body(const Error& error) const override { return anthropic::render_error(error); }
+  // The door's errors are written in OpenAI's vocabulary (a 401 or 404 is an
+  // invalid_request_error there); Anthropic names them by status.
+  std::string error_body(const Error& error) const override {
+    if (error.type != "invalid_request_error" || error.status == 400 || error.status == 413 || error.status == 422) {
+      return anthropic::render_error(error);
+    }
+    Error by_status = error;
+    by_status.type.clear();
+    return anthropic::render_error(by_status);
+  }
 
   // https://docs.anthropic.com/en/api/models-list: one page with everything.
   std::string model_list(const std::vector<ServedModel>& models, std::int64_t created) const override {

@@ -84,6 +84,10 @@ bool all_digits(std::string_view text) {
 void parse_listen(const ConfigNode& node, std::string& host, std::uint16_t& port) {
   const std::string text = node.as_string();
   if (!split_listen(text, host, port) || port == 0) {
+    std::string port_text = text.substr(text.rfind(':') + 1);
+    if (all_digits(port_text) && port_text.size() <= 15) {
+      throw ConfigError(node, "port " + port_text + " is out of range (1..65535)");
+    }
     std::string expected = "expected HOST:PORT (like 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080), got '" + text + "'";
     if (text.find(':') != text.rfind(':') && text.find('[') == std::string::npos) {
       expected += " (write an IPv6 address in brackets)";

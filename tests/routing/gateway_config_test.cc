@@ -96,7 +96,7 @@ TEST(GatewayConfigErrors, UnknownTopLevelKeyWithSuggestion) {
   EXPECT_EQ(e.path(), "provders");
   EXPECT_EQ(e.detail(),
             "unknown key 'provders'; did you mean 'providers'? known keys: listen, plugins_dir, state_dir, "
-            "client_keys, admin_key, max_body, threads, providers, routes, aliases, default");
+            "client_keys, admin_key, max_body, threads, providers, routes, aliases, default, access_log, metrics");
 }
 
 TEST(GatewayConfigErrors, UnknownProviderInChain) {
@@ -248,7 +248,11 @@ TEST(GatewayConfig, ClientKeysDropEmptyFromUnsetVariables) {
   GatewayConfig config = parse(
       "client_keys:\n  - ${LLMUX_T_KEY}\n  - ${LLMUX_T_KEY_UNSET}\n  - literal-key-456\n  - ${LLMUX_T_KEY}\n"
       "admin_key: ${LLMUX_T_KEY_UNSET:-admin-secret}\n");
-  EXPECT_EQ(config.client_keys, (std::vector<std::string>{"key-from-env-123", "literal-key-456"}));
+  ASSERT_EQ(config.client_keys.size(), 2u);
+  EXPECT_EQ(config.client_keys[0].key, "key-from-env-123");
+  EXPECT_EQ(config.client_keys[0].label, "key-1");
+  EXPECT_EQ(config.client_keys[1].key, "literal-key-456");
+  EXPECT_EQ(config.client_keys[1].label, "key-3");  // its position in the file
   EXPECT_EQ(config.admin_key, "admin-secret");
   EXPECT_TRUE(parse("client_keys: ${LLMUX_T_KEY_UNSET}\n").client_keys.empty());
   EXPECT_TRUE(parse("client_keys: []\n").client_keys.empty());
@@ -356,7 +360,8 @@ TEST(LoadGatewayConfig, FullExample) {
   EXPECT_EQ(config.plugins_dir, (fs::path(LLMUX_SOURCE_DIR) / "tests/routing/plugins").lexically_normal());
   EXPECT_EQ(config.threads, 4u);
   EXPECT_EQ(config.max_body_bytes, 64u << 20);
-  EXPECT_EQ(config.client_keys, (std::vector<std::string>{"local-dev-key-0001"}));
+  ASSERT_EQ(config.client_keys.size(), 1u);
+  EXPECT_EQ(config.client_keys[0].key, "local-dev-key-0001");
   EXPECT_EQ(config.admin_key, "");
 
   ASSERT_EQ(config.providers.size(), 4u);
