@@ -8,7 +8,6 @@ namespace llmux::host {
 std::optional<RoutedChat> route_chat(ApiCall& call, ChatParser parse) {
   const auto& config = call.table->config();
   std::string& body = call.request.body();
-  call.context->bytes_in = body.size();
   if (body.size() > config.max_body_bytes) {
     call.fail(Error::make(413, "invalid_request_error",
                           "Request body is " + std::to_string(body.size()) + " bytes; the limit is " +

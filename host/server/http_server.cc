@@ -105,6 +105,7 @@ class Handler final : public Http::Handler {
                                : request_id::make_traceparent(context->id);
     context->method = std::string(inbound.method());
     context->path = request.resource();
+    context->bytes_in = request.body().size();
     try {
       dispatch(inbound, peer, channel, context, close);
     } catch (const std::exception& e) {
