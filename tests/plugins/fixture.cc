@@ -1,7 +1,8 @@
 // A plugin for host tests. Options:
 //   api_key: a secret (unset variable -> the provider is "not configured")
-//   behaviour: ok | drop | throw | flaky
+//   behaviour: ok | drop | throw | flaky | unauthorized
 //     drop: lets go of the call without answering; throw: chat() throws;
+//     unauthorized: reports ProviderCondition Unauthorized (answers if asked anyway);
 //     flaky: the first `fail_times` calls fail with `fail_status` (and
 //     `retry_after_ms` when given), later calls answer "fixture ok (call N)".
 #include <atomic>
@@ -21,6 +22,10 @@ class FixtureProvider final : public llmux::Provider {
  public:
   FixtureProvider(std::string behaviour, FlakySettings flaky) : behaviour_(std::move(behaviour)), flaky_(flaky) {}
   std::vector<llmux::ModelInfo> models() const override { return {{"fixture-model", "fixture"}}; }
+  llmux::ProviderCondition condition() const override {
+    if (behaviour_ != "unauthorized") return {};
+    return {llmux::ProviderCondition::State::Unauthorized, "all 1 key(s) got HTTP 401; next probe in 60 s"};
+  }
   void chat(llmux::ChatCallPtr call) override {
     if (behaviour_ == "drop") return;
     if (behaviour_ == "throw") throw std::runtime_error("fixture chat() throws");
@@ -51,8 +56,9 @@ class FixturePlugin final : public llmux::Plugin {
     spec.options.check_keys({"api_key", "behaviour", "fail_times", "fail_status", "retry_after_ms"});
     spec.options.get_secret("api_key");
     std::string behaviour = spec.options.get_string("behaviour", "ok");
-    if (behaviour != "ok" && behaviour != "drop" && behaviour != "throw" && behaviour != "flaky") {
-      throw llmux::ConfigError(*spec.options.find("behaviour"), "expected ok, drop, throw or flaky");
+    if (behaviour != "ok" && behaviour != "drop" && behaviour != "throw" && behaviour != "flaky" &&
+        behaviour != "unauthorized") {
+      throw llmux::ConfigError(*spec.options.find("behaviour"), "expected ok, drop, throw, flaky or unauthorized");
     }
     FlakySettings flaky;
     flaky.fail_times = static_cast<int>(spec.options.get_int("fail_times", 0));
