@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -492,6 +493,52 @@ TEST(CliEnvironment, WithoutEitherTheWorkingDirectoryFileIsUsed) {
   ASSERT_TRUE(r.status.exited) << r.status.describe();
   EXPECT_EQ(r.status.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("  from-cwd: mock\n"));
+}
+
+}  // namespace
+}  // namespace llmux::test
+
+namespace llmux::test {
+namespace {
+
+// The access log rotated by SIGUSR1, and /metrics on a port of its own.
+TEST(CliOperations, SigusrOneReopensTheAccessLogAndMetricsListenServesAPortOfItsOwn) {
+  MockOnlyPluginDir plugins;
+  TempDir dir;
+  const std::uint16_t metrics_port = free_port();
+  auto config = dir.write("providers.yaml", reload_config(plugins.path(), "  alpha: [mock]\n") +
+                                                "access_log: access.log\nmetrics: {listen: 127.0.0.1:" +
+                                                std::to_string(metrics_port) + "}\n");
+  Llmux llmux(config);
+  ASSERT_TRUE(llmux.ready());
+  ASSERT_TRUE(llmux.process().wait_for_stderr("metrics on http://127.0.0.1:" + std::to_string(metrics_port), 5s));
+  EXPECT_EQ(llmux.chat("alpha").status, 200);
+  const auto log = dir.path() / "access.log";
+  auto wait_for_lines = [](const std::filesystem::path& file, std::size_t n) {
+    for (int i = 0; i < 300; ++i) {
+      std::ifstream in(file);
+      std::size_t lines = 0;
+      for (std::string line; std::getline(in, line);) ++lines;
+      if (lines >= n) return lines;
+      std::this_thread::sleep_for(10ms);
+    }
+    return std::size_t{0};
+  };
+  ASSERT_EQ(wait_for_lines(log, 1), 1u);
+  std::filesystem::rename(log, dir.path() / "access.log.1");
+  llmux.process().signal(SIGUSR1);
+  ASSERT_TRUE(llmux.process().wait_for_stderr("reopening the access log", 5s));
+  EXPECT_EQ(llmux.chat("alpha").status, 200);
+  EXPECT_EQ(wait_for_lines(log, 1), 1u);  // the new file has the new request only
+  EXPECT_EQ(wait_for_lines(dir.path() / "access.log.1", 1), 1u);
+
+  HttpClient client;
+  const std::string metrics_url = "http://127.0.0.1:" + std::to_string(metrics_port);
+  auto r = client.get(metrics_url + "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"(llmux_requests_total{api="openai.chat",provider="mock",route="alpha",status="200"} 2)"));
+  EXPECT_EQ(client.get(metrics_url + "/healthz").status, 200);
+  EXPECT_EQ(client.post(metrics_url + "/v1/chat/completions", chat_body("alpha", "x")).status, 404);
 }
 
 }  // namespace
