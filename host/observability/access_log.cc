@@ -40,6 +40,7 @@ void AccessLog::configure(const AccessLogTarget& target) {
   std::lock_guard lock(mutex_);
   if (target == target_ && (target.kind != AccessLogTarget::Kind::File || file_ != nullptr)) return;
   target_ = target;
+  enabled_.store(target.kind != AccessLogTarget::Kind::Off, std::memory_order_release);
   reopen_ = true;
   wake_.notify_all();
 }
@@ -50,16 +51,10 @@ void AccessLog::reopen() {
   wake_.notify_all();
 }
 
-bool AccessLog::enabled() const {
-  std::lock_guard lock(mutex_);
-  return target_.kind != AccessLogTarget::Kind::Off;
-}
+bool AccessLog::enabled() const { return enabled_.load(std::memory_order_acquire); }
 
 void AccessLog::record(const RequestContext& context) {
-  {
-    std::lock_guard lock(mutex_);
-    if (target_.kind == AccessLogTarget::Kind::Off) return;
-  }
+  if (!enabled()) return;
   std::string line = format(context);
   line.push_back('\n');
   bool dropped = false;

@@ -5,6 +5,7 @@
 // dropped and counted (llmux_access_log_dropped_total).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -49,6 +50,7 @@ class AccessLog {
   std::condition_variable idle_;
   std::deque<std::string> queue_;
   AccessLogTarget target_;
+  std::atomic<bool> enabled_{false};  // target_ is not Off: read without the lock on every request
   std::FILE* file_ = nullptr;  // null when off or stderr
   bool reopen_ = false;
   bool writing_ = false;
