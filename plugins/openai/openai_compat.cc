@@ -1,4 +1,5 @@
-// The OpenAI-compatible provider: keys, request, streamed and whole answers,
+// The OpenAI-compatible provider: keys (rotation, 401 cooldown and probes),
+// request, streamed and whole answers (re-rendered or passed through),
 // errors, backpressure, cancellation and the cached model list.
 //
 // Lifetime. Everything a transfer or a timer touches lives in a shared Core,
