@@ -396,7 +396,11 @@ class ChatExchange final : public HttpHandler {
 
   void emit(Event event) {
     if (terminal_) return;
-    if (event.terminal()) terminal_ = true;
+    if (event.terminal()) {
+      terminal_ = true;
+      // Usage read from pass-through bytes precedes whatever ends the call.
+      if (usage_) call_->emit(Event::usage_report(*std::exchange(usage_, std::nullopt)));
+    }
     if (event.kind == Event::Kind::Error) event.error.message = core_->keys.redact(std::move(event.error.message));
     call_->emit(std::move(event));
   }
@@ -410,7 +414,7 @@ class ChatExchange final : public HttpHandler {
     frames_.feed(bytes, [this](const passthrough::Frame& frame) { return relay(frame); });
     flush_raw();
     if (saw_done_) {
-      end_raw();
+      emit(Event::finished(FinishReason::Stop));
       return true;
     }
     if (terminal_) return false;  // ended with an error: stop reading
@@ -475,10 +479,6 @@ class ChatExchange final : public HttpHandler {
     raw_out_.clear();
   }
 
-  void end_raw() {
-    if (usage_) emit(Event::usage_report(*usage_));
-    emit(Event::finished(FinishReason::Stop));
-  }
 
   // ---- re-rendered stream
 
@@ -539,7 +539,7 @@ class ChatExchange final : public HttpHandler {
     frames_.finish([this](const passthrough::Frame& frame) { return relay(frame); });
     flush_raw();
     if (terminal_) return;
-    if (saw_done_) return end_raw();
+    if (saw_done_) return emit(Event::finished(FinishReason::Stop));
     fail(Error::upstream(502, core_->who + ": the upstream stream ended without data: [DONE]"));
   }
 
@@ -550,11 +550,9 @@ class ChatExchange final : public HttpHandler {
       return fail(Error::upstream(502, core_->who + ": the upstream's answer is " + checked.problem));
     }
     if (!checked.error.empty()) return finish_json();  // the codec reads the upstream's error
-    std::optional<Usage> usage;
-    if (!checked.usage.empty()) usage = openai::parse_usage(checked.usage);
+    if (!checked.usage.empty()) usage_ = openai::parse_usage(checked.usage);
     emit(Event::raw(std::move(body_)));
     body_.clear();
-    if (usage) emit(Event::usage_report(*usage));
     emit(Event::finished(FinishReason::Stop));
   }
 
@@ -598,7 +596,7 @@ class ChatExchange final : public HttpHandler {
   std::string raw_out_;       // RawSse: relayed bytes not emitted yet
   bool stream_valid_ = false;  // RawSse: the first data frame was a JSON object (or [DONE])
   bool saw_done_ = false;      // RawSse: data: [DONE] arrived
-  std::optional<Usage> usage_;  // RawSse: the last usage the upstream reported
+  std::optional<Usage> usage_;  // pass-through: usage the upstream reported, emitted before the terminal event
   bool terminal_ = false;
 
   const std::shared_ptr<UpstreamLink> link_;

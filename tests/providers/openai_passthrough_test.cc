@@ -130,6 +130,20 @@ TEST(OpenAIPassThroughEvents, UsageChunkStaysWhenTheClientAskedAndIsReportedToo)
   EXPECT_EQ(call->events[call->events.size() - 2].usage.output_tokens, 2);
 }
 
+TEST(OpenAIPassThroughEvents, UsageSeenBeforeTheStreamIsCutIsStillReported) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    send_stream(exchange, {kRoleChunk, content_chunk("Hello"), finish_chunk("stop"), kUsageChunk});  // no [DONE]
+  });
+  OnLoopback up(upstream);
+  auto call = up.call(client_request(chat_body("gpt-test", "hello", true)));
+  using K = Event::Kind;
+  ASSERT_GE(call->events.size(), 2u);
+  EXPECT_EQ(call->events[call->events.size() - 2].kind, K::Usage);
+  EXPECT_EQ(call->events[call->events.size() - 2].usage.input_tokens, 9);
+  EXPECT_EQ(last(*call).kind, K::Error);
+  EXPECT_THAT(last(*call).error.message, HasSubstr("ended without data: [DONE]"));
+}
+
 TEST(OpenAIPassThroughEvents, WholeAnswerIsForwardedAsItIsWithItsUsage) {
   FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, kCompletionJson); });
   OnLoopback up(upstream);
