@@ -51,21 +51,12 @@ bool same_value(std::string_view raw, std::string_view compact) {
   return j == compact.size();
 }
 
-
-// The array text `value` holds no element.
-bool empty_array(std::string_view value) {
+// The first character inside the array text `value`; '\0' when it is not an array.
+char first_in_array(std::string_view value) {
   value = trim(value);
-  if (value.empty() || value.front() != '[') return false;
+  if (value.empty() || value.front() != '[') return '\0';
   value = trim(value.substr(1));
-  return !value.empty() && value.front() == ']';
-}
-
-// The array text `value` starts with an object.
-bool starts_with_object(std::string_view value) {
-  value = trim(value);
-  if (value.empty() || value.front() != '[') return false;
-  value = trim(value.substr(1));
-  return !value.empty() && value.front() == '{';
+  return value.empty() ? '\0' : value.front();
 }
 
 // A replacement in the client's body: `length` bytes at `at` become `text`.
@@ -77,25 +68,25 @@ struct Edit {
 
 constexpr std::string_view kUsageOn = "\"include_usage\":true";
 
-// The edit that makes the client's stream_options value (`value`, at `at` in
-// the body) ask for usage, keeping its other members; nullopt when it
-// already does. False in `readable` when the value cannot be read.
-std::optional<Edit> ask_for_usage(std::string_view value, std::size_t at, bool& readable) {
-  readable = true;
-  std::vector<json::Member> options;
+// Adds the edits that make the client's stream_options value (`value`, at
+// `at` in the body) ask for usage, keeping its other members. False when the
+// value cannot be read.
+bool ask_for_usage(std::string_view value, std::size_t at, std::vector<Edit>& edits) {
   if (value.empty() || value.front() != '{') {
-    return Edit{at, value.size(), "{" + std::string(kUsageOn) + "}"};  // null: replaced
+    edits.push_back({at, value.size(), "{" + std::string(kUsageOn) + "}"});  // null: replaced
+    return true;
   }
-  if (!json::top_level_members(value, options)) {
-    readable = false;
-    return std::nullopt;
-  }
+  std::vector<json::Member> options;
+  if (!json::top_level_members(value, options)) return false;
+  bool present = false;
   for (const json::Member& option : options) {
     if (!option.is("include_usage")) continue;
-    if (option.value == "true") return std::nullopt;
-    return Edit{at + static_cast<std::size_t>(option.value.data() - value.data()), option.value.size(), "true"};
+    present = true;
+    if (option.value == "true") continue;
+    edits.push_back({at + static_cast<std::size_t>(option.value.data() - value.data()), option.value.size(), "true"});
   }
-  return Edit{at + 1, 0, std::string(kUsageOn) + (options.empty() ? "" : ",")};
+  if (!present) edits.push_back({at + 1, 0, std::string(kUsageOn) + (options.empty() ? "" : ",")});
+  return true;
 }
 
 }  // namespace
@@ -149,12 +140,8 @@ std::optional<std::string> upstream_body(const ChatRequest& request, std::string
     // Usage is always asked for: the host needs it even when the client did not ask.
     if (stream_options == nullptr) {
       added.append(",\"stream_options\":{").append(kUsageOn).append("}");
-    } else {
-      bool readable = true;
-      if (auto edit = ask_for_usage(stream_options->value, offset(stream_options->value), readable)) {
-        edits.push_back(std::move(*edit));
-      }
-      if (!readable) return std::nullopt;
+    } else if (!ask_for_usage(stream_options->value, offset(stream_options->value), edits)) {
+      return std::nullopt;
     }
   }
   if (!provider_member.empty() && !has_provider) {
@@ -195,7 +182,7 @@ CheckedCompletion check_completion(std::string_view body) {
     } else if (member.is("usage") && member.value.front() == '{') {
       checked.usage = member.value;
     } else if (member.is("choices")) {
-      has_choice = starts_with_object(member.value);
+      has_choice = first_in_array(member.value) == '{';
     }
   }
   if (checked.error.empty() && !has_choice) checked.problem = "not a chat.completion (no choice in \"choices\")";
@@ -298,7 +285,7 @@ bool FrameReader::event(std::string_view text, const OnFrame& on_frame) {
       } else if (member.is("usage")) {
         if (member.value.front() == '{') frame.usage = member.value;
       } else if (member.is("choices")) {
-        no_choices = empty_array(member.value);
+        no_choices = first_in_array(member.value) == ']';
       }
     }
     frame.usage_only = !frame.usage.empty() && no_choices;
