@@ -1,4 +1,5 @@
-// The OpenAI-compatible provider: keys, request, streamed and whole answers,
+// The OpenAI-compatible provider: keys (rotation, 401 cooldown and probes),
+// request, streamed and whole answers (re-rendered or passed through),
 // errors, backpressure, cancellation and the cached model list.
 //
 // Lifetime. Everything a transfer or a timer touches lives in a shared Core,
@@ -56,45 +57,107 @@ bool has_extra(const ChatRequest& request, std::string_view name) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
-// Keys: round-robin over the usable ones; a 401 sets one aside until reload.
+// Keys: round-robin over the usable ones. A key that got 401 is set aside for
+// a cooldown; then the next request that comes to it probes it: another
+// answer restores it, another 401 sets it aside again. One 401 never takes a
+// key (or a provider with one key) out until a reload.
 
 class KeyPool {
  public:
-  explicit KeyPool(std::vector<ApiKey> keys) : keys_(std::move(keys)), rejected_(keys_.size(), false) {}
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  // A key handed to one request. `probe`: the key was set aside and this
+  // request tells whether it works again.
+  struct Lease {
+    std::size_t index = 0;
+    bool probe = false;
+  };
+
+  // What a 401 did to the pool (for the log line).
+  struct Rejection {
+    bool still = false;       // a probe got 401 again
+    std::size_t usable = 0;   // keys not set aside now
+  };
+
+  // Every key is set aside and none is due for its probe yet.
+  struct Waiting {
+    std::size_t keys = 0;
+    std::chrono::steady_clock::duration next_probe{};
+  };
+
+  KeyPool(std::vector<ApiKey> keys, std::chrono::milliseconds cooldown)
+      : keys_(std::move(keys)), cooldown_(cooldown), aside_until_(keys_.size()) {}
 
   bool keyless() const { return keys_.empty(); }
   const ApiKey& key(std::size_t index) const { return keys_[index]; }
+  std::size_t size() const { return keys_.size(); }
 
-  // The next usable key, or nullopt when every key was set aside.
-  std::optional<std::size_t> next() {
+  // The next key in rotation that is usable or due for its probe at `now`;
+  // nullopt while every key waits.
+  std::optional<Lease> next(TimePoint now) {
     std::lock_guard lock(mu_);
     for (std::size_t i = 0; i < keys_.size(); ++i) {
       std::size_t k = (cursor_ + i) % keys_.size();
-      if (!rejected_[k]) {
-        cursor_ = k + 1;
-        return k;
-      }
+      std::optional<TimePoint>& aside = aside_until_[k];
+      if (aside && *aside > now) continue;
+      cursor_ = k + 1;
+      if (!aside) return Lease{k, false};
+      // One probe at a time: the key waits again meanwhile (a probe that
+      // never reports back is superseded after one more cooldown).
+      aside = now + cooldown_;
+      return Lease{k, true};
     }
     return std::nullopt;
   }
 
-  // A usable key without moving the rotation (background requests).
+  // A key not set aside, without moving the rotation (background requests).
   std::optional<std::size_t> any_usable() const {
     std::lock_guard lock(mu_);
     for (std::size_t k = 0; k < keys_.size(); ++k) {
-      if (!rejected_[k]) return k;
+      if (!aside_until_[k]) return k;
     }
     return std::nullopt;
   }
 
-  // Sets a key aside. Returns how many usable keys are left, or nullopt when
-  // it was set aside already (so each key is reported once).
-  std::optional<std::size_t> reject(std::size_t index) {
+  // The upstream answered 401 to `lease`: the key waits one cooldown from
+  // `now`. Nullopt when it was set aside already by another request (each
+  // rejection is reported once).
+  std::optional<Rejection> reject(const Lease& lease, TimePoint now) {
     std::lock_guard lock(mu_);
-    if (rejected_[index]) return std::nullopt;
-    rejected_[index] = true;
-    return static_cast<std::size_t>(std::count(rejected_.begin(), rejected_.end(), false));
+    std::optional<TimePoint>& aside = aside_until_[lease.index];
+    if (aside && !lease.probe) return std::nullopt;
+    aside = now + cooldown_;
+    return Rejection{lease.probe, usable()};
   }
+
+  // The upstream answered `lease` with another status: true when that was a
+  // probe and the key is back in rotation.
+  bool accept(const Lease& lease) {
+    std::lock_guard lock(mu_);
+    if (!lease.probe || !aside_until_[lease.index]) return false;
+    aside_until_[lease.index].reset();
+    return true;
+  }
+
+  // A probe ended without telling (no answer, or a status other than 2xx
+  // and 401): the key is due again at once.
+  void release(const Lease& lease, TimePoint now) {
+    std::lock_guard lock(mu_);
+    if (lease.probe && aside_until_[lease.index]) aside_until_[lease.index] = now;
+  }
+
+  std::optional<Waiting> waiting(TimePoint now) const {
+    std::lock_guard lock(mu_);
+    if (keys_.empty()) return std::nullopt;
+    std::optional<TimePoint> soonest;
+    for (const auto& aside : aside_until_) {
+      if (!aside || *aside <= now) return std::nullopt;
+      if (!soonest || *aside < *soonest) soonest = aside;
+    }
+    return Waiting{keys_.size(), *soonest - now};
+  }
+
+  std::chrono::milliseconds cooldown() const { return cooldown_; }
 
   // Replaces every configured key in `text` (an upstream may echo it).
   std::string redact(std::string text) const {
@@ -108,11 +171,27 @@ class KeyPool {
   }
 
  private:
+  std::size_t usable() const {
+    return static_cast<std::size_t>(std::count_if(aside_until_.begin(), aside_until_.end(),
+                                                  [](const auto& aside) { return !aside; }));
+  }
+
   const std::vector<ApiKey> keys_;
+  const std::chrono::milliseconds cooldown_;
   mutable std::mutex mu_;
-  std::vector<bool> rejected_;
+  std::vector<std::optional<TimePoint>> aside_until_;  // set: the key got 401 and waits until then
   std::size_t cursor_ = 0;
 };
+
+namespace {
+
+// "42 s": whole seconds, rounded up (never "0 s" while something waits).
+std::string seconds_text(std::chrono::steady_clock::duration wait) {
+  auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+  return std::to_string(seconds) + " s";
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // The shared state of one provider.
@@ -124,7 +203,7 @@ struct Core : std::enable_shared_from_this<Core> {
         who(config.plugin + " provider '" + name + "'"),
         chat_url(config.base_url + "/chat/completions"),
         models_url(config.base_url + "/models"),
-        keys(config.keys),
+        keys(config.keys, config.unauthorized_cooldown),
         host(services) {}
 
   const std::string name;
@@ -156,14 +235,46 @@ struct Core : std::enable_shared_from_this<Core> {
     if (logger.enabled(level)) logger.log(level, message);
   }
 
-  void key_rejected(std::size_t index) {
-    auto left = keys.reject(index);
-    if (!left) return;
+  // The host's clock (tests drive it); the system's once the provider is gone.
+  std::chrono::steady_clock::time_point now() {
+    std::lock_guard lock(life_mu);
+    return alive ? host.clock().now() : std::chrono::steady_clock::now();
+  }
+
+  // "key #2 (…abcd)": which key, never the key.
+  std::string key_name(std::size_t index) const {
     const ApiKey& key = keys.key(index);
-    std::string message = "key #" + std::to_string(key.position) + " (" + key_hint(key.value) +
-                          ") rejected with 401; set aside";
-    if (*left == 0) message += "; no usable key left until the config is fixed and reloaded";
+    return "key #" + std::to_string(key.position) + " (" + key_hint(key.value) + ")";
+  }
+
+  // The upstream answered a request made with `lease` (status 0: no answer).
+  void key_answered(const KeyPool::Lease& lease, int status) {
+    if (status == 401) return key_rejected(lease);
+    if (status >= 200 && status <= 299) {
+      if (keys.accept(lease)) log(LogLevel::Info, key_name(lease.index) + " works again after its probe");
+      return;
+    }
+    keys.release(lease, now());  // a probe that proved nothing: the next request tries again
+  }
+
+  void key_rejected(const KeyPool::Lease& lease) {
+    auto rejection = keys.reject(lease, now());
+    if (!rejection) return;
+    std::string cooldown = seconds_text(keys.cooldown());
+    std::string message = key_name(lease.index) +
+                          (rejection->still ? " still rejected with 401 after its probe; set aside for another "
+                                            : " rejected with 401; set aside for ") +
+                          cooldown;
+    if (rejection->usable == 0) message += "; no usable key left, the provider waits for a probe";
     log(LogLevel::Warn, message);
+  }
+
+  // Why no key can be used now, or "" when one can.
+  std::string keys_waiting() {
+    auto waiting = keys.waiting(now());
+    if (!waiting) return {};
+    return "all " + std::to_string(waiting->keys) + " key(s) got HTTP 401; next probe in " +
+           seconds_text(waiting->next_probe);
   }
 
   void shutdown() {
@@ -209,23 +320,25 @@ namespace {
 
 class ChatExchange final : public HttpHandler {
  public:
-  // `client_model`: set when the request passed through (the client's own
-  // body went up); the answer then passes through too.
-  ChatExchange(std::shared_ptr<Core> core, ChatCallPtr call, std::optional<std::size_t> key,
-               std::optional<std::string> client_model)
-      : core_(std::move(core)), call_(std::move(call)), key_(key), link_(UpstreamLink::create(call_)) {
-    if (client_model) relay_.emplace(std::move(*client_model));
-  }
+  // `passthrough`: the client's own body went up, so the answer passes
+  // through too (passthrough.h).
+  ChatExchange(std::shared_ptr<Core> core, ChatCallPtr call, std::optional<KeyPool::Lease> key, bool passthrough)
+      : core_(std::move(core)),
+        call_(std::move(call)),
+        key_(key),
+        passthrough_(passthrough),
+        client_wants_usage_(call_->request().include_usage),
+        link_(UpstreamLink::create(call_)) {}
 
   // Cancellation and backpressure between the call and its transfer.
   UpstreamLink& link() { return *link_; }
 
   void on_response(int status, const HttpHeaders& headers) override {
     status_ = status;
+    if (key_) core_->key_answered(*key_, status);
     if (status < 200 || status >= 300) {
       mode_ = Mode::Failure;
       retry_after_ = parse_retry_after(headers);
-      if (status == 401 && key_) core_->key_rejected(*key_);
       return;
     }
     std::string_view type = find_header(headers, "content-type").value_or("");
@@ -238,8 +351,8 @@ class ChatExchange final : public HttpHandler {
       mode_ = stream ? Mode::Sse : Mode::Json;
     }
     // The answer is in the shape the client asked for: its bytes pass through.
-    if (relay_ && mode_ == Mode::Sse && stream) mode_ = Mode::RawSse;
-    if (relay_ && mode_ == Mode::Json && !stream) mode_ = Mode::RawJson;
+    if (passthrough_ && mode_ == Mode::Sse && stream) mode_ = Mode::RawSse;
+    if (passthrough_ && mode_ == Mode::Json && !stream) mode_ = Mode::RawJson;
   }
 
   bool on_body(std::string_view bytes) override {
@@ -248,8 +361,7 @@ class ChatExchange final : public HttpHandler {
       case Mode::Failure:
         if (body_.size() + bytes.size() > kMaxErrorBody) {
           body_.append(bytes.substr(0, kMaxErrorBody - body_.size()));
-          stopped_ = true;  // enough to explain the error
-          return false;
+          return false;  // enough to explain the error
         }
         body_.append(bytes);
         return true;
@@ -274,6 +386,7 @@ class ChatExchange final : public HttpHandler {
 
   void on_complete(const HttpOutcome& outcome) override {
     link_->detach();
+    if (key_ && status_ == 0) core_->key_answered(*key_, 0);
     if (call_ && !call_->cancelled() && !terminal_) finish(outcome);
     call_.reset();  // the call is answered (or cancelled): let it go
   }
@@ -283,46 +396,91 @@ class ChatExchange final : public HttpHandler {
 
   void emit(Event event) {
     if (terminal_) return;
-    if (event.terminal()) terminal_ = true;
+    if (event.terminal()) {
+      terminal_ = true;
+      // Usage read from pass-through bytes precedes whatever ends the call.
+      if (usage_) call_->emit(Event::usage_report(*std::exchange(usage_, std::nullopt)));
+    }
     if (event.kind == Event::Kind::Error) event.error.message = core_->keys.redact(std::move(event.error.message));
     call_->emit(std::move(event));
   }
 
-  void fail(Error error) {
-    stopped_ = true;
-    emit(Event::failed(std::move(error)));
-  }
+  void fail(Error error) { emit(Event::failed(std::move(error))); }
 
-  // Pass-through: whole upstream events, as they are (model renamed), one
-  // Raw event per piece the engine hands over.
+  // ---- pass-through stream: whole upstream events, as they are
+
   bool feed_raw_sse(std::string_view bytes) {
-    std::string out;
-    relay_->feed(bytes, out);
-    if (!raw_started_ && relay_->error_first()) {
-      // An error as the first event (some servers answer 200 and then say
-      // why they cannot): parsed as usual, so the call can still fall back.
-      std::string replay = std::move(out);
-      replay += relay_->tail();
-      relay_.reset();
-      mode_ = Mode::Sse;
-      return feed_sse(replay);
-    }
-    if (!out.empty()) {
-      raw_started_ = true;
-      emit(Event::raw(std::move(out)));
-    }
-    if (relay_->done()) {
+    if (terminal_) return true;  // after [DONE]: the end of the response is read and dropped
+    frames_.feed(bytes, [this](const passthrough::Frame& frame) { return relay(frame); });
+    flush_raw();
+    if (saw_done_) {
       emit(Event::finished(FinishReason::Stop));
-      return true;  // the rest of the response (its end) is read and dropped
+      return true;
     }
-    if (relay_->pending_bytes() > kMaxSseEvent) {
+    if (terminal_) return false;  // ended with an error: stop reading
+    if (frames_.pending_bytes() > kMaxSseEvent || raw_out_.size() > kMaxSseEvent) {
       fail(Error::upstream(502, core_->who + ": upstream sent an SSE event larger than " +
                                     std::to_string(kMaxSseEvent >> 20) + " MiB"));
       return false;
     }
-    if (!terminal_) link_->pause_if_backlogged(*call_);
+    link_->pause_if_backlogged(*call_);
     return true;
   }
+
+  // Takes one upstream event into raw_out_, or ends the call. False stops
+  // reading the stream.
+  bool relay(const passthrough::Frame& frame) {
+    using Kind = passthrough::Frame::Kind;
+    switch (frame.kind) {
+      case Kind::Other:
+        raw_out_.append(frame.text);
+        return true;
+      case Kind::Empty:
+        return true;  // dropped: a client would read it as broken JSON
+      case Kind::Done:
+        raw_out_.append(frame.text);
+        saw_done_ = stream_valid_ = true;
+        return false;
+      case Kind::Invalid:
+        flush_raw();
+        fail(Error::upstream(502, core_->who + ": upstream sent a stream frame that is " + frame.problem));
+        return false;
+      case Kind::Object:
+        break;
+    }
+    if (!frame.error.empty()) {
+      // The upstream's own error ends the stream: the host writes it once,
+      // then [DONE]. Before anything was sent the attempt falls back.
+      flush_raw();
+      fail(upstream_stream_error(frame.data));
+      return false;
+    }
+    if (!frame.usage.empty()) {
+      if (auto usage = openai::parse_usage(frame.usage)) usage_ = *usage;
+    }
+    stream_valid_ = true;
+    if (frame.usage_only && !client_wants_usage_) return true;  // asked for llmux, not for the client
+    raw_out_.append(frame.text);
+    return true;
+  }
+
+  // The Error an upstream's `{"error":...}` frame stands for.
+  Error upstream_stream_error(std::string_view data) {
+    openai::ChunkParser parser;  // one reading of error objects for both paths
+    auto error = parser.feed(data, [](Event) {});
+    return error ? std::move(*error) : Error::upstream(502, core_->who + ": upstream sent an error in its stream");
+  }
+
+  // Emits what was relayed so far, once the stream has shown a valid first
+  // frame (before that, comments wait: the attempt may still fall back).
+  void flush_raw() {
+    if (!stream_valid_ || raw_out_.empty() || terminal_) return;
+    emit(Event::raw(std::move(raw_out_)));
+    raw_out_.clear();
+  }
+
+
+  // ---- re-rendered stream
 
   bool feed_sse(std::string_view bytes) {
     std::optional<Error> error;
@@ -344,6 +502,8 @@ class ChatExchange final : public HttpHandler {
     return true;
   }
 
+  // ---- the end of the response
+
   void finish(const HttpOutcome& outcome) {
     if (mode_ == Mode::Failure) {
       // The status says it all, even if the error body was cut short.
@@ -359,59 +519,71 @@ class ChatExchange final : public HttpHandler {
       fail(Error::from_transport(outcome, core_->who));
       return;
     }
-    if (mode_ == Mode::RawSse) {
-      if (terminal_) return;
-      std::string out;
-      relay_->finish(out);
-      if (!out.empty()) emit(Event::raw(std::move(out)));
-      if (relay_->done()) {
-        emit(Event::finished(FinishReason::Stop));
-      } else {
-        fail(Error::upstream(502, core_->who + ": the upstream stream ended without data: [DONE]"));
-      }
-      return;
-    }
-    if (mode_ == Mode::RawJson) {
-      std::string out;
-      out.reserve(body_.size() + 64);
-      if (passthrough::append_with_model(out, body_, relay_->client_model())) {
-        body_.clear();
-        body_.shrink_to_fit();
-        emit(Event::raw(std::move(out)));
-        emit(Event::finished(FinishReason::Stop));
-        return;
-      }
-      mode_ = Mode::Json;  // not an object with a model: the parser says what is wrong
-    }
-    if (mode_ == Mode::Sse) {
-      const openai::ChunkParser::Emit sink = [this](Event e) { emit(std::move(e)); };
-      if (reader_.mid_event()) {
-        // The last event lacked its blank line: take it as ended (a cut one
-        // fails to parse, so a truncation still ends as an error).
-        std::optional<Error> error;
-        reader_.feed("\n\n", [&](const sse::Message& message) {
-          if (!error && !terminal_) error = parser_.feed(message.data, sink);
-        });
-        if (error) return fail(std::move(*error));
-      }
-      if (terminal_) return;
-      if (auto error = parser_.finish(sink)) fail(std::move(*error));
-      return;
-    }
-    if (mode_ == Mode::Json) {
-      std::vector<Event> events;
-      if (auto error = openai::parse_chat_completion(body_, events)) return fail(std::move(*error));
-      body_.clear();
-      body_.shrink_to_fit();
-      for (Event& event : events) emit(std::move(event));
-      return;
+    switch (mode_) {
+      case Mode::RawSse:
+        return finish_raw_sse();
+      case Mode::RawJson:
+        return finish_raw_json();
+      case Mode::Sse:
+        return finish_sse();
+      case Mode::Json:
+        return finish_json();
+      case Mode::None:
+      case Mode::Failure:
+        break;
     }
     fail(Error::upstream(502, core_->who + ": the upstream closed without a response"));
   }
 
+  void finish_raw_sse() {
+    frames_.finish([this](const passthrough::Frame& frame) { return relay(frame); });
+    flush_raw();
+    if (terminal_) return;
+    if (saw_done_) return emit(Event::finished(FinishReason::Stop));
+    fail(Error::upstream(502, core_->who + ": the upstream stream ended without data: [DONE]"));
+  }
+
+  // A whole answer goes out only once it is a well-formed chat.completion.
+  void finish_raw_json() {
+    passthrough::CheckedCompletion checked = passthrough::check_completion(body_);
+    if (!checked.problem.empty()) {
+      return fail(Error::upstream(502, core_->who + ": the upstream's answer is " + checked.problem));
+    }
+    if (!checked.error.empty()) return finish_json();  // the codec reads the upstream's error
+    if (!checked.usage.empty()) usage_ = openai::parse_usage(checked.usage);
+    emit(Event::raw(std::move(body_)));
+    body_.clear();
+    emit(Event::finished(FinishReason::Stop));
+  }
+
+  void finish_sse() {
+    const openai::ChunkParser::Emit sink = [this](Event e) { emit(std::move(e)); };
+    if (reader_.mid_event()) {
+      // The last event lacked its blank line: take it as ended (a cut one
+      // fails to parse, so a truncation still ends as an error).
+      std::optional<Error> error;
+      reader_.feed("\n\n", [&](const sse::Message& message) {
+        if (!error && !terminal_) error = parser_.feed(message.data, sink);
+      });
+      if (error) return fail(std::move(*error));
+    }
+    if (terminal_) return;
+    if (auto error = parser_.finish(sink)) fail(std::move(*error));
+  }
+
+  void finish_json() {
+    std::vector<Event> events;
+    if (auto error = openai::parse_chat_completion(body_, events)) return fail(std::move(*error));
+    body_.clear();
+    body_.shrink_to_fit();
+    for (Event& event : events) emit(std::move(event));
+  }
+
   const std::shared_ptr<Core> core_;
   ChatCallPtr call_;  // held until on_complete
-  const std::optional<std::size_t> key_;
+  const std::optional<KeyPool::Lease> key_;
+  const bool passthrough_;
+  const bool client_wants_usage_;  // the client asked for the usage chunk (stream_options.include_usage)
 
   // Touched only on the HTTP thread (the handler's callbacks are sequential).
   Mode mode_ = Mode::None;
@@ -420,10 +592,12 @@ class ChatExchange final : public HttpHandler {
   std::string body_;
   sse::Reader reader_;
   openai::ChunkParser parser_;
-  std::optional<passthrough::SseRelay> relay_;  // set when the request passed through
-  bool raw_started_ = false;  // a Raw event went out (the answer may be committed)
+  passthrough::FrameReader frames_;  // RawSse
+  std::string raw_out_;       // RawSse: relayed bytes not emitted yet
+  bool stream_valid_ = false;  // RawSse: the first data frame was a JSON object (or [DONE])
+  bool saw_done_ = false;      // RawSse: data: [DONE] arrived
+  std::optional<Usage> usage_;  // pass-through: usage the upstream reported, emitted before the terminal event
   bool terminal_ = false;
-  bool stopped_ = false;
 
   const std::shared_ptr<UpstreamLink> link_;
 };
@@ -483,31 +657,34 @@ std::string render_body(const Core& core, const ChatRequest& request) {
   return body;
 }
 
+// A header value that cannot split the request (the host validates
+// traceparent; this keeps a plugin bug from becoming header injection).
+bool one_line(std::string_view value) { return value.find_first_of("\r\n") == std::string_view::npos; }
+
 void start_chat(const std::shared_ptr<Core>& core, HttpClient& http, const ChatCallPtr& call) {
   if (call->cancelled()) return;
-  std::optional<std::size_t> key;
+  std::optional<KeyPool::Lease> key;
   if (!core->keys.keyless()) {
-    key = core->keys.next();
+    key = core->keys.next(core->now());
     if (!key) {
-      Error error = Error::unavailable(core->who +
-                                       ": all API keys were rejected (HTTP 401); fix them and reload the config");
+      std::string why = core->keys_waiting();
+      Error error = Error::unavailable(core->who + ": " + (why.empty() ? "no usable API key" : why));
       error.code = "no_usable_key";
       call->emit(Event::failed(std::move(error)));
       return;
     }
   }
   const ChatRequest& chat = call->request();
-  HttpRequest request = core->request("POST", core->chat_url, key, chat.stream);
-  std::optional<std::string> client_model;
-  std::optional<passthrough::UpstreamBody> raw;
-  if (core->config.passthrough) raw = passthrough::upstream_body(chat, core->config.provider);
-  if (raw) {
-    request.body = std::move(raw->body);
-    client_model = std::move(raw->client_model);
-  } else {
-    request.body = render_body(*core, chat);
+  HttpRequest request = core->request("POST", core->chat_url, key ? std::optional(key->index) : std::nullopt,
+                                      chat.stream);
+  if (!chat.traceparent.empty() && one_line(chat.traceparent)) {
+    set_header(request.headers, "traceparent", chat.traceparent);  // the call's trace wins over a configured one
   }
-  auto exchange = std::make_shared<ChatExchange>(core, call, key, std::move(client_model));
+  std::optional<std::string> raw_body;
+  if (core->config.passthrough) raw_body = passthrough::upstream_body(chat, core->config.provider);
+  bool passthrough = raw_body.has_value();
+  request.body = passthrough ? std::move(*raw_body) : render_body(*core, chat);
+  auto exchange = std::make_shared<ChatExchange>(core, call, key, passthrough);
   exchange->link().attach(http.start(std::move(request), exchange));
 }
 
@@ -582,6 +759,12 @@ std::vector<ModelInfo> OpenAICompatProvider::models() const {
     return out;
   }
   return core_->models();
+}
+
+ProviderCondition OpenAICompatProvider::condition() const {
+  std::string why = core_->keys_waiting();
+  if (why.empty()) return {};
+  return {ProviderCondition::State::Unauthorized, std::move(why)};
 }
 
 void OpenAICompatProvider::chat(ChatCallPtr call) {

@@ -4,8 +4,8 @@
 // API server: local default URL, no key, an optional `provider` member) are
 // two sets of defaults for OpenAICompatConfig; OpenAICompatPlugin turns a
 // providers.yaml `options` map into an OpenAICompatProvider. All behaviour
-// (key rotation, request rendering, streaming, errors, backpressure, model
-// listing) lives here, once.
+// (key rotation and 401 probes, request rendering, pass-through, streaming,
+// errors, backpressure, model listing) lives here, once.
 #pragma once
 
 #include <chrono>
@@ -46,6 +46,8 @@ struct OpenAICompatConfig {
   // OpenAI in: send the client's body with only the model renamed and relay
   // the upstream's bytes (passthrough.h). false: always parse and re-render.
   bool passthrough = true;
+  // A key that got 401 waits this long, then the next request probes it.
+  std::chrono::milliseconds unauthorized_cooldown{std::chrono::seconds(60)};
 
   static OpenAICompatConfig openai();
   static OpenAICompatConfig g4f();
@@ -74,6 +76,8 @@ class OpenAICompatProvider final : public Provider {
 
   std::vector<ModelInfo> models() const override;
   void chat(ChatCallPtr call) override;
+  // Unauthorized while every key waits after a 401 (none due for its probe).
+  ProviderCondition condition() const override;
 
   const OpenAICompatConfig& config() const;
 

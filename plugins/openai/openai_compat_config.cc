@@ -162,17 +162,18 @@ OpenAICompatConfig OpenAICompatConfig::parse(OpenAICompatConfig c, const ConfigN
   if (c.provider_option) {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization", "provider", "passthrough"});
+                        "organization", "provider", "passthrough", "unauthorized_cooldown"});
   } else {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization", "passthrough"});
+                        "organization", "passthrough", "unauthorized_cooldown"});
   }
   read_base_url(c, options);
   read_headers(c, options);
 
   c.upstream = read_upstream_settings(options, std::move(c.upstream));
   c.passthrough = options.get_bool("passthrough", c.passthrough);
+  c.unauthorized_cooldown = options.get_duration("unauthorized_cooldown", c.unauthorized_cooldown);
 
   if (const ConfigNode* models = present(options.find("models"))) {
     std::vector<std::string> list = options.get_string_list("models");

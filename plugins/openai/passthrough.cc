@@ -1,5 +1,6 @@
 #include "passthrough.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -9,53 +10,12 @@ namespace llmux::openai_compat::passthrough {
 
 namespace {
 
-constexpr std::size_t npos = std::string_view::npos;
-
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-std::size_t skip_space(std::string_view text, std::size_t pos) {
-  while (pos < text.size() && is_space(text[pos])) ++pos;
-  return pos;
-}
-
-// `pos` is at an opening quote: the position after the closing one, or npos.
-std::size_t skip_string(std::string_view text, std::size_t pos, bool* escaped = nullptr) {
-  for (std::size_t i = pos + 1; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '\\') {
-      if (escaped) *escaped = true;
-      ++i;
-    } else if (c == '"') {
-      return i + 1;
-    }
-  }
-  return npos;
-}
-
-// The position after the value that starts at `pos`, or npos.
-std::size_t skip_value(std::string_view text, std::size_t pos) {
-  if (pos >= text.size()) return npos;
-  char c = text[pos];
-  if (c == '"') return skip_string(text, pos);
-  if (c == '{' || c == '[') {
-    int depth = 0;
-    for (std::size_t i = pos; i < text.size(); ++i) {
-      char d = text[i];
-      if (d == '"') {
-        i = skip_string(text, i);
-        if (i == npos) return npos;
-        --i;
-      } else if (d == '{' || d == '[') {
-        ++depth;
-      } else if (d == '}' || d == ']') {
-        if (--depth == 0) return i + 1;
-      }
-    }
-    return npos;
-  }
-  std::size_t i = pos;
-  while (i < text.size() && !is_space(text[i]) && text[i] != ',' && text[i] != '}' && text[i] != ']') ++i;
-  return i == pos ? npos : i;
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
 }
 
 // The members render_chat_request writes itself (the rest arrive in `extra`).
@@ -91,61 +51,65 @@ bool same_value(std::string_view raw, std::string_view compact) {
   return j == compact.size();
 }
 
+// The first character inside the array text `value`; '\0' when it is not an array.
+char first_in_array(std::string_view value) {
+  value = trim(value);
+  if (value.empty() || value.front() != '[') return '\0';
+  value = trim(value.substr(1));
+  return value.empty() ? '\0' : value.front();
+}
+
+// A replacement in the client's body: `length` bytes at `at` become `text`.
+struct Edit {
+  std::size_t at = 0;
+  std::size_t length = 0;
+  std::string text;
+};
+
+constexpr std::string_view kUsageOn = "\"include_usage\":true";
+
+// Adds the edits that make the client's stream_options value (`value`, at
+// `at` in the body) ask for usage, keeping its other members. False when the
+// value cannot be read.
+bool ask_for_usage(std::string_view value, std::size_t at, std::vector<Edit>& edits) {
+  if (value.empty() || value.front() != '{') {
+    edits.push_back({at, value.size(), "{" + std::string(kUsageOn) + "}"});  // null: replaced
+    return true;
+  }
+  std::vector<json::Member> options;
+  if (!json::top_level_members(value, options)) return false;
+  bool present = false;
+  for (const json::Member& option : options) {
+    if (!option.is("include_usage")) continue;
+    present = true;
+    if (option.value == "true") continue;
+    edits.push_back({at + static_cast<std::size_t>(option.value.data() - value.data()), option.value.size(), "true"});
+  }
+  if (!present) edits.push_back({at + 1, 0, std::string(kUsageOn) + (options.empty() ? "" : ",")});
+  return true;
+}
+
 }  // namespace
 
-bool top_level_members(std::string_view text, std::vector<Member>& out, std::string_view stop_after) {
-  std::size_t pos = skip_space(text, 0);
-  if (pos >= text.size() || text[pos] != '{') return false;
-  pos = skip_space(text, pos + 1);
-  if (pos < text.size() && text[pos] == '}') return skip_space(text, pos + 1) == text.size();
-  for (;;) {
-    if (pos >= text.size() || text[pos] != '"') return false;
-    Member member;
-    std::size_t name_end = skip_string(text, pos, &member.name_escaped);
-    if (name_end == npos) return false;
-    member.name = text.substr(pos + 1, name_end - pos - 2);
-    pos = skip_space(text, name_end);
-    if (pos >= text.size() || text[pos] != ':') return false;
-    pos = skip_space(text, pos + 1);
-    std::size_t value_end = skip_value(text, pos);
-    if (value_end == npos) return false;
-    member.value = text.substr(pos, value_end - pos);
-    out.push_back(member);
-    if (!stop_after.empty() && !member.name_escaped && member.name == stop_after) return true;
-    pos = skip_space(text, value_end);
-    if (pos >= text.size()) return false;
-    if (text[pos] == '}') return skip_space(text, pos + 1) == text.size();
-    if (text[pos] != ',') return false;
-    pos = skip_space(text, pos + 1);
-  }
-}
-
-std::optional<std::string_view> find_member(std::string_view object, std::string_view name) {
-  thread_local std::vector<Member> members;
-  members.clear();
-  if (!top_level_members(object, members, name) || members.empty()) return std::nullopt;
-  const Member& last = members.back();
-  if (last.name_escaped || last.name != name) return std::nullopt;
-  return last.value;
-}
-
-std::optional<UpstreamBody> upstream_body(const ChatRequest& request, std::string_view provider_member) {
+std::optional<std::string> upstream_body(const ChatRequest& request, std::string_view provider_member) {
   if (request.source_api != Api::OpenAIChat || !request.original_body) return std::nullopt;
   const std::string& body = *request.original_body;
-  thread_local std::vector<Member> members;
+  thread_local std::vector<json::Member> members;
   members.clear();
-  if (!top_level_members(body, members)) return std::nullopt;
-  const Member* model = nullptr;
+  if (!json::top_level_members(body, members)) return std::nullopt;
+  const json::Member* model = nullptr;
+  const json::Member* stream_options = nullptr;
   std::size_t unmodeled = 0;
   bool has_provider = false;
   unsigned seen = 0;  // modeled members, by bit: a duplicate one goes the slow way
-  for (const Member& member : members) {
+  for (const json::Member& member : members) {
     if (member.name_escaped) return std::nullopt;
     int index = modeled_index(member.name);
     if (index >= 0) {
       if (seen & (1u << index)) return std::nullopt;
       seen |= 1u << index;
-      if (index == 0) model = &member;
+      if (member.name == "model") model = &member;
+      if (member.name == "stream_options") stream_options = &member;
       continue;
     }
     ++unmodeled;
@@ -156,8 +120,8 @@ std::optional<UpstreamBody> upstream_body(const ChatRequest& request, std::strin
   // route step's parameters (added or replaced after parsing) need rendering.
   if (unmodeled != request.extra.size()) return std::nullopt;
   for (const auto& [name, value] : request.extra) {
-    const Member* found = nullptr;
-    for (const Member& member : members) {
+    const json::Member* found = nullptr;
+    for (const json::Member& member : members) {
       if (member.name == name) {
         found = &member;
         break;
@@ -166,37 +130,66 @@ std::optional<UpstreamBody> upstream_body(const ChatRequest& request, std::strin
     if (found == nullptr || !same_value(found->value, value)) return std::nullopt;
   }
 
-  UpstreamBody out;
-  out.client_model.assign(model->value);
-  std::size_t at = static_cast<std::size_t>(model->value.data() - body.data());
-  std::size_t after = at + model->value.size();
-  out.body.reserve(body.size() + request.model.size() + provider_member.size() + 16);
-  out.body.append(body, 0, at);
-  json::append_quoted(out.body, request.model);
-  if (!provider_member.empty() && !has_provider) {
-    std::size_t close = body.rfind('}');
-    if (close == std::string::npos || close < after) return std::nullopt;
-    out.body.append(body, after, close - after);
-    out.body.append(",\"provider\":");
-    json::append_quoted(out.body, provider_member);
-    out.body.append(body, close, std::string::npos);
-  } else {
-    out.body.append(body, after, std::string::npos);
+  auto offset = [&](std::string_view part) { return static_cast<std::size_t>(part.data() - body.data()); };
+  std::vector<Edit> edits;
+  Edit renamed{offset(model->value), model->value.size(), {}};
+  json::append_quoted(renamed.text, request.model);
+  edits.push_back(std::move(renamed));
+  std::string added;  // members appended before the closing brace
+  if (request.stream) {
+    // Usage is always asked for: the host needs it even when the client did not ask.
+    if (stream_options == nullptr) {
+      added.append(",\"stream_options\":{").append(kUsageOn).append("}");
+    } else if (!ask_for_usage(stream_options->value, offset(stream_options->value), edits)) {
+      return std::nullopt;
+    }
   }
+  if (!provider_member.empty() && !has_provider) {
+    added.append(",\"provider\":");
+    json::append_quoted(added, provider_member);
+  }
+  if (!added.empty()) edits.push_back({body.rfind('}'), 0, std::move(added)});  // the object's own (only blanks follow)
+  std::stable_sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.at < b.at; });
+
+  std::string out;
+  out.reserve(body.size() + request.model.size() + provider_member.size() + 64);
+  std::size_t from = 0;
+  for (const Edit& edit : edits) {
+    out.append(body, from, edit.at - from);
+    out.append(edit.text);
+    from = edit.at + edit.length;
+  }
+  out.append(body, from, std::string::npos);
   return out;
 }
 
-bool append_with_model(std::string& out, std::string_view object, std::string_view model_token) {
-  auto value = find_member(object, "model");
-  if (!value) return false;
-  std::size_t at = static_cast<std::size_t>(value->data() - object.data());
-  out.append(object.substr(0, at));
-  out.append(model_token);
-  out.append(object.substr(at + value->size()));
-  return true;
+CheckedCompletion check_completion(std::string_view body) {
+  CheckedCompletion checked;
+  std::string why;
+  if (!json::well_formed(body, &why)) {
+    checked.problem = "not valid JSON (" + why + ")";
+    return checked;
+  }
+  std::vector<json::Member> members;
+  if (!json::top_level_members(body, members)) {
+    checked.problem = "not a JSON object";
+    return checked;
+  }
+  bool has_choice = false;
+  for (const json::Member& member : members) {
+    if (member.is("error") && member.value != "null") {
+      checked.error = member.value;
+    } else if (member.is("usage") && member.value.front() == '{') {
+      checked.usage = member.value;
+    } else if (member.is("choices")) {
+      has_choice = first_in_array(member.value) == '{';
+    }
+  }
+  if (checked.error.empty() && !has_choice) checked.problem = "not a chat.completion (no choice in \"choices\")";
+  return checked;
 }
 
-void SseRelay::feed(std::string_view bytes, std::string& out) {
+bool FrameReader::feed(std::string_view bytes, const OnFrame& on_frame) {
   std::string_view data = bytes;
   bool from_tail = !tail_.empty();
   if (from_tail) {
@@ -212,8 +205,13 @@ void SseRelay::feed(std::string_view bytes, std::string& out) {
     bool blank = end == line || (end == line + 1 && data[line] == '\r');
     line = end + 1;
     if (blank) {
-      event(data.substr(start, line - start), out);
+      bool go_on = event(data.substr(start, line - start), on_frame);
       start = line;
+      if (!go_on) {
+        tail_.clear();
+        scan_from_ = 0;
+        return false;
+      }
     }
   }
   if (from_tail) {
@@ -222,48 +220,77 @@ void SseRelay::feed(std::string_view bytes, std::string& out) {
     tail_.assign(data.substr(start));
   }
   scan_from_ = line - start;
+  return true;
 }
 
-void SseRelay::finish(std::string& out) {
-  if (tail_.empty()) return;
+bool FrameReader::finish(const OnFrame& on_frame) {
+  if (tail_.empty()) return true;
   std::string last = std::move(tail_);
   tail_.clear();
   scan_from_ = 0;
   if (last.back() != '\n') last.push_back('\n');
   last.push_back('\n');
-  event(last, out);
+  return event(last, on_frame);
 }
 
-void SseRelay::event(std::string_view text, std::string& out) {
-  // The usual frame is one line, "data: {...}\n\n"; only then is the model
-  // looked at. Anything else (comments, event: lines, multi-line data) is
-  // forwarded as it is.
-  if (text.substr(0, 5) == "data:") {
-    std::size_t payload = text[5] == ' ' ? 6 : 5;
-    std::size_t eol = text.find('\n', payload);
-    std::size_t payload_end = eol;
-    if (payload_end > payload && text[payload_end - 1] == '\r') --payload_end;
-    std::string_view rest = text.substr(eol + 1);
-    bool single = rest == "\n" || rest == "\r\n";
-    std::string_view data = text.substr(payload, payload_end - payload);
-    if (!seen_data_) {
-      seen_data_ = true;
-      auto start = data.find_first_not_of(" \t");
-      error_first_ = start != std::string_view::npos && data.substr(start, 8) == "{\"error\"";
+bool FrameReader::event(std::string_view text, const OnFrame& on_frame) {
+  Frame frame;
+  frame.text = text;
+  bool has_data = false;
+  bool joined = false;
+  for (std::size_t pos = 0; pos < text.size();) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || line.front() == ':') continue;  // the blank end, or a comment
+    std::size_t colon = line.find(':');
+    if (line.substr(0, colon) != "data") continue;
+    std::string_view value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (!has_data) {
+      has_data = true;
+      frame.data = value;
+      continue;
     }
-    if (single && data == "[DONE]") {
-      done_ = true;
-    } else if (single && !data.empty() && data.front() == '{') {
-      auto model = find_member(data, "model");
-      if (model && *model != client_model_) {
-        out.append(text.substr(0, payload));
-        append_with_model(out, data, client_model_);
-        out.append(text.substr(payload_end));
-        return;
+    if (!joined) joined_.assign(frame.data);
+    joined = true;
+    joined_.push_back('\n');
+    joined_.append(value);
+    frame.data = joined_;
+  }
+  if (!has_data) return on_frame(frame);
+
+  std::string_view payload = trim(frame.data);
+  std::string why;
+  if (payload.empty()) {
+    frame.kind = Frame::Kind::Empty;
+  } else if (payload == "[DONE]") {
+    frame.kind = Frame::Kind::Done;
+  } else if (!json::well_formed(payload, &why)) {
+    frame.kind = Frame::Kind::Invalid;
+    frame.problem = "not valid JSON (" + why + ")";
+  } else if (payload.front() != '{') {
+    frame.kind = Frame::Kind::Invalid;
+    frame.problem = "not a JSON object";
+  } else {
+    frame.kind = Frame::Kind::Object;
+    members_.clear();
+    json::top_level_members(payload, members_);
+    bool no_choices = false;
+    for (const json::Member& member : members_) {
+      if (member.is("error")) {
+        if (member.value != "null") frame.error = member.value;
+      } else if (member.is("usage")) {
+        if (member.value.front() == '{') frame.usage = member.value;
+      } else if (member.is("choices")) {
+        no_choices = first_in_array(member.value) == ']';
       }
     }
+    frame.usage_only = !frame.usage.empty() && no_choices;
   }
-  out.append(text);
+  return on_frame(frame);
 }
 
 }  // namespace llmux::openai_compat::passthrough

@@ -1,83 +1,99 @@
 // Pass-through for OpenAI in -> OpenAI upstream: the client's body goes up
-// with only the model renamed, and the upstream's answer comes back as its own
-// bytes (Event::Kind::Raw) with only the top-level "model" of each object set
-// to the name the client asked for. Nothing else is parsed or re-rendered.
+// with only the model renamed (and, for a stream, usage asked for), and the
+// upstream's answer comes back as its own bytes (Event::Kind::Raw), checked
+// but not rewritten. The host puts the client's model name back
+// (llmux/codec/raw_answer.h); nothing else is parsed or re-rendered.
 //
 // What the client sees differs from the re-rendered path in these ways (all
 // as if it had called the upstream itself): the upstream's `id`, `created`,
-// `system_fingerprint` and every member llmux does not model; usage only when
-// the client asked for it (stream_options.include_usage is not forced); a
-// frame the upstream got wrong reaches the client as it is (it is not
-// validated). A stream that ends without `data: [DONE]` still ends with an
-// error event and [DONE] from llmux, so a cut is never a clean end.
+// `system_fingerprint`, every member llmux does not model, comments and
+// event lines. What llmux still guarantees:
+// - A whole answer goes out only once it is a well-formed chat.completion; a
+//   stream only once its first data frame is a JSON object (or [DONE]).
+//   Anything else, or an error object from the upstream, fails the attempt
+//   (502, or the upstream's error) before anything is sent, so the next step
+//   of the chain can answer.
+// - Usage: a streamed request always asks the upstream for usage
+//   (stream_options.include_usage); the usage-only chunk reaches the client
+//   only when it asked for it. The provider reports usage to the host (a
+//   Usage event) either way.
+// - After the first frame, a frame that is not valid JSON, or the upstream's
+//   own error object, ends the stream: the provider emits one Error (the
+//   host writes one error chunk, then [DONE]) and stops reading. A frame
+//   whose data is empty is dropped (clients would read it as broken JSON).
+// - A stream that ends without `data: [DONE]` ends with an error event and
+//   [DONE] from llmux, so a cut is never a clean end.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "llmux/chat.h"
+#include "llmux/json_scan.h"
 
 namespace llmux::openai_compat::passthrough {
 
-// One member at the top level of a JSON object: its name (the text between
-// the quotes, escapes not decoded) and its value's raw text.
-struct Member {
-  std::string_view name;
-  std::string_view value;
-  bool name_escaped = false;  // the name holds a backslash escape
-};
-
-// Reads the top level of a JSON object text, skipping nested values by their
-// brackets. Stops after the member named `stop_after` when given. False when
-// the text is not an object this reader follows (then take the slow path).
-bool top_level_members(std::string_view text, std::vector<Member>& out, std::string_view stop_after = {});
-
-// The value text of the top-level member `name`, if the object has it.
-std::optional<std::string_view> find_member(std::string_view object, std::string_view name);
-
-struct UpstreamBody {
-  std::string body;          // what to send upstream
-  std::string client_model;  // the client's "model" value as a JSON string token (with quotes)
-};
-
 // The body to send for `request` when it can pass through (OpenAI in, the
 // original body kept, no step parameters applied since it was parsed, member
-// names plain); nullopt means "render it". `provider_member` (g4f) is added
-// when not empty and the body has no "provider".
-std::optional<UpstreamBody> upstream_body(const ChatRequest& request, std::string_view provider_member);
+// names plain); nullopt means "render it". The model is renamed; a streamed
+// request gets `stream_options.include_usage: true` (added, or merged into
+// the client's own stream_options); `provider_member` (g4f) is added when not
+// empty and the body has no "provider".
+std::optional<std::string> upstream_body(const ChatRequest& request, std::string_view provider_member);
 
-// Appends `object` (a JSON object text) to `out` with its top-level "model"
-// value replaced by `model_token` (a JSON string token). Returns false, and
-// appends nothing, when the object has no such member or reading it failed.
-bool append_with_model(std::string& out, std::string_view object, std::string_view model_token);
+// A whole non-streamed answer, checked.
+struct CheckedCompletion {
+  std::string problem;     // what makes it no chat.completion ("" when it is one), e.g. "not valid JSON (...)"
+  std::string_view error;  // a top-level "error" that is not null: the upstream reports a failure
+  std::string_view usage;  // the top-level "usage" object, when there is one
+};
+// Reads `body` in full (syntax, then its top level): a JSON object with a
+// non-empty "choices" array of objects, or an error object.
+CheckedCompletion check_completion(std::string_view body);
 
-// Splits an SSE byte stream into whole events and forwards them raw.
-class SseRelay {
+// One SSE event of an upstream stream, as pass-through sees it.
+struct Frame {
+  enum class Kind {
+    Other,    // no data field (a comment, event:/id:/retry: lines): forwarded as it is
+    Empty,    // data fields with nothing in them
+    Done,     // data: [DONE]
+    Object,   // the data is a well-formed JSON object
+    Invalid,  // the data is something else (see problem)
+  };
+  Kind kind = Kind::Other;
+  std::string_view text;   // the whole event as received, its blank line included
+  std::string_view data;   // the data fields' values, joined with '\n'
+  std::string_view error;  // Object: a top-level "error" that is not null
+  std::string_view usage;  // Object: the top-level "usage" when it is an object
+  bool usage_only = false;  // Object: usage with an empty "choices" (what include_usage adds)
+  std::string problem;     // Invalid: "not valid JSON (at line 1, column 9: ...)" or "not a JSON object"
+};
+
+// Splits an upstream SSE byte stream into whole events and classifies each
+// one: a syntax pass and a top-level scan per frame, no document.
+class FrameReader {
  public:
-  explicit SseRelay(std::string client_model) : client_model_(std::move(client_model)) {}
-  // Appends to `out` every event completed by `bytes` (the model renamed in
-  // data objects that carry another one); keeps the unfinished tail.
-  void feed(std::string_view bytes, std::string& out);
-  // The stream ended: appends an unfinished last event (completed with its
-  // blank line) to `out`.
-  void finish(std::string& out);
-  bool done() const { return done_; }  // `data: [DONE]` was seen
-  // The first data event of the stream is an error object ({"error":...}).
-  bool error_first() const { return error_first_; }
-  const std::string& tail() const { return tail_; }
-  const std::string& client_model() const { return client_model_; }
+  // Returns false to stop reading (the rest of the bytes are not looked at).
+  using OnFrame = std::function<bool(const Frame&)>;
+  // Calls `on_frame` for every event completed by `bytes`, in order; keeps the
+  // unfinished tail. False when `on_frame` stopped it.
+  bool feed(std::string_view bytes, const OnFrame& on_frame);
+  // The stream ended: an unfinished last event counts (completed with its
+  // blank line). False when `on_frame` stopped it.
+  bool finish(const OnFrame& on_frame);
+  // Bytes of an event not yet ended.
   std::size_t pending_bytes() const { return tail_.size(); }
 
  private:
-  void event(std::string_view text, std::string& out);
-  std::string client_model_;
+  bool event(std::string_view text, const OnFrame& on_frame);
   std::string tail_;  // bytes of an event not yet ended
   std::size_t scan_from_ = 0;  // in tail_: the start of its unfinished line
-  bool done_ = false;
-  bool seen_data_ = false;
-  bool error_first_ = false;
+  std::string joined_;  // the data of an event with several data lines
+  std::vector<json::Member> members_;  // scratch for a frame's top level
 };
 
 }  // namespace llmux::openai_compat::passthrough

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "codec_common.h"
+#include "llmux/json_scan.h"
 
 namespace llmux::anthropic {
 
@@ -630,112 +631,21 @@ std::string render_messages_request(const ChatRequest& request, const RequestRen
   return out;
 }
 
-namespace {
-
-// Scans one JSON value starting at s[i] (after whitespace); returns the index
-// just past it, or npos when the text is not a value.
-std::size_t skip_value(std::string_view s, std::size_t i) {
-  int depth = 0;
-  bool started = false;
-  while (i < s.size()) {
-    const char c = s[i];
-    if (is_space(c)) {
-      ++i;
-      continue;
-    }
-    if (c == '"') {
-      ++i;
-      while (i < s.size() && s[i] != '"') i += s[i] == '\\' ? 2 : 1;
-      if (i >= s.size()) return std::string_view::npos;
-      ++i;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-      ++i;
-    } else if (c == '}' || c == ']') {
-      if (depth == 0) return started ? i : std::string_view::npos;
-      --depth;
-      ++i;
-    } else if (c == ',' || c == ':') {
-      if (depth == 0) return started ? i : std::string_view::npos;
-      ++i;
-    } else {
-      while (i < s.size() && !is_space(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ':') ++i;
-    }
-    started = true;
-    if (depth == 0) return i;
-  }
-  return depth == 0 && started ? i : std::string_view::npos;
-}
-
-std::size_t skip_space(std::string_view s, std::size_t i) {
-  while (i < s.size() && is_space(s[i])) ++i;
-  return i;
-}
-
-// A member name's raw text (between the quotes) names "model"?
-bool names_model(std::string_view raw) {
-  if (raw == "model") return true;
-  if (raw.find('\\') == std::string_view::npos) return false;
-  std::string quoted = "\"";
-  quoted += raw;
-  quoted += '"';
-  rapidjson::Document doc;
-  doc.Parse(quoted.data(), quoted.size());
-  return !doc.HasParseError() && doc.IsString() && view_of(doc) == "model";
-}
-
-}  // namespace
-
 std::string replace_model(std::string_view body, std::string_view model) {
-  // Value spans of every top-level "model" member.
-  std::vector<std::pair<std::size_t, std::size_t>> spans;
-  std::size_t i = skip_space(body, 0);
-  if (i >= body.size() || body[i] != '{') return std::string(body);
-  const std::size_t open = i;
-  i = skip_space(body, i + 1);
-  bool empty_object = false;
-  if (i < body.size() && body[i] == '}') {
-    empty_object = true;
-  } else {
-    while (true) {
-      if (i >= body.size() || body[i] != '"') return std::string(body);
-      const std::size_t key_end = skip_value(body, i);
-      if (key_end == std::string_view::npos) return std::string(body);
-      const std::string_view raw_key = body.substr(i + 1, key_end - i - 2);
-      i = skip_space(body, key_end);
-      if (i >= body.size() || body[i] != ':') return std::string(body);
-      const std::size_t value_start = skip_space(body, i + 1);
-      const std::size_t value_end = skip_value(body, value_start);
-      if (value_end == std::string_view::npos) return std::string(body);
-      if (names_model(raw_key)) spans.emplace_back(value_start, value_end);
-      i = skip_space(body, value_end);
-      if (i < body.size() && body[i] == ',') {
-        i = skip_space(body, i + 1);
-        continue;
-      }
-      if (i < body.size() && body[i] == '}') break;
-      return std::string(body);
-    }
-  }
   std::string quoted;
   json::append_quoted(quoted, model);
   std::string out;
   out.reserve(body.size() + quoted.size() + 12);
-  if (spans.empty()) {
-    out.append(body.substr(0, open + 1));
-    out.append("\"model\":");
-    out.append(quoted);
-    if (!empty_object) out.push_back(',');
-    out.append(body.substr(open + 1));
-    return out;
-  }
-  std::size_t from = 0;
-  for (const auto& [start, end] : spans) {
-    out.append(body.substr(from, start - from));
-    out.append(quoted);
-    from = end;
-  }
-  out.append(body.substr(from));
+  if (json::append_with_member(out, body, "model", quoted)) return out;
+  // No "model" member, or not an object the scanner reads.
+  std::vector<json::Member> members;
+  if (!json::top_level_members(body, members)) return std::string(body);
+  const std::size_t open = body.find('{');
+  out.append(body.substr(0, open + 1));
+  out.append("\"model\":");
+  out.append(quoted);
+  if (!members.empty()) out.push_back(',');
+  out.append(body.substr(open + 1));
   return out;
 }
 

@@ -992,6 +992,13 @@ std::optional<Error> ChunkParser::finish(const Emit& emit) {
   return Error::upstream(502, "upstream stream ended before finish_reason");
 }
 
+std::optional<Usage> parse_usage(std::string_view usage_object) {
+  rapidjson::Document doc;
+  std::string what;
+  if (!parse_json(usage_object, doc, what) || !doc.IsObject()) return std::nullopt;
+  return usage_of(doc);
+}
+
 Error parse_error_response(int status, std::string_view body) {
   rapidjson::Document doc;
   if (const Value* err = error_member(body, doc)) return error_from_value(status, *err, false);

@@ -18,10 +18,12 @@
 #include <thread>
 #include <vector>
 
+#include "llmux/codec/raw_answer.h"
 #include "llmux/json.h"
 #include "services/log.h"
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
+#include "support/openai_wire.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
@@ -35,64 +37,6 @@ using namespace std::chrono_literals;
 constexpr const char* kKey = "sk-live-test-key-0000000001";
 constexpr const char* kKeyOne = "sk-live-first-key-00000000K1";
 constexpr const char* kKeyTwo = "sk-live-second-key-0000000K2";
-
-// ---------------------------------------------------------------------------
-// Upstream wire: what api.openai.com sends, byte for byte in shape.
-
-const char* kCompletionJson =
-    R"({"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,)"
-    R"("model":"gpt-test-2024-08-06","choices":[{"index":0,"message":{"role":"assistant",)"
-    R"("content":"Hello world","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],)"
-    R"("usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,)"
-    R"("prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},)"
-    R"("completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,)"
-    R"("rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_50cad350e4"})";
-
-std::string stream_chunk(const std::string& choice_body) {
-  return R"(data: {"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion.chunk",)"
-         R"("created":1741570283,"model":"gpt-test-2024-08-06","service_tier":"default",)"
-         R"("system_fingerprint":"fp_50cad350e4","choices":[)" +
-         choice_body + R"(],"usage":null})" + "\n\n";
-}
-
-const std::string kUsageChunk =
-    R"(data: {"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion.chunk",)"
-    R"("created":1741570283,"model":"gpt-test-2024-08-06","service_tier":"default",)"
-    R"("system_fingerprint":"fp_50cad350e4","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,)"
-    R"("total_tokens":11,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},)"
-    R"("completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,)"
-    R"("rejected_prediction_tokens":0}}})"
-    "\n\n";
-
-const std::string kRoleChunk =
-    stream_chunk(R"({"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null})");
-
-std::string content_chunk(const std::string& text) {
-  std::string quoted;
-  json::append_quoted(quoted, text);
-  return stream_chunk(R"({"index":0,"delta":{"content":)" + quoted + R"(},"logprobs":null,"finish_reason":null})");
-}
-
-std::string finish_chunk(const std::string& reason) {
-  return stream_chunk(R"({"index":0,"delta":{},"logprobs":null,"finish_reason":")" + reason + R"("})");
-}
-
-// The whole "Hello world" stream: role, two contents, finish, usage, [DONE].
-std::vector<std::string> hello_stream() {
-  return {kRoleChunk, content_chunk("Hello"), content_chunk(" world"), finish_chunk("stop"), kUsageChunk,
-          "data: [DONE]\n\n"};
-}
-
-void send_stream(FakeExchange& exchange, const std::vector<std::string>& pieces) {
-  exchange.begin_chunked(200, {{"Content-Type", "text/event-stream; charset=utf-8"}});
-  for (const auto& piece : pieces) exchange.chunk(piece);
-  exchange.end_chunked();
-}
-
-void send_json(FakeExchange& exchange, const std::string& body, int status = 200, FakeHeaders headers = {}) {
-  headers.emplace_back("Content-Type", "application/json");
-  exchange.respond(status, headers, body);
-}
 
 // ---------------------------------------------------------------------------
 // Config
@@ -504,7 +448,7 @@ TEST(OpenAIGateway, NoUsableKeyLeftFailsWithoutAskingTheUpstream) {
   EXPECT_THAT(error_message(first), HasSubstr("Invalid token"));
   auto second = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "two"));
   EXPECT_EQ(second.status, 503) << second.body;
-  EXPECT_THAT(error_message(second), HasSubstr("all API keys were rejected"));
+  EXPECT_THAT(error_message(second), HasSubstr("all 1 key(s) got HTTP 401; next probe in 60 s"));
   EXPECT_STREQ(parse(second.body)["error"]["code"].GetString(), "no_usable_key");
   EXPECT_EQ(chat_requests(upstream).size(), 1u);
   // A chain moves on to the next provider.
@@ -572,7 +516,15 @@ TEST(OpenAIGateway, InvalidJsonMidStreamEndsWithAnErrorThenDone) {
 
 // ---------------------------------------------------------------------------
 // Pass-through (OpenAI in, OpenAI upstream): the client's body goes up with only
-// the model renamed; the answer comes back byte for byte but for the model.
+// the model renamed (and usage asked for on a stream); the answer comes back
+// byte for byte, checked, without the usage chunk nobody asked for.
+//
+// The model name: the plugin forwards the upstream's bytes as they are and
+// the host puts the client's name back (llmux::restore_model). The checks
+// below compare answers after restore_model on both sides, so they hold
+// whether or not the host has renamed already (HOST: until the host calls
+// restore_model on Raw answers the client sees the upstream's name; the
+// plugin-level tests in openai_passthrough_test.cc pin the raw bytes).
 
 std::string with_model(std::string text, const std::string& from, const std::string& to) {
   std::string needle = "\"model\":\"" + from + "\"";
@@ -580,6 +532,19 @@ std::string with_model(std::string text, const std::string& from, const std::str
     text.replace(at, needle.size(), "\"model\":\"" + to + "\"");
   }
   return text;
+}
+
+// `bytes` (an answer) with the model named `model`, as restore_model makes it.
+std::string named(const std::string& bytes, const std::string& model) {
+  std::string out;
+  restore_model(Api::OpenAIChat, bytes, model, out);
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& pieces) {
+  std::string all;
+  for (const auto& piece : pieces) all += piece;
+  return all;
 }
 
 TEST(OpenAIPassThrough, JsonBodyAndAnswerPassUntouchedButTheModel) {
@@ -592,7 +557,7 @@ TEST(OpenAIPassThrough, JsonBodyAndAnswerPassUntouchedButTheModel) {
       R"("user": "u-42", "metadata": {"trace": "t-1"}, "logit_bias": {"50256": -100}})";
   auto response = client.post(gw.url("/v1/chat/completions"), sent);
   ASSERT_EQ(response.status, 200) << response.body;
-  EXPECT_EQ(response.body, with_model(kCompletionJson, "gpt-test-2024-08-06", "renamed"))
+  EXPECT_EQ(named(response.body, "renamed"), with_model(kCompletionJson, "gpt-test-2024-08-06", "renamed"))
       << "the upstream's answer, with the name the client asked for";
   auto requests = chat_requests(upstream);
   ASSERT_EQ(requests.size(), 1u);
@@ -601,29 +566,43 @@ TEST(OpenAIPassThrough, JsonBodyAndAnswerPassUntouchedButTheModel) {
   EXPECT_EQ(requests[0].body, expected);
 }
 
-TEST(OpenAIPassThrough, StreamFramesPassUntouchedButTheModelAndUsageIsNotForced) {
+TEST(OpenAIPassThrough, StreamFramesPassUntouchedButTheUsageChunkNobodyAskedFor) {
   FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, hello_stream()); });
   TestGateway gw(single(upstream));
   HttpClient client;
-  auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+  const std::string sent = chat_body("gpt-test", "hello", true);
+  auto response = client.post(gw.url("/v1/chat/completions"), sent);
   auto data = well_formed_stream(response);
   EXPECT_EQ(sse_content(response.body), "Hello world");
   EXPECT_THAT(finish_reasons(data), ElementsAre("stop"));
-  std::string upstream_bytes;
-  for (const auto& piece : hello_stream()) upstream_bytes += piece;
-  std::string relayed;
-  for (const auto& d : data) relayed += "data: " + d + "\n\n";
-  EXPECT_EQ(relayed, with_model(upstream_bytes, "gpt-test-2024-08-06", "gpt-test"));
+  std::string without_usage = joined(hello_stream());
+  without_usage.erase(without_usage.find(kUsageChunk), kUsageChunk.size());
+  EXPECT_EQ(named(response.body, "gpt-test"), with_model(without_usage, "gpt-test-2024-08-06", "gpt-test"));
   auto requests = chat_requests(upstream);
   ASSERT_EQ(requests.size(), 1u);
-  EXPECT_THAT(requests[0].body, Not(HasSubstr("stream_options"))) << "the client's own body";
+  std::string asked = sent;
+  asked.insert(asked.rfind('}'), R"(,"stream_options":{"include_usage":true})");
+  EXPECT_EQ(requests[0].body, asked) << "the client's own body, asking for usage";
   EXPECT_EQ(requests[0].header("accept"), "text/event-stream");
+}
+
+TEST(OpenAIPassThrough, UsageChunkAndStreamOptionsKeptWhenTheClientAsked) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, hello_stream()); });
+  TestGateway gw(single(upstream));
+  HttpClient client;
+  const std::string sent =
+      chat_body("gpt-test", "hello", true, R"("stream_options": {"include_usage": true, "x_stats": 1})");
+  auto response = client.post(gw.url("/v1/chat/completions"), sent);
+  well_formed_stream(response);
+  EXPECT_EQ(named(response.body, "gpt-test"), with_model(joined(hello_stream()), "gpt-test-2024-08-06", "gpt-test"));
+  auto requests = chat_requests(upstream);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].body, sent) << "already asked: the body goes up as the client wrote it";
 }
 
 TEST(OpenAIPassThrough, EventsSplitAnywhereArriveWhole) {
   FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
-    std::string all;
-    for (const auto& piece : hello_stream()) all += piece;
+    std::string all = joined(hello_stream());
     exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
     for (std::size_t at = 0; at < all.size(); at += 7) {
       exchange.chunk(all.substr(at, 7));
@@ -637,15 +616,14 @@ TEST(OpenAIPassThrough, EventsSplitAnywhereArriveWhole) {
   auto data = well_formed_stream(response);
   EXPECT_EQ(sse_content(response.body), "Hello world");
   EXPECT_THAT(finish_reasons(data), ElementsAre("stop"));
+  EXPECT_THAT(response.body, Not(HasSubstr("\"usage\":{"))) << "the usage chunk is taken out whatever the split";
 }
 
 TEST(OpenAIPassThrough, CrlfFramingAndCommentsPassThrough) {
-  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+  auto crlf = [](const std::string& event) { return event.substr(0, event.size() - 2) + "\r\n\r\n"; };
+  FakeUpstream upstream([&](const FakeRequest&, FakeExchange& exchange) {
     std::string all = ": keep-alive\r\n\r\n";
-    for (const auto& piece : hello_stream()) {
-      std::string crlf = piece.substr(0, piece.size() - 2) + "\r\n\r\n";
-      all += crlf;
-    }
+    for (const auto& piece : hello_stream()) all += crlf(piece);
     exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
     exchange.chunk(all.substr(0, all.size() / 2));
     exchange.chunk(all.substr(all.size() / 2));
@@ -655,24 +633,112 @@ TEST(OpenAIPassThrough, CrlfFramingAndCommentsPassThrough) {
   HttpClient client;
   auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
   ASSERT_EQ(response.status, 200);
-  EXPECT_THAT(response.body, HasSubstr(": keep-alive\r\n\r\n"));
-  EXPECT_THAT(response.body, HasSubstr("\"model\":\"gpt-test\""));
-  EXPECT_THAT(response.body, Not(HasSubstr("gpt-test-2024-08-06")));
-  EXPECT_THAT(response.body, HasSubstr("data: [DONE]\r\n\r\n"));
-  EXPECT_THAT(response.body, Not(HasSubstr("\"error\"")));
+  std::string expected = ": keep-alive\r\n\r\n";
+  for (const auto& piece : hello_stream()) {
+    if (piece != kUsageChunk) expected += crlf(piece);
+  }
+  EXPECT_EQ(named(response.body, "gpt-test"), with_model(expected, "gpt-test-2024-08-06", "gpt-test"));
 }
 
-TEST(OpenAIPassThrough, InvalidFrameIsRelayedAndTheEndWithoutDoneIsAnError) {
-  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
-    send_stream(exchange, {kRoleChunk, content_chunk("Hel"), "data: {\"id\":\"x\",\"choices\":[{\"delta\":\n\n"});
+// Defect: pass-through forwarded upstream garbage unchecked (a broken body
+// with status 200, garbage data: frames).
+
+TEST(OpenAIPassThrough, InvalidJsonBodyFromUpstreamFallsBack) {
+  const std::string cut = std::string(kCompletionJson).substr(0, 120);
+  const std::string no_choices = R"({"id":"chatcmpl-1","object":"chat.completion","model":"gpt-test","choices":[]})";
+  for (const std::string& broken : {cut, no_choices, std::string("<html>502 Bad Gateway</html>")}) {
+    SCOPED_TRACE(broken);
+    FakeUpstream bad([&](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, broken); });
+    FakeUpstream good([](const FakeRequest&, FakeExchange& exchange) { send_json(exchange, kCompletionJson); });
+    TestGateway gw(config(openai_entry("bad", bad.url("/v1")) + openai_entry("good", good.url("/v1")),
+                          "gpt-test: [bad, good]\nalone: [bad]\n"));
+    HttpClient client;
+    auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello"));
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.header("x-llmux-provider"), "good");
+    EXPECT_EQ(named(response.body, "gpt-test"), with_model(kCompletionJson, "gpt-test-2024-08-06", "gpt-test"));
+
+    auto alone = client.post(gw.url("/v1/chat/completions"), chat_body("alone", "hello"));
+    EXPECT_EQ(alone.status, 502) << alone.body;
+    EXPECT_THAT(error_message(alone), HasSubstr("openai provider 'bad': the upstream's answer is not"));
+    EXPECT_THAT(alone.body, Not(HasSubstr(broken)));
+  }
+}
+
+TEST(OpenAIPassThrough, GarbageFirstStreamFrameFallsBack) {
+  for (const std::string& garbage : {std::string("data: <html>oops</html>\n\n"),
+                                     std::string("data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"delta\":\n\n"),
+                                     std::string("data: [1,2]\n\n")}) {
+    SCOPED_TRACE(garbage);
+    FakeUpstream bad([&](const FakeRequest&, FakeExchange& exchange) {
+      send_stream(exchange, {": hello\n\n", garbage, content_chunk("never"), "data: [DONE]\n\n"});
+    });
+    FakeUpstream good([](const FakeRequest&, FakeExchange& exchange) { send_stream(exchange, hello_stream()); });
+    TestGateway gw(config(openai_entry("bad", bad.url("/v1")) + openai_entry("good", good.url("/v1")),
+                          "gpt-test: [bad, good]\n"));
+    HttpClient client;
+    auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+    auto data = well_formed_stream(response);
+    EXPECT_EQ(response.header("x-llmux-provider"), "good");
+    EXPECT_EQ(sse_content(response.body), "Hello world");
+    EXPECT_THAT(response.body, Not(HasSubstr(": hello"))) << "nothing of the failed attempt reaches the client";
+  }
+}
+
+TEST(OpenAIPassThrough, GarbageFrameMidStreamIsNotForwardedAndEndsTheStream) {
+  FakeUpstream upstream([&](const FakeRequest&, FakeExchange& exchange) {
+    exchange.begin_chunked(200, {{"Content-Type", "text/event-stream"}});
+    exchange.chunk(kRoleChunk + content_chunk("Hel"));
+    exchange.chunk("data: {\"id\":\"x\",\"choices\":[{\"delta\":\n\n");
+    exchange.chunk(content_chunk("lo"));
+    exchange.stall_until_client_closes(10s);  // llmux stops reading at the garbage and hangs up
   });
   TestGateway gw(single(upstream));
   HttpClient client;
   auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
-  ASSERT_EQ(response.status, 200);
-  EXPECT_THAT(response.body, HasSubstr("data: {\"id\":\"x\",\"choices\":[{\"delta\":\n\n"));
-  EXPECT_THAT(response.body, HasSubstr("without data: [DONE]"));
-  EXPECT_EQ(response.body.substr(response.body.size() - 14), "data: [DONE]\n\n");
+  auto data = well_formed_stream(response);  // every frame JSON, [DONE] last
+  EXPECT_EQ(sse_content(response.body), "Hel");
+  EXPECT_THAT(response.body, Not(HasSubstr("{\"delta\":\n")));
+  ASSERT_GE(data.size(), 2u);
+  EXPECT_THAT(data[data.size() - 2], HasSubstr("openai provider 'up': upstream sent a stream frame that is not valid JSON"));
+  int errors = 0;
+  for (const auto& d : data) errors += d.rfind("{\"error\"", 0) == 0;
+  EXPECT_EQ(errors, 1) << response.body;
+  EXPECT_TRUE(upstream.wait_for_client_close(0, 5s)) << "llmux kept reading the upstream after the garbage";
+}
+
+// Defect: after an upstream error mid-stream the pass-through sent two
+// terminal error events (the upstream's frame forwarded, then llmux's own for
+// the missing [DONE]).
+TEST(OpenAIPassThrough, UpstreamErrorMidStreamGivesExactlyOneErrorThenDone) {
+  const std::string error_frame =
+      "data: {\"error\":{\"message\":\"The model is overloaded\",\"type\":\"server_error\",\"param\":null,"
+      "\"code\":\"overloaded\"}}\n\n";
+  for (bool upstream_sends_done : {false, true}) {
+    SCOPED_TRACE(upstream_sends_done);
+    FakeUpstream upstream([&](const FakeRequest&, FakeExchange& exchange) {
+      std::vector<std::string> pieces = {kRoleChunk, content_chunk("Hel"), error_frame};
+      if (upstream_sends_done) pieces.push_back("data: [DONE]\n\n");
+      send_stream(exchange, pieces);
+    });
+    TestGateway gw(single(upstream));
+    HttpClient client;
+    auto response = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "hello", true));
+    auto data = well_formed_stream(response);
+    EXPECT_EQ(sse_content(response.body), "Hel");
+    int errors = 0, dones = 0;
+    for (const auto& d : data) {
+      errors += d.rfind("{\"error\"", 0) == 0;
+      dones += d == "[DONE]";
+    }
+    EXPECT_EQ(errors, 1) << response.body;
+    EXPECT_EQ(dones, 1) << response.body;
+    ASSERT_GE(data.size(), 2u);
+    auto error = parse(data[data.size() - 2]);
+    ASSERT_TRUE(error.HasMember("error")) << response.body;
+    EXPECT_STREQ(error["error"]["message"].GetString(), "The model is overloaded");
+    EXPECT_STREQ(error["error"]["code"].GetString(), "overloaded");
+  }
 }
 
 TEST(OpenAIPassThrough, ErrorAsTheFirstEventStillFallsBack) {

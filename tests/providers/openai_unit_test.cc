@@ -166,6 +166,8 @@ TEST(OpenAIConfig, WrongValuesAreConfigErrorsWithPositions) {
   EXPECT_THAT(config_error(openai_plugin(), key + "headers: [a, b]"), HasSubstr("options.headers"));
   EXPECT_THAT(config_error(openai_plugin(), key + "headers:\n  \"Bad Name\": x"), HasSubstr("invalid header name"));
   EXPECT_THAT(config_error(openai_plugin(), key + "models_ttl: -5s"), HasSubstr("negative"));
+  EXPECT_THAT(config_error(openai_plugin(), key + "unauthorized_cooldown: soon"),
+              HasSubstr("providers.yaml:3:3: options.unauthorized_cooldown"));
   EXPECT_THAT(config_error(openai_plugin(), key + "api_keys: [x]"), HasSubstr("not both"));
   EXPECT_THAT(config_error(openai_plugin(), key + "provider: Copilot"), HasSubstr("unknown key 'provider'"));
   // A ConfigError wins over a missing key.
@@ -248,7 +250,7 @@ TEST(OpenAIKeys, RotateAndSetAsideA401dKey) {
     EXPECT_THAT(error.message, Not(HasSubstr(kKeyA))) << "an echoed key is redacted";
   }
   std::string log = host.log_text();
-  EXPECT_THAT(log, HasSubstr("key #1 (\xE2\x80\xA6" "00A1) rejected with 401; set aside"));
+  EXPECT_THAT(log, HasSubstr("key #1 (\xE2\x80\xA6" "00A1) rejected with 401; set aside for 60 s"));
   EXPECT_EQ(log.find("rejected with 401"), log.rfind("rejected with 401")) << log;
   EXPECT_THAT(log, Not(HasSubstr(kKeyA)));
 
@@ -257,17 +259,51 @@ TEST(OpenAIKeys, RotateAndSetAsideA401dKey) {
   EXPECT_EQ(header(host.started[3].request, "authorization"), std::string("Bearer ") + kKeyB);
   EXPECT_EQ(header(host.started[4].request, "authorization"), std::string("Bearer ") + kKeyB);
 
-  // Key B too: nothing usable is left; calls fail at once without a transfer.
+  EXPECT_EQ(provider->condition().state, ProviderCondition::State::Up) << "key B still works";
+
+  // Key B too: nothing usable is left; calls fail at once without a transfer
+  // until a key is due for its probe.
   host.started[4].handler->on_response(401, {});
   host.started[4].handler->on_complete({});
-  EXPECT_THAT(host.log_text(), HasSubstr("key #2"));
+  EXPECT_THAT(host.log_text(), HasSubstr("key #2 (\xE2\x80\xA6" "00B2) rejected with 401; set aside for 60 s; "
+                                         "no usable key left, the provider waits for a probe"));
+  EXPECT_EQ(provider->condition().state, ProviderCondition::State::Unauthorized);
   auto last = std::make_shared<FakeCall>(simple_request(false));
   provider->chat(last);
   EXPECT_EQ(host.started.size(), 5u);
   ASSERT_EQ(last->events.size(), 1u);
   EXPECT_EQ(last->events[0].error.status, 503);
   EXPECT_EQ(last->events[0].error.code, "no_usable_key");
-  EXPECT_THAT(last->events[0].error.message, HasSubstr("all API keys were rejected"));
+  EXPECT_THAT(last->events[0].error.message, HasSubstr("all 2 key(s) got HTTP 401; next probe in"));
+
+  // A cooldown later both keys are due: each gets one probe, and while the
+  // probes run no third request is let through.
+  host.advance(std::chrono::seconds(60));
+  EXPECT_EQ(provider->condition().state, ProviderCondition::State::Up);
+  for (int i = 0; i < 2; ++i) provider->chat(std::make_shared<FakeCall>(simple_request(false)));
+  ASSERT_EQ(host.started.size(), 7u);
+  EXPECT_EQ(header(host.started[5].request, "authorization"), std::string("Bearer ") + kKeyA);
+  EXPECT_EQ(header(host.started[6].request, "authorization"), std::string("Bearer ") + kKeyB);
+  EXPECT_EQ(provider->condition().state, ProviderCondition::State::Unauthorized);
+  auto third = std::make_shared<FakeCall>(simple_request(false));
+  provider->chat(third);
+  EXPECT_EQ(host.started.size(), 7u);
+  ASSERT_EQ(third->events.size(), 1u);
+  EXPECT_EQ(third->events[0].error.code, "no_usable_key");
+
+  // A's probe proves nothing (a 500): A is due again at once. B's succeeds.
+  host.started[5].handler->on_response(500, {});
+  host.started[5].handler->on_complete({});
+  EXPECT_EQ(provider->condition().state, ProviderCondition::State::Up);
+  host.started[6].handler->on_response(200, {{"Content-Type", "application/json"}});
+  host.started[6].handler->on_complete({});
+  EXPECT_THAT(host.log_text(), HasSubstr("key #2 (\xE2\x80\xA6" "00B2) works again after its probe"));
+  EXPECT_THAT(host.log_text(), Not(HasSubstr("key #1 (\xE2\x80\xA6" "00A1) works again")));
+  provider->chat(std::make_shared<FakeCall>(simple_request(false)));
+  provider->chat(std::make_shared<FakeCall>(simple_request(false)));
+  ASSERT_EQ(host.started.size(), 9u);
+  EXPECT_EQ(header(host.started[7].request, "authorization"), std::string("Bearer ") + kKeyA) << "probed again";
+  EXPECT_EQ(header(host.started[8].request, "authorization"), std::string("Bearer ") + kKeyB);
 }
 
 // ---------------------------------------------------------------------------

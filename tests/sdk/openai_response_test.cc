@@ -506,5 +506,18 @@ TEST(RoundTripTest, ChunkStreamError) {
   ASSERT_TRUE(c.response().error.has_value());
 }
 
+TEST(OpenAIParseUsage, ReadsAUsageObjectLikeTheCompletionParser) {
+  auto usage = openai::parse_usage(
+      R"({"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":4},)"
+      R"("completion_tokens_details":{"reasoning_tokens":1}})");
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->input_tokens, 9);
+  EXPECT_EQ(usage->output_tokens, 2);
+  EXPECT_EQ(usage->cache_read_tokens, 4);
+  EXPECT_EQ(usage->reasoning_tokens, 1);
+  EXPECT_FALSE(openai::parse_usage("null"));
+  EXPECT_FALSE(openai::parse_usage(R"({"prompt_tokens":)"));
+}
+
 }  // namespace
 }  // namespace llmux

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <map>
@@ -69,8 +70,12 @@ bool FakeHost::cancel(Id id) {
 
 std::shared_ptr<HttpTransfer> FakeHost::start(HttpRequest request, std::shared_ptr<HttpHandler> handler) {
   auto transfer = std::make_shared<FakeTransfer>();
-  std::lock_guard lock(mu);
-  started.push_back({std::move(request), std::move(handler), transfer});
+  HttpClient* real = real_http_.load();
+  {
+    std::lock_guard lock(mu);
+    started.push_back({request, handler, transfer});
+  }
+  if (real != nullptr) return real->start(std::move(request), std::move(handler));
   return transfer;
 }
 
@@ -102,6 +107,20 @@ std::string FakeHost::log_text() {
 // ---------------------------------------------------------------------------
 // FakeCall
 
+void FakeCall::emit(Event event) {
+  std::lock_guard lock(mu_);
+  bool terminal = event.terminal();
+  events.push_back(std::move(event));
+  if (terminal) ended_.notify_all();
+}
+
+bool FakeCall::wait_for_end(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return ended_.wait_for(lock, timeout, [&] {
+    return std::any_of(events.begin(), events.end(), [](const Event& e) { return e.terminal(); });
+  });
+}
+
 void FakeCall::on_cancel(std::function<void()> fn) {
   if (cancelled_) {
     fn();
@@ -117,6 +136,15 @@ void FakeCall::cancel() {
 
 ChatRequest request_for(const std::string& body) {
   ChatRequest request;
+  if (auto error = openai::parse_chat_request(body, request)) {
+    throw std::invalid_argument("not a chat request (" + error->message + "): " + body);
+  }
+  return request;
+}
+
+ChatRequest client_request(const std::string& body) {
+  ChatRequest request;
+  request.original_body = std::make_shared<const std::string>(body);
   if (auto error = openai::parse_chat_request(body, request)) {
     throw std::invalid_argument("not a chat request (" + error->message + "): " + body);
   }

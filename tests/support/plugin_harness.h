@@ -3,8 +3,11 @@
 // and provider creation the unit tests of the provider plugins share.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -56,7 +59,9 @@ class MemoryStateStore final : public StateStore {
 };
 
 // Host services that record: log lines (with their level), started requests
-// (never sent anywhere) and timers (run only by run_timer()).
+// (sent nowhere unless send_through() was called) and timers (run only by
+// run_timer()). The clock is the system's plus what advance() added, so a
+// test moves time on instead of sleeping.
 class FakeHost final : public HostServices, Logger, Clock, Timers, HttpClient {
  public:
   Logger& logger() override { return *this; }
@@ -67,8 +72,15 @@ class FakeHost final : public HostServices, Logger, Clock, Timers, HttpClient {
 
   void log(LogLevel level, std::string_view message) override;
   bool enabled(LogLevel) const override { return true; }
-  std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now(); }
-  std::chrono::system_clock::time_point wall_now() const override { return std::chrono::system_clock::now(); }
+  std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now() + offset(); }
+  std::chrono::system_clock::time_point wall_now() const override { return std::chrono::system_clock::now() + offset(); }
+  // Moves the clock on by `by` (timers do not run by themselves: run_timer).
+  void advance(std::chrono::milliseconds by) { offset_ms_ += by.count(); }
+
+  // From now on, started requests also go out through `client` (e.g. the
+  // host's HttpEngine to a FakeUpstream on loopback); `client` must outlive
+  // every transfer.
+  void send_through(HttpClient& client) { real_http_ = &client; }
 
   Id schedule(std::chrono::milliseconds delay, std::function<void()> callback) override;
   bool cancel(Id id) override;
@@ -92,17 +104,24 @@ class FakeHost final : public HostServices, Logger, Clock, Timers, HttpClient {
     std::chrono::milliseconds delay;
     std::function<void()> fn;
   };
+  std::chrono::milliseconds offset() const { return std::chrono::milliseconds(offset_ms_.load()); }
+
   std::vector<Timer> timers_;
   Id next_id_ = 0;
+  std::atomic<std::int64_t> offset_ms_{0};  // read on the HTTP thread, moved by the test
+  std::atomic<HttpClient*> real_http_{nullptr};
 };
 
 // A chat call that records the events emitted; the test cancels it, sets its
-// backlog and runs the drained callbacks.
+// backlog and runs the drained callbacks. Events may come from another
+// thread (a real HTTP client): wait_for_end() before reading them then.
 class FakeCall final : public ChatCall {
  public:
   explicit FakeCall(ChatRequest request) : request_(std::move(request)) {}
   const ChatRequest& request() const override { return request_; }
-  void emit(Event event) override { events.push_back(std::move(event)); }
+  void emit(Event event) override;
+  // Waits until a terminal event has been emitted (true) or `timeout` passed.
+  bool wait_for_end(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   bool cancelled() const override { return cancelled_; }
   void on_cancel(std::function<void()> fn) override;
   bool client_backlogged() const override { return backlogged; }
@@ -120,11 +139,16 @@ class FakeCall final : public ChatCall {
   ChatRequest request_;
   bool cancelled_ = false;
   std::function<void()> on_cancel_;
+  std::mutex mu_;
+  std::condition_variable ended_;
 };
 
 // A chat request parsed from an OpenAI request body; throws
 // std::invalid_argument if `body` is not one.
 ChatRequest request_for(const std::string& body);
+// The same as the host hands it to a provider: the original body kept (so an
+// OpenAI provider may pass it through).
+ChatRequest client_request(const std::string& body);
 
 // The value of a request header ("<absent>" when missing).
 std::string header(const HttpRequest& request, std::string_view name);

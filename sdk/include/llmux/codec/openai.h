@@ -96,6 +96,11 @@ class ChunkParser {
   bool finish_emitted_ = false;
 };
 
+// Reads an upstream `usage` object's text (prompt_tokens, completion_tokens and
+// their details) the way parse_chat_completion does; nullopt when the text is
+// not a JSON object. For pass-through, which reads usage from raw frames.
+std::optional<Usage> parse_usage(std::string_view usage_object);
+
 // Maps an upstream error response (status + body) to an Error, keeping the
 // upstream's message when the body is an OpenAI error object.
 Error parse_error_response(int status, std::string_view body);

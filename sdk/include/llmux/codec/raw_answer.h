@@ -15,8 +15,10 @@ namespace llmux {
 // (a non-streamed answer) or whole SSE events (a streamed one) in `api`'s
 // wire format: OpenAI chat — the top-level "model" of every JSON object
 // (body, or each `data:` frame); Anthropic — the top-level "model" of a
-// message body, and "message"."model" of a `message_start` event. Everything
-// else is copied byte for byte; bytes it cannot read are copied unchanged.
+// message body, and "message"."model" of a `message_start` event. A `raw`
+// whose first non-blank byte is '{' is taken as a whole body, anything else as
+// SSE (\n, \r\n or \r line ends). Everything else is copied byte for byte;
+// bytes it cannot read (a cut or invalid object, [DONE]) are copied unchanged.
 void restore_model(Api api, std::string_view raw, std::string_view client_model, std::string& out);
 
 }  // namespace llmux
