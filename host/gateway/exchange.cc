@@ -182,17 +182,20 @@ void Exchange::run_next_step() {
     retries_ = 0;
     // Not loaded, unauthorized by its own account, or cooling down: skip it.
     std::string reason;
+    std::string code;
     auto admission = ProviderHealth::Admission::Skip;
     if (!slot.ready()) {
       reason = slot.state;
     } else if (ProviderCondition condition = slot.provider->condition();
                condition.state != ProviderCondition::State::Up) {
       reason = "unauthorized: " + condition.reason;
+      code = "provider_unauthorized";
     } else {
       admission = services_.health.admit(slot.name, &reason);
     }
     if (admission == ProviderHealth::Admission::Skip) {
       last_error_ = Error::unavailable("provider '" + slot.name + "' is " + reason);
+      if (!code.empty()) last_error_->code = code;
       Log::write(LogLevel::Debug, "router", "skip '" + slot.name + "' (" + reason + ")");
       std::lock_guard lock(writer_mutex_);
       context_->attempts.push_back({slot.name, "skipped", 0, std::chrono::microseconds(0)});
@@ -208,8 +211,11 @@ void Exchange::run_next_step() {
       last_error_ ? *last_error_ : Error::unavailable("no provider could serve model '" + resolution_.requested + "'");
   writer_->fail(*last_terminal_error_);
   writer_->flush();
-  if (next_step_ > 0) finish_if_done_locked();
-  else context_->finish(Outcome::UpstreamError);
+  if (next_step_ > 0) {
+    finish_if_done_locked();
+  } else {
+    context_->finish(Outcome::UpstreamError);  // an empty chain
+  }
 }
 
 void Exchange::start_attempt() {

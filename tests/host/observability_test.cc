@@ -74,7 +74,7 @@ std::string scrape(TestGateway& gw) {
 template <class Predicate>
 std::string scrape_until(TestGateway& gw, Predicate ready) {
   std::string text;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 1000; ++i) {  // bounded: 5 s
     text = scrape(gw);
     if (ready(text)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -207,7 +207,12 @@ TEST(ClaudeGateway, PassThroughKeepsEveryByteButTheModel) {
                      "x-api-key: client-key", "Content-Type: application/json"};
   auto response = client.post(gateway.url("/v1/messages"), client_body, options);
   ASSERT_EQ(response.status, 200) << response.body;
-  EXPECT_EQ(response.body, upstream_answer) << "the answer comes back untouched";
+  // The answer comes back untouched but for the model, which is the one the client asked for.
+  std::string answer = upstream_answer;
+  const std::string upstream_model = "\"model\":\"claude-sonnet-4-5-20250929\"";
+  ASSERT_NE(answer.find(upstream_model), std::string::npos);
+  answer.replace(answer.find(upstream_model), upstream_model.size(), "\"model\":\"claude-sonnet-4-5\"");
+  EXPECT_EQ(response.body, answer);
   auto all = fake.messages();
   ASSERT_EQ(all.size(), 1u);
   const FakeRequest& sent = all[0];

@@ -449,7 +449,8 @@ TEST(OpenAIGateway, NoUsableKeyLeftFailsWithoutAskingTheUpstream) {
   auto second = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-test", "two"));
   EXPECT_EQ(second.status, 503) << second.body;
   EXPECT_THAT(error_message(second), HasSubstr("all 1 key(s) got HTTP 401; next probe in 60 s"));
-  EXPECT_STREQ(parse(second.body)["error"]["code"].GetString(), "no_usable_key");
+  // The host skips a provider that reports itself unauthorized (ProviderCondition).
+  EXPECT_STREQ(parse(second.body)["error"]["code"].GetString(), "provider_unauthorized");
   EXPECT_EQ(chat_requests(upstream).size(), 1u);
   // A chain moves on to the next provider.
   auto chained = client.post(gw.url("/v1/chat/completions"), chat_body("chained", "three"));
