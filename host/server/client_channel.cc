@@ -125,7 +125,28 @@ bool SocketChannel::send_pending() {
   }
   pending_.clear();  // keeps the capacity for the next answer piece
   pending_offset_ = 0;
+  if (end_after_sent_) shutdown_locked();
   return true;
+}
+
+void SocketChannel::end_after_sent() {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    end_after_sent_ = true;
+    // Bytes still queued (for EPOLLOUT or the round's end): send_pending() shuts down after them.
+    if (pending_offset_ < pending_.size() || deferred_) return;
+    if (same_socket()) shutdown_locked();  // never touch a descriptor reused by another connection
+    close_locked();
+    waiters = take_drain_waiters_locked();
+  }
+  for (auto& fn : waiters) fn();
+}
+
+void SocketChannel::shutdown_locked() {
+  ::shutdown(fd_, SHUT_RDWR);
+  close_locked();
 }
 
 void SocketChannel::on_writable() {
@@ -206,6 +227,7 @@ const char* reason_phrase(int status) {
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 502: return "Bad Gateway";

@@ -1,0 +1,74 @@
+// The first to see a connection's bytes: a Pistache handler in front of
+// llmux's HTTP handler that refuses an oversize request (head over 64 KiB,
+// Content-Length over max_body, chunk sizes adding up past it) before Pistache
+// buffers or parses it, and passes every other byte on unchanged.
+//
+// Why a handler in front rather than a hook: Pistache's Http::Handler parses
+// in onInput(), a private override of the public Tcp::Handler::onInput, and a
+// subclass cannot call that override non-virtually. So the gate is the
+// handler Pistache calls, and each worker's HTTP handler is a second object
+// reached through the public Tcp::Handler interface. It is made as a copy of
+// the worker's gate, which carries Pistache's tie to the worker's transport
+// (Tcp::Handler's copy copies it) and the request limits.
+//
+// A refusal is the API's own JSON error (OpenAI or Anthropic shape, by path as
+// the router decides it) with x-request-id and Connection: close, written
+// straight to the socket (SocketChannel, never blocking the event loop);
+// then the socket is shut down both ways. Whatever the client still sends is
+// refused by the kernel and never read; Pistache sees EOF and closes.
+#pragma once
+
+#include <pistache/http.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "server/request_limit.h"
+
+namespace llmux::host {
+
+class SocketChannel;
+
+// The response refusing the request `limit` stopped (its verdict is not Pass).
+std::string refusal_response(const RequestLimit& limit);
+
+class RequestGate final : public Pistache::Http::Handler {
+ public:
+  HTTP_PROTOTYPE(RequestGate)
+
+  // Makes a worker's HTTP handler as a copy of `base`, the worker's gate.
+  using MakeHandler =
+      std::function<std::shared_ptr<Pistache::Http::Handler>(const Pistache::Http::Handler& base)>;
+
+  RequestGate(std::uint64_t max_body_bytes, MakeHandler make_handler);
+  // Pistache clones the gate per worker: each clone makes its own HTTP handler
+  // and keeps its own connections.
+  RequestGate(const RequestGate& other);
+  ~RequestGate() override;
+
+  // Never called: requests are parsed by the HTTP handler, not by the gate.
+  void onRequest(const Pistache::Http::Request& request, Pistache::Http::ResponseWriter response) override;
+  void onDisconnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
+
+ private:
+  struct Connection {
+    explicit Connection(std::uint64_t max_body) : limit(max_body) {}
+    RequestLimit limit;
+    std::shared_ptr<SocketChannel> refusal;  // once refused: closed before Pistache closes the fd
+  };
+
+  void onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
+  void onInput(const char* buffer, size_t len, const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
+  void refuse(Connection& connection, const Pistache::Tcp::Peer& peer);
+
+  std::uint64_t max_body_;
+  MakeHandler make_handler_;
+  std::shared_ptr<Pistache::Http::Handler> http_;  // this worker's HTTP handler
+  // Per worker (each runs on its own event loop): no lock needed.
+  std::unordered_map<const Pistache::Tcp::Peer*, Connection> connections_;
+};
+
+}  // namespace llmux::host
