@@ -89,12 +89,31 @@ void RequestGate::onInput(const char* buffer, size_t len, const std::shared_ptr<
   Connection& connection = it->second;
   if (connection.limit.verdict() != RequestLimit::Verdict::Pass) return;  // refused: dropped unread
   if (connection.limit.feed({buffer, len}) == RequestLimit::Verdict::Pass) {
-    tcp(*http_).onInput(buffer, len, peer);
+    const std::size_t hold = connection.limit.hold_back();
+    pass(connection, buffer, len - hold, peer);
+    if (hold != 0) {
+      connection.held = true;
+      connection.held_byte = buffer[len - 1];
+    }
     return;
   }
   // Earlier requests that ended in this read still go to the parser.
-  if (std::size_t earlier = connection.limit.accepted()) tcp(*http_).onInput(buffer, earlier, peer);
+  pass(connection, buffer, connection.limit.accepted(), peer);
   refuse(connection, *peer);
+}
+
+void RequestGate::pass(Connection& connection, const char* bytes, size_t len,
+                       const std::shared_ptr<Tcp::Peer>& peer) {
+  if (len == 0) return;
+  if (connection.held) {  // the held byte goes with this read's first one, in one piece
+    const char joined[2] = {connection.held_byte, bytes[0]};
+    connection.held = false;
+    tcp(*http_).onInput(joined, 2, peer);
+    ++bytes;
+    --len;
+    if (len == 0) return;
+  }
+  tcp(*http_).onInput(bytes, len, peer);
 }
 
 void RequestGate::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {

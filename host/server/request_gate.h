@@ -58,10 +58,13 @@ class RequestGate final : public Pistache::Http::Handler {
     explicit Connection(std::uint64_t max_body) : limit(max_body) {}
     RequestLimit limit;
     std::shared_ptr<SocketChannel> refusal;  // once refused: closed before Pistache closes the fd
+    bool held = false;  // a byte the parser must get with the next read (RequestLimit::hold_back)
+    char held_byte = 0;
   };
 
   void onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
+  void pass(Connection& connection, const char* bytes, size_t len, const std::shared_ptr<Pistache::Tcp::Peer>& peer);
   void refuse(Connection& connection, const Pistache::Tcp::Peer& peer);
 
   std::uint64_t max_body_;

@@ -69,6 +69,7 @@ RequestLimit::Verdict RequestLimit::feed(std::string_view bytes) {
             next_message(pos);
           } else {
             state_ = State::ChunkDataEnd;
+            chunk_end_bytes_ = 0;
           }
         }
         break;
@@ -83,6 +84,7 @@ RequestLimit::Verdict RequestLimit::feed(std::string_view bytes) {
         break;
     }
   }
+  hold_back_ = verdict_ == Verdict::Pass && state_ == State::ChunkDataEnd && chunk_end_bytes_ == 1 ? 1 : 0;
   return verdict_;
 }
 
@@ -196,6 +198,7 @@ std::size_t RequestLimit::feed_chunk_line(std::string_view bytes, std::size_t po
   while (pos < bytes.size()) {
     const char c = bytes[pos++];
     if (state_ == State::ChunkDataEnd) {  // the CRLF after a chunk's data
+      ++chunk_end_bytes_;
       if (c == '\n') {
         state_ = State::ChunkSize;
         chunk_size_ = 0;

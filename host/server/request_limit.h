@@ -49,6 +49,12 @@ class RequestLimit {
   std::string_view request_id() const { return request_id_.view(); }
   bool anthropic_version() const { return anthropic_version_; }
 
+  // With Pass: how many bytes at the end of the last piece should reach the
+  // parser only with the next piece. 1 when the piece ended one byte into the
+  // CRLF closing a chunk's data: Pistache's chunk parser misreads that split
+  // (it counts the '\r' as data, then advances by a negative size and spins).
+  std::size_t hold_back() const { return hold_back_; }
+
   std::uint64_t max_body() const { return max_body_; }
   std::size_t max_head() const { return max_head_; }
 
@@ -102,6 +108,8 @@ class RequestLimit {
   bool chunk_digits_ = false;       // ChunkSize: a hex digit was seen
   std::uint64_t body_bytes_ = 0;    // chunked: sizes announced so far; else Content-Length
   std::size_t trailer_line_ = 0;    // Trailers: bytes of the current trailer line
+  std::size_t chunk_end_bytes_ = 0; // ChunkDataEnd: bytes read after the chunk's data
+  std::size_t hold_back_ = 0;
 };
 
 }  // namespace llmux::host
