@@ -87,7 +87,8 @@ void RequestGate::onInput(const char* buffer, size_t len, const std::shared_ptr<
     return;
   }
   Connection& connection = it->second;
-  if (connection.limit.verdict() != RequestLimit::Verdict::Pass) return;  // refused: dropped unread
+  // Refused: what was queued before the shutdown is drained here, unparsed.
+  if (connection.limit.verdict() != RequestLimit::Verdict::Pass) return;
   if (connection.limit.feed({buffer, len}) == RequestLimit::Verdict::Pass) {
     const std::size_t hold = connection.limit.hold_back();
     pass(connection, buffer, len - hold, peer);

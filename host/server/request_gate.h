@@ -13,9 +13,10 @@
 //
 // A refusal is the API's own JSON error (OpenAI or Anthropic shape, by path as
 // the router decides it) with x-request-id and Connection: close, written
-// straight to the socket (SocketChannel, never blocking the event loop);
-// then the socket is shut down both ways. Whatever the client still sends is
-// refused by the kernel and never read; Pistache sees EOF and closes.
+// straight to the socket (SocketChannel, never blocking the event loop); then
+// the socket is shut down both ways (SocketChannel::end_after_sent): Pistache
+// drains what was already queued, unparsed, sees EOF and closes; the rest of
+// the body is never read (a client still sending gets a reset).
 #pragma once
 
 #include <pistache/http.h>

@@ -213,15 +213,19 @@ std::size_t RequestLimit::feed_chunk_line(std::string_view bytes, std::size_t po
         chunk_digits_ = true;
         auto d = static_cast<std::uint64_t>(digit);
         chunk_size_ = chunk_size_ > (kMax - d) / 16 ? kMax : chunk_size_ * 16 + d;
-        // Over the limit as soon as the announced total is: before the chunk's data.
-        if (chunk_size_ > max_body_ - body_bytes_) {
-          body_bytes_ = saturating_add(body_bytes_, chunk_size_);
-          refuse(Verdict::TooLarge);
+        // Endless digits: refused without waiting for the number's end.
+        if (chunk_size_ > kMax / 16 && chunk_size_ > max_body_ - body_bytes_) {
+          refuse_chunk();
           return pos;
         }
         continue;
       }
       if (!chunk_digits_ && (c == ' ' || c == '\t')) continue;  // as strtol skips them
+      // The size is complete: over the limit now, before any of its data.
+      if (chunk_size_ > max_body_ - body_bytes_) {
+        refuse_chunk();
+        return pos;
+      }
       if (c != '\n') {  // ';' extensions, '\r', whitespace: skipped up to the line's end
         state_ = State::ChunkExtension;
         continue;
@@ -282,6 +286,11 @@ void RequestLimit::next_message(std::size_t pos) {
   chunk_size_ = 0;
   chunk_digits_ = false;
   body_bytes_ = 0;
+}
+
+void RequestLimit::refuse_chunk() {
+  body_bytes_ = saturating_add(body_bytes_, chunk_size_);
+  refuse(Verdict::TooLarge);
 }
 
 void RequestLimit::refuse(Verdict verdict) {

@@ -81,6 +81,7 @@ class RequestLimit {
   void end_head(std::size_t pos);
   void header(std::string_view name, std::string_view value);
   void next_message(std::size_t pos);
+  void refuse_chunk();  // the chunk being announced takes the total past max_body
   void refuse(Verdict verdict);
 
   const std::uint64_t max_body_;
