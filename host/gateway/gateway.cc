@@ -42,6 +42,11 @@ bool Gateway::reload() {
     if (before.threads != after.threads) {
       Log::write(LogLevel::Warn, "config", "'threads' changed; takes effect after a restart");
     }
+    if (after.max_body_bytes > before.max_body_bytes) {
+      // The server refuses bodies over the limit it started with before reading them.
+      Log::write(LogLevel::Warn, "config",
+                 "'max_body' raised; bodies over the limit llmux started with are refused until a restart");
+    }
   }
   {
     std::lock_guard table_lock(table_mutex_);

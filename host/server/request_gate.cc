@@ -2,6 +2,7 @@
 
 #include <pistache/peer.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "api/openai_api.h"
@@ -76,8 +77,29 @@ void RequestGate::onConnection(const std::shared_ptr<Tcp::Peer>& peer) {
   // ties a clone to its transport only after copying it, so only now does a
   // copy of this gate carry the tie (and the limits Endpoint set).
   if (!http_) http_ = make_handler_(*this);
-  connections_.try_emplace(peer.get(), max_body_);
+  // Pistache's timeouts drop a peer without onDisconnection. Its entry's
+  // weak_ptr keeps the Peer's memory (make_shared), so no new peer gets that
+  // address before sweep() forgets the entry; should one anyway, start afresh.
+  auto [it, fresh] = connections_.try_emplace(peer.get(), max_body_, peer);
+  if (!fresh) {
+    if (it->second.refusal) it->second.refusal->close();
+    connections_.erase(it);
+    connections_.try_emplace(peer.get(), max_body_, peer);
+  }
+  if (connections_.size() >= sweep_at_) sweep();
   tcp(*http_).onConnection(peer);  // Pistache's request parser for the peer
+}
+
+void RequestGate::sweep() {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    if (it->second.peer.expired()) {
+      if (it->second.refusal) it->second.refusal->close();
+      it = connections_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  sweep_at_ = std::max<std::size_t>(64, 2 * connections_.size());  // amortized: O(1) per connection
 }
 
 void RequestGate::onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) {

@@ -56,8 +56,10 @@ class RequestGate final : public Pistache::Http::Handler {
 
  private:
   struct Connection {
-    explicit Connection(std::uint64_t max_body) : limit(max_body) {}
+    Connection(std::uint64_t max_body, const std::shared_ptr<Pistache::Tcp::Peer>& peer)
+        : limit(max_body), peer(peer) {}
     RequestLimit limit;
+    std::weak_ptr<Pistache::Tcp::Peer> peer;  // expired: Pistache dropped it without telling (timeouts)
     std::shared_ptr<SocketChannel> refusal;  // once refused: closed before Pistache closes the fd
     bool held = false;  // a byte the parser must get with the next read (RequestLimit::hold_back)
     char held_byte = 0;
@@ -67,12 +69,14 @@ class RequestGate final : public Pistache::Http::Handler {
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
   void pass(Connection& connection, const char* bytes, size_t len, const std::shared_ptr<Pistache::Tcp::Peer>& peer);
   void refuse(Connection& connection, const Pistache::Tcp::Peer& peer);
+  void sweep();  // forgets connections Pistache dropped without onDisconnection
 
   std::uint64_t max_body_;
   MakeHandler make_handler_;
   std::shared_ptr<Pistache::Http::Handler> http_;  // this worker's HTTP handler
   // Per worker (each runs on its own event loop): no lock needed.
   std::unordered_map<const Pistache::Tcp::Peer*, Connection> connections_;
+  std::size_t sweep_at_ = 64;  // connections_ size that triggers the next sweep
 };
 
 }  // namespace llmux::host

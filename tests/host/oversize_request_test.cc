@@ -15,7 +15,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -41,6 +43,8 @@ routes:
 )";
 
 constexpr std::size_t k40MB = 40u << 20;
+const std::string kChunkedHead =
+    "POST /v1/chat/completions HTTP/1.1\r\nHost: llmux\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 std::uint16_t port_of(const TestGateway& gw) {
   std::string url = gw.url("/");  // http://127.0.0.1:PORT/
@@ -214,8 +218,7 @@ TEST(OversizeRequest, OversizeChunkedBodyGetsJson413) {
   TestGateway gw(std::string("max_body: 1MiB\n") + kConfig);
   RawClient client(port_of(gw));
   ASSERT_TRUE(client.connected());
-  ASSERT_TRUE(client.send_all(
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: llmux\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  ASSERT_TRUE(client.send_all(kChunkedHead));
   // 64 KiB chunks, one after another, as a streaming client sends them: the
   // 17th chunk-size line takes the total past 1 MiB.
   const std::string piece = hex_chunk(std::string(64u << 10, 'a'));
@@ -273,7 +276,7 @@ TEST(OversizeRequest, HealthzAnswersWhileA40MBBodyIsRejected) {
   // by Pistache), the chunk that passes max_body is refused.
   std::thread chunker([&] {
     RawClient client(port);
-    if (client.send_all("POST /v1/chat/completions HTTP/1.1\r\nHost: llmux\r\nTransfer-Encoding: chunked\r\n\r\n")) {
+    if (client.send_all(kChunkedHead)) {
       const std::string piece = hex_chunk(std::string(64u << 10, 'c'));
       while (chunked_sent < 2 * k40MB && client.send_all(piece)) chunked_sent += piece.size();
     }
@@ -328,7 +331,7 @@ TEST(OversizeRequest, KeepAliveServesNormalRequestsOneAfterAnotherOnOneConnectio
   EXPECT_THAT(first.body, HasSubstr("first"));
   // A chunked body on the same connection, its chunks close to the limit in total.
   const std::string second_body = chat_body_of_size(60u << 10);
-  std::string chunked = "POST /v1/chat/completions HTTP/1.1\r\nHost: llmux\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string chunked = kChunkedHead;
   for (std::size_t at = 0; at < second_body.size(); at += 1000) chunked += hex_chunk(second_body.substr(at, 1000));
   chunked += "0\r\n\r\n";
   ASSERT_TRUE(client.send_all(chunked));
@@ -361,9 +364,8 @@ TEST(OversizeRequest, ChunkedBodySplitInsideAChunksClosingCRLFIsServed) {
   TestGateway gw(kConfig, options);
   RawClient client(port_of(gw));
   ASSERT_TRUE(client.connected());
-  const std::string body = chat_body("mock", "split");
-  ASSERT_TRUE(client.send_all("POST /v1/chat/completions HTTP/1.1\r\nHost: llmux\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                              hex_chunk(body).substr(0, hex_chunk(body).size() - 1)));
+  const std::string chunk = hex_chunk(chat_body("mock", "split"));
+  ASSERT_TRUE(client.send_all(kChunkedHead + chunk.substr(0, chunk.size() - 1)));  // up to the CR
   // A pause so the server reads the two parts apart (not a wait for a result).
   std::this_thread::sleep_for(milliseconds(100));
   ASSERT_TRUE(client.send_all("\n0\r\n\r\n"));

@@ -55,7 +55,8 @@ TEST(RequestLimit, BodyAtTheLimitPassesAndTheNextRequestIsFramed) {
 
 TEST(RequestLimit, ContentLengthOverTheLimitIsRefusedWhenTheHeadEnds) {
   RequestLimit limit(kLimit);
-  std::string head = post("/v1/messages?beta=true", kLimit + 1, "anthropic-version: 2023-06-01\r\nX-Request-Id: abc-123\r\n");
+  std::string head =
+      post("/v1/messages?beta=true", kLimit + 1, "anthropic-version: 2023-06-01\r\nX-Request-Id: abc-123\r\n");
   // Not before the head is complete: later headers still shape the answer.
   EXPECT_EQ(limit.feed(std::string_view(head).substr(0, head.size() - 1)), Verdict::Pass);
   EXPECT_EQ(limit.feed(std::string_view(head).substr(head.size() - 1)), Verdict::TooLarge);
