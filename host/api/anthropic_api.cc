@@ -31,7 +31,7 @@ class AnthropicDialect final : public Dialect {
       return anthropic::render_error(error);
     }
     Error by_status = error;
-    by_status.type.clear();
+    by_status.type = error.status == 431 ? "request_too_large" : "";  // headers too large: no own type there
     return anthropic::render_error(by_status);
   }
 

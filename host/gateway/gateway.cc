@@ -44,11 +44,10 @@ bool Gateway::reload() {
     if (before.threads != after.threads) {
       Log::write(LogLevel::Warn, "config", "'threads' changed; takes effect after a restart");
     }
-    if (before.max_body_bytes != after.max_body_bytes) {
-      // Pistache's own request-size cap is set when the listener starts.
+    if (after.max_body_bytes > before.max_body_bytes) {
+      // The server refuses bodies over the limit it started with before reading them.
       Log::write(LogLevel::Warn, "config",
-                 "'max_body' changed; the new limit applies to requests up to the old limit at once, "
-                 "and fully after a restart");
+                 "'max_body' raised; bodies over the limit llmux started with are refused until a restart");
     }
     if (before.metrics.listen_host != after.metrics.listen_host ||
         before.metrics.listen_port != after.metrics.listen_port) {

@@ -1,5 +1,6 @@
 #include "server/client_channel.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -125,7 +126,39 @@ bool SocketChannel::send_pending() {
   }
   pending_.clear();  // keeps the capacity for the next answer piece
   pending_offset_ = 0;
+  if (end_after_sent_) end_locked();
   return true;
+}
+
+void SocketChannel::end_after_sent() {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    end_after_sent_ = true;
+    // Bytes still queued (for EPOLLOUT or the round's end): send_pending() ends after them.
+    if (pending_offset_ < pending_.size() || deferred_) return;
+    if (same_socket()) {
+      end_locked();
+    } else {
+      close_locked();  // never touch a descriptor that now belongs to another connection
+    }
+    waiters = take_drain_waiters_locked();
+  }
+  for (auto& fn : waiters) fn();
+}
+
+void SocketChannel::end_locked() {
+  int unread = 0;
+  if (::ioctl(fd_, FIONREAD, &unread) == 0 && unread > 0) {
+    // The client is still sending. Linger 0 makes Pistache's close a reset, so
+    // its sends fail at once; an orderly close could leave it blocked behind
+    // a zero window until FIN-WAIT-2 times out (about a minute).
+    linger abort{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  }
+  ::shutdown(fd_, SHUT_RDWR);
+  close_locked();
 }
 
 void SocketChannel::on_writable() {
@@ -206,6 +239,7 @@ const char* reason_phrase(int status) {
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 502: return "Bad Gateway";

@@ -60,6 +60,11 @@ class SocketChannel final : public ClientChannel,
   bool write_copy(std::string_view bytes) override;
   bool closed() const override;
   void close();  // on the event loop when the client disconnects, before the fd is closed
+  // Ends the connection once everything written so far is sent: shuts the
+  // socket down both ways, so the client reads the answer, then EOF, and
+  // nothing more it sends is read. Pistache's next read sees EOF and closes
+  // the fd (closing stays Pistache's). Later writes fail.
+  void end_after_sent();
   std::size_t pending_bytes() const override;
   void on_drained(std::function<void()> fn) override;
 
@@ -77,6 +82,7 @@ class SocketChannel final : public ClientChannel,
   bool send_now_locked();    // sends pending bytes, watches for EPOLLOUT if some remain
   bool send_pending();       // sends what it can; false on a fatal socket error
   void close_locked();
+  void end_locked();         // end_after_sent() once nothing is pending; the fd is ours
   std::vector<std::function<void()>> take_drain_waiters_locked();
 
   mutable std::mutex mutex_;
@@ -86,6 +92,7 @@ class SocketChannel final : public ClientChannel,
   bool closed_ = false;
   bool watched_ = false;  // registered with the SocketWriter for EPOLLOUT
   bool deferred_ = false; // registered with this thread's RoundScope
+  bool end_after_sent_ = false;
   std::string pending_;
   std::size_t pending_offset_ = 0;
   std::vector<std::function<void()>> drain_waiters_;

@@ -13,6 +13,7 @@
 #include "api/inbound_api.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway.h"
+#include "server/request_gate.h"
 #include "services/log.h"
 
 namespace llmux::host {
@@ -84,6 +85,10 @@ class Handler final : public Http::Handler {
 
   Handler(Gateway& gateway, const ApiRegistry& registry) : gateway_(&gateway), registry_(&registry) {}
   Handler(const Handler& other) : Http::Handler(other), gateway_(other.gateway_), registry_(other.registry_) {}
+  // A worker's handler behind the RequestGate: a copy of the gate's Pistache
+  // part, which ties it to the worker's transport (see request_gate.h).
+  Handler(const Http::Handler& gate, Gateway& gateway, const ApiRegistry& registry)
+      : Http::Handler(gate), gateway_(&gateway), registry_(&registry) {}
 
   void onRequest(const Http::Request& request, Http::ResponseWriter writer) override {
     auto peer = writer.getPeer();
@@ -220,14 +225,20 @@ void HttpServer::start() {
                   .threads(static_cast<int>(threads))
                   .flags(Tcp::Options::ReuseAddr | Tcp::Options::NoDelay)
                   .backlog(1024)
-                  // Headroom over the body limit for the request line and headers;
-                  // the handler checks the body itself to answer 413 as JSON.
+                  // A backstop only: the RequestGate refuses oversize heads and
+                  // bodies before Pistache buffers them; the headroom is for the head.
                   .maxRequestSize(options_.max_body_bytes + (256u << 10))
                   .headerTimeout(options_.request_timeout)
                   .bodyTimeout(options_.request_timeout)
                   .keepaliveTimeout(options_.keepalive_timeout);
   endpoint_->init(opts);
-  endpoint_->setHandler(Http::make_handler<Handler>(gateway_, *registry_));
+  // The gate sees each connection's bytes first and answers oversize requests
+  // at once; everything else goes on to a Handler per worker.
+  endpoint_->setHandler(Http::make_handler<RequestGate>(
+      options_.max_body_bytes, [gateway = &gateway_, registry = registry_](const Http::Handler& gate) {
+        return std::make_shared<Handler>(gate, *gateway, *registry);
+      },
+      &gateway_.observability()));
   endpoint_->serveThreaded();
 }
 

@@ -57,6 +57,7 @@ TestGateway::TestGateway(const std::string& yaml, host::ServerOptions options, s
   gateway_->load();
   options.host = "127.0.0.1";
   options.port = 0;
+  options.max_body_bytes = gateway_->table()->config().max_body_bytes;  // as main.cc does
   if (options.threads == 0) options.threads = 2;
   server_ = std::make_unique<host::HttpServer>(*gateway_, options);
   server_->start();
