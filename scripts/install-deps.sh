@@ -13,7 +13,7 @@ want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
   test) want+=("${test_pkgs[@]}") ;;
-  bench) want+=("${test_pkgs[@]}" wrk nginx-light libnginx-mod-http-echo) ;;
+  bench) want+=("${test_pkgs[@]}" wrk nginx-light libnginx-mod-http-echo valgrind) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 
