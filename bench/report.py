@@ -134,6 +134,7 @@ def obs_cell(system, mode, conns):
         "errors": int(sum(max(r["errors"], 0) for r in runs)),
         "failed": any(r["errors"] < 0 for r in runs),
         "requests": sum(r["requests"] for r in runs),
+        "csw": med([r["csw"] / r["requests"] for r in runs if "csw" in r and r["requests"] > 0]),
     }
 
 
@@ -147,8 +148,8 @@ def observability_section(p):
       f"{repeats} interleaved repeat(s) of {meta.get('duration')} s; cost = median over repeats of the change "
       f"against the baseline of the same repeat (range over repeats in brackets; req/s: negative = slower)")
     p("")
-    p("| configuration | mode | req/s | CPU µs/req | CPU/req vs baseline | req/s vs baseline | errors |")
-    p("|---|---|---|---|---|---|---|")
+    p("| configuration | mode | req/s | CPU µs/req | CPU/req vs baseline | req/s vs baseline | context switches/req | errors |")
+    p("|---|---|---|---|---|---|---|---|")
 
     def pct(v, rng):
         if v is None:
@@ -166,7 +167,7 @@ def observability_section(p):
             p(f"| {system} ({what}) | {mode} | {fmt(x['rps'], '.0f')} | {fmt(x['cpu'], '.1f')} | "
               f"{'-' if base else pct(x['cpu_cost'], x['cpu_cost_range'])} | "
               f"{'-' if base else pct(-x['rps_cost'] if x['rps_cost'] is not None else None, x['rps_cost_range'] and (-x['rps_cost_range'][1], -x['rps_cost_range'][0]))} | "
-              f"{x['errors']}{' (wrk failed)' if x['failed'] else ''} |")
+              f"{fmt(x['csw'], '.2f')} | {x['errors']}{' (wrk failed)' if x['failed'] else ''} |")
     lines = {k.split("/", 1)[1]: int(v) for k, v in meta.items() if k.startswith("obs_log_lines/")}
     if lines:
         logged = sum(lines.values())

@@ -201,6 +201,11 @@ cpu_ticks() {  # PID: user+system ticks of the process and its children (nginx w
   done
   echo "$total"
 }
+ctx_switches() {  # PID: voluntary + involuntary context switches of every thread of the process and its children
+  local p
+  for p in $(tree_pids "$1"); do cat "/proc/$p/task/"*/status 2>/dev/null || true; done |
+    awk '$1 ~ /ctxt_switches:$/ { n += $2 } END { print n + 0 }'
+}
 mem_kb() {  # PID FIELD (VmRSS|VmHWM): summed over the process and its children
   local total=0 p v
   for p in $(tree_pids "$1"); do
@@ -236,11 +241,13 @@ fi
 # run REP SYSTEM MODE CONNS URL MODEL PID [API] [HEADERS]
 run() {
   local rep=$1 system=$2 mode=$3 conns=$4 url=$5 model=$6 pid=$7 api=${8:-openai} headers=${9:-}
-  local threads=$((conns < 2 ? 1 : 2)) before after line
+  local threads=$((conns < 2 ? 1 : 2)) before after line csw_before=0
   before=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
+  [[ -n $pid ]] && csw_before=$(ctx_switches "$pid")
   line=$(MODE=$mode MODEL=$model API=$api HEADERS=$headers \
     wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 5s -s bench/chat.lua "$url" | grep '^RESULT' || echo "RESULT rps=0 p50_us=0 p99_us=0 errors=-1 requests=0")
   after=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
+  [[ -n $pid ]] && line+=" csw=$(( $(ctx_switches "$pid") - csw_before ))"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$system" "$mode" "$conns" "$line" "$((after - before))" "$([[ -n $pid ]] && echo 1 || echo 0)" >> "${run_out:-$results}"
   printf '  %-16s %-4s %4s conns: %s\n' "$system" "$mode" "$conns" "${line#RESULT }" >&2
 }
