@@ -204,6 +204,7 @@ send fallback 200 openai.chat /v1/chat/completions \
   '{"model":"fallback-model","messages":[{"role":"user","content":"Say hello"}]}'
 grep -qi '^x-llmux-provider: mock' "$WORK/answers/fallback.head" || e2e_fail "fallback: not answered by the mock"
 SENT=$(wc -l <"$WORK/sent.txt")
+STREAMS=$(grep -c -- '-sse' "$WORK/sent.txt")
 OPENAI_200=$(grep -c ' 200 openai.chat ' "$WORK/sent.txt")
 ANTHROPIC_200=$(grep -c ' 200 anthropic.messages ' "$WORK/sent.txt")
 e2e_log "sent $SENT requests ($OPENAI_200 openai.chat 200, $ANTHROPIC_200 anthropic.messages 200, 1 404, 1 fallback)"
@@ -247,7 +248,7 @@ check_query 'sum(llmux_tokens_total{direction="input"})' ">" 0
 check_query 'sum(llmux_fallbacks_total{from="broken",to="mock"})' == 1
 check_query 'sum(llmux_fallbacks_total)' == 1
 check_query 'sum(llmux_upstream_attempts_total{provider="broken",outcome="error"})' == 1
-check_query 'sum(llmux_time_to_first_token_seconds_count)' == 4
+check_query 'sum(llmux_time_to_first_token_seconds_count)' == "$STREAMS"
 check_query 'sum(llmux_request_duration_seconds_count{api!~"metrics|health"})' == "$SENT"
 check_query 'sum(llmux_request_duration_seconds_bucket{api="openai.chat",le="+Inf"})' == "$((OPENAI_200 + 1))"
 check_query 'llmux_provider_state{provider="mock",state="up"}' == 1
