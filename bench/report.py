@@ -1,18 +1,30 @@
 #!/usr/bin/env python3
 """Turns bench/run.sh's raw results into the markdown table (stdout).
 
-  report.py RESULTS_TSV SCALE_TSV META_TXT
+  report.py RESULTS_TSV SCALE_TSV META_TXT [OBSERVABILITY_TSV]
+  report.py --observability-only OBSERVABILITY_TSV META_TXT
 
 Every cell was measured `repeats` times with the systems taking turns; a
 system's ratio to direct is taken within each repeat (same minute, same
 machine state) and the median of those is shown, as are median req/s and
 latencies.
+
+The observability comparison (three llmux configurations taking turns: metrics
+off + no access log, metrics on, metrics on + access log) is reported as the
+median over repeats of each configuration's CPU per request and req/s against
+the baseline of the same repeat.
 """
 import re
 import statistics
 import sys
 
-results_path, scale_path, meta_path = sys.argv[1:4]
+obs_only = len(sys.argv) > 1 and sys.argv[1] == "--observability-only"
+if obs_only:
+    obs_path, meta_path = sys.argv[2:4]
+    results_path = scale_path = None
+else:
+    results_path, scale_path, meta_path = sys.argv[1:4]
+    obs_path = sys.argv[4] if len(sys.argv) > 4 else None
 
 meta, notes = {}, []
 with open(meta_path) as f:
@@ -29,20 +41,28 @@ def fields(text):
     return {k: float(v) for k, v in re.findall(r"(\w+)=(-?[0-9.]+)", text)}
 
 
-rows = {}  # (system, mode, conns) -> list of dicts per repeat
-order = []
-with open(results_path) as f:
-    for line in f:
-        rep, system, mode, conns, result, ticks, measured = line.rstrip("\n").split("\t")
-        r = fields(result)
-        r["rep"] = int(rep)
-        r["ticks"] = int(ticks)
-        r["measured"] = measured == "1"
-        key = (system, mode, int(conns))
-        if key not in rows:
-            rows[key] = []
-            order.append(key)
-        rows[key].append(r)
+def read_results(path):
+    """(system, mode, conns) -> list of dicts per repeat, and the keys in order."""
+    rows, order = {}, []
+    if path is None:
+        return rows, order
+    with open(path) as f:
+        for line in f:
+            rep, system, mode, conns, result, ticks, measured = line.rstrip("\n").split("\t")
+            r = fields(result)
+            r["rep"] = int(rep)
+            r["ticks"] = int(ticks)
+            r["measured"] = measured == "1"
+            key = (system, mode, int(conns))
+            if key not in rows:
+                rows[key] = []
+                order.append(key)
+            rows[key].append(r)
+    return rows, order
+
+
+rows, order = read_results(results_path)
+obs_rows, obs_order = read_results(obs_path)
 
 duration = float(meta.get("duration", "1"))
 clk_tck = 100.0
@@ -82,8 +102,118 @@ def fmt(v, spec, none="-"):
     return none if v is None else format(v, spec)
 
 
+def cpu_per_request(r):
+    return r["ticks"] / clk_tck * 1e6 / r["requests"] if r["measured"] and r["requests"] > 0 else None
+
+
+OBS_BASE = "baseline"
+OBS_CONFIGS = [("baseline", "`metrics: {enabled: false}`, no access log"),
+               ("metrics", "metrics on (default), no access log"),
+               ("metrics + access log", "metrics on, `access_log: FILE`")]
+
+
+def obs_cell(system, mode, conns):
+    """Medians of one configuration, and its cost against the baseline of the same repeat (%)."""
+    runs = obs_rows.get((system, mode, conns))
+    if not runs:
+        return None
+    base = {r["rep"]: r for r in obs_rows.get((OBS_BASE, mode, conns), [])}
+    cpu_cost, rps_cost = [], []
+    for r in runs:
+        b = base.get(r["rep"])
+        c, cb = cpu_per_request(r), b and cpu_per_request(b)
+        if c is not None and cb:
+            cpu_cost.append((c / cb - 1) * 100)
+        if b and b["rps"] > 0:
+            rps_cost.append((1 - r["rps"] / b["rps"]) * 100)
+    return {
+        "rps": med([r["rps"] for r in runs]),
+        "cpu": med([cpu_per_request(r) for r in runs]),
+        "cpu_cost": med(cpu_cost), "cpu_cost_range": (min(cpu_cost), max(cpu_cost)) if cpu_cost else None,
+        "rps_cost": med(rps_cost), "rps_cost_range": (min(rps_cost), max(rps_cost)) if rps_cost else None,
+        "errors": int(sum(max(r["errors"], 0) for r in runs)),
+        "failed": any(r["errors"] < 0 for r in runs),
+        "requests": sum(r["requests"] for r in runs),
+        "csw": med([r["csw"] / r["requests"] for r in runs if "csw" in r and r["requests"] > 0]),
+    }
+
+
+def observability_section(p):
+    if not obs_rows:
+        return []
+    conns = int(meta.get("obs_conns", "32"))
+    repeats = len({r["rep"] for runs in obs_rows.values() for r in runs})
+    p("")
+    p(f"Observability cost, llmux openai (pass-through to the fake upstream), {conns} connections, "
+      f"{repeats} interleaved repeat(s) of {meta.get('duration')} s; cost = median over repeats of the change "
+      f"against the baseline of the same repeat (range over repeats in brackets; req/s: negative = slower)")
+    p("")
+    p("| configuration | mode | req/s | CPU µs/req | CPU/req vs baseline | req/s vs baseline | context switches/req | errors |")
+    p("|---|---|---|---|---|---|---|---|")
+
+    def pct(v, rng):
+        if v is None:
+            return "-"
+        return f"{v:+.1f} % [{rng[0]:+.1f}, {rng[1]:+.1f}]" if rng else f"{v:+.1f} %"
+
+    cells = {}
+    for mode in ("json", "sse"):
+        for system, what in OBS_CONFIGS:
+            x = obs_cell(system, mode, conns)
+            if x is None:
+                continue
+            cells[(system, mode)] = x
+            base = system == OBS_BASE
+            p(f"| {system} ({what}) | {mode} | {fmt(x['rps'], '.0f')} | {fmt(x['cpu'], '.1f')} | "
+              f"{'-' if base else pct(x['cpu_cost'], x['cpu_cost_range'])} | "
+              f"{'-' if base else pct(-x['rps_cost'] if x['rps_cost'] is not None else None, x['rps_cost_range'] and (-x['rps_cost_range'][1], -x['rps_cost_range'][0]))} | "
+              f"{fmt(x['csw'], '.2f')} | {x['errors']}{' (wrk failed)' if x['failed'] else ''} |")
+    lines = {k.split("/", 1)[1]: int(v) for k, v in meta.items() if k.startswith("obs_log_lines/")}
+    if lines:
+        logged = sum(lines.values())
+        asked = sum(r["requests"] for r in obs_rows.get(("metrics + access log", "json", conns), []) +
+                    obs_rows.get(("metrics + access log", "sse", conns), []))
+        p("")
+        p(f"Access log: {logged} lines written for {int(asked)} requests completed by wrk "
+          f"(requests wrk cut off at the end of a cell are logged too); "
+          f"llmux_access_log_dropped_total {meta.get('obs_log_dropped', 'unknown')}.")
+    return cells
+
+
+OBS_NOTE = ("`metrics: {enabled: false}` only hides /metrics: the baseline records every request as the "
+            "metrics row does, so the metrics row is an A/A comparison and its spread is this machine's noise "
+            "floor. The targets are judged on CPU per request (req/s moves with everything else the shared "
+            "cores run).")
+
+
+def observability_targets(cells, conns):
+    out = []
+    for mode in ("json", "sse"):
+        for system in ("metrics", "metrics + access log"):
+            x = cells.get((system, mode)) if cells else None
+            v = x and x["cpu_cost"]
+            out.append((f"{system}: CPU per request < 3 % over the baseline ({mode}, {conns} conns)",
+                        "not measured" if v is None else f"{v:+.1f} % [{x['cpu_cost_range'][0]:+.1f}, {x['cpu_cost_range'][1]:+.1f}]",
+                        "-" if v is None else ("met" if v < 3 else "NOT met")))
+    return out
+
+
 out = []
 p = out.append
+if obs_only:
+    p(f"llmux bench (observability only), {meta.get('date')}, {meta.get('cores')} cores (shared by wrk, the "
+      f"upstream and the systems under test), ~1 KB chat body, {'quick' if meta.get('quick') == '1' else 'full'} "
+      f"run in {meta.get('elapsed', '?')} s")
+    cells = observability_section(p)
+    p("")
+    p("| target | measured | |")
+    p("|---|---|---|")
+    for name, shown, status in observability_targets(cells, int(meta.get("obs_conns", "32"))):
+        p(f"| {name} | {shown} | {status} |")
+    p("")
+    p(f"- {OBS_NOTE}")
+    print("\n".join(out))
+    sys.exit(0)
 p(f"llmux bench, {meta.get('date')}, {meta.get('cores')} cores (shared by wrk, the upstream and the system under test), "
   f"{meta.get('repeats')} interleaved repeat(s) of {meta.get('duration')} s per cell, ~1 KB chat body, "
   f"{'quick' if meta.get('quick') == '1' else 'full'} run in {meta.get('elapsed', '?')} s")
@@ -112,6 +242,8 @@ for name in ("llmux", "nginx proxy", "pistache bare", "portkey"):
 pss = meta.get("pss_idle/llmux")
 if pss:
     p(f"| llmux PSS (shared library pages divided among their users) | {int(pss) / 1024:.1f} | - |")
+
+obs_cells = observability_section(p)
 
 scale = []
 with open(scale_path) as f:
@@ -172,6 +304,10 @@ for (system, mode, conns) in order:
             worst = (times, mode, conns)
 target("never below 30× Portkey (req/s, every cell)", worst and worst[0], worst and worst[0] >= 30,
        worst and f"worst {worst[0]:.0f}× ({worst[1]}, {worst[2]} conns)")
+if obs_cells:
+    for name, shown, status in observability_targets(obs_cells, int(meta.get("obs_conns", "32"))):
+        targets.append((name, shown, status))
+    notes.append(OBS_NOTE)
 
 p("")
 p("| target | measured | |")

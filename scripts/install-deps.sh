@@ -4,14 +4,16 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libpistache-dev rapidjson-dev libyaml-cpp-dev
-            libcurl4-openssl-dev libboost-dev libgtest-dev libgmock-dev)
-test_pkgs=(nodejs npm curl python3)
+            libcurl4-openssl-dev libboost-dev libgtest-dev libgmock-dev prometheus-cpp-dev)
+# prometheus: the server and promtool for tests/e2e/run_prometheus.sh (it runs
+# its own instance; the packaged service is not used).
+test_pkgs=(nodejs npm curl python3 prometheus)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
   test) want+=("${test_pkgs[@]}") ;;
-  bench) want+=("${test_pkgs[@]}" wrk nginx-light libnginx-mod-http-echo) ;;
+  bench) want+=("${test_pkgs[@]}" wrk nginx-light libnginx-mod-http-echo valgrind) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 
