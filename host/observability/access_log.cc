@@ -1,6 +1,8 @@
 #include "observability/access_log.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 
@@ -11,10 +13,39 @@
 namespace llmux::host {
 namespace {
 
+void append_int(std::string& out, std::int64_t value) {
+  char buf[24];
+  auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;
+  out.append(buf, end);
+}
+
+// Milliseconds with three decimals from integer microseconds (no printf).
 void append_ms(std::string& out, const char* name, std::chrono::microseconds d) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, ",\"%s\":%.3f", name, static_cast<double>(d.count()) / 1000.0);
-  out.append(buf);
+  std::int64_t us = std::max<std::int64_t>(0, d.count());
+  out.append(",\"").append(name).append("\":");
+  append_int(out, us / 1000);
+  char frac[4] = {'.', static_cast<char>('0' + us / 100 % 10), static_cast<char>('0' + us / 10 % 10),
+                  static_cast<char>('0' + us % 10)};
+  out.append(frac, 4);
+}
+
+// "2026-12-03T10:25:04" for a second, cached per thread: strftime once a second.
+void append_time(std::string& out, std::chrono::system_clock::time_point when) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
+  const std::int64_t second = ms / 1000;
+  thread_local std::int64_t cached_second = -1;
+  thread_local char cached[24];
+  if (second != cached_second) {
+    std::time_t t = static_cast<std::time_t>(second);
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &utc);
+    cached_second = second;
+  }
+  const int milli = static_cast<int>(ms % 1000);
+  char frac[6] = {'.', static_cast<char>('0' + milli / 100), static_cast<char>('0' + milli / 10 % 10),
+                  static_cast<char>('0' + milli % 10), 'Z', '"'};
+  out.append("{\"time\":\"").append(cached).append(frac, 6);
 }
 
 void append_field(std::string& out, const char* name, std::string_view value, std::size_t max = 256) {
@@ -64,7 +95,8 @@ void AccessLog::record(const RequestContext& context) {
       dropped = true;
     } else {
       queue_.push_back(std::move(line));
-      if (queue_.size() == 1) wake_.notify_one();
+      // The first line of a batch starts the writer's kMaxDelay wait; many lines end it early.
+      if (queue_.size() == 1 || queue_.size() == kWakeAt) wake_.notify_one();
     }
   }
   if (dropped && on_drop_) on_drop_();
@@ -72,6 +104,8 @@ void AccessLog::record(const RequestContext& context) {
 
 void AccessLog::flush() {
   std::unique_lock lock(mutex_);
+  flush_ = true;
+  wake_.notify_all();
   idle_.wait(lock, [&] { return (queue_.empty() && !writing_ && !reopen_) || stop_; });
 }
 
@@ -93,7 +127,12 @@ void AccessLog::open_locked() {
 void AccessLog::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [&] { return stop_ || reopen_ || !queue_.empty(); });
+    // Lines wait up to kMaxDelay unless many queue up, a flush or a reopen asks.
+    if (queue_.empty()) {
+      wake_.wait(lock, [&] { return stop_ || reopen_ || flush_ || !queue_.empty(); });
+    }
+    wake_.wait_for(lock, kMaxDelay, [&] { return stop_ || reopen_ || flush_ || queue_.size() >= kWakeAt; });
+    flush_ = false;
     if (reopen_) open_locked();
     std::deque<std::string> batch;
     batch.swap(queue_);
@@ -117,15 +156,7 @@ std::string AccessLog::format(const RequestContext& c) {
   std::string out;
   out.reserve(512);
   // time: when the request arrived, RFC 3339 UTC with milliseconds.
-  auto since_epoch = c.wall_started.time_since_epoch();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count();
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char time[40];
-  std::size_t n = std::strftime(time, sizeof time, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::snprintf(time + n, sizeof time - n, ".%03dZ", static_cast<int>(ms % 1000));
-  out.append("{\"time\":\"").append(time).append("\"");
+  append_time(out, c.wall_started);
   append_field(out, "id", c.id);
   append_field(out, "client", c.client);
   append_field(out, "api", c.api);
@@ -136,7 +167,8 @@ std::string AccessLog::format(const RequestContext& c) {
   append_field(out, "route", c.route);
   append_field(out, "provider", c.provider);
   out.append(",\"stream\":").append(c.stream ? "true" : "false");
-  out.append(",\"status\":").append(std::to_string(c.status));
+  out.append(",\"status\":");
+  append_int(out, c.status);
   append_field(out, "outcome", to_string(c.outcome()));
   out.append(",\"attempts\":[");
   for (std::size_t i = 0; i < c.attempts.size(); ++i) {
@@ -144,7 +176,8 @@ std::string AccessLog::format(const RequestContext& c) {
     out.append(i ? ",{\"provider\":" : "{\"provider\":");
     json::append_quoted(out, a.provider);
     append_field(out, "outcome", a.outcome);
-    out.append(",\"status\":").append(std::to_string(a.status));
+    out.append(",\"status\":");
+    append_int(out, a.status);
     append_ms(out, "ms", a.duration);
     out.push_back('}');
   }
@@ -157,16 +190,22 @@ std::string AccessLog::format(const RequestContext& c) {
   }
   append_ms(out, "duration_ms", c.duration());
   if (c.usage) {
-    out.append(",\"tokens\":{\"input\":").append(std::to_string(c.usage->input_tokens));
-    out.append(",\"output\":").append(std::to_string(c.usage->output_tokens));
-    out.append(",\"cache_read\":").append(std::to_string(c.usage->cache_read_tokens.value_or(0)));
-    out.append(",\"cache_write\":").append(std::to_string(c.usage->cache_creation_tokens.value_or(0)));
+    out.append(",\"tokens\":{\"input\":");
+    append_int(out, c.usage->input_tokens);
+    out.append(",\"output\":");
+    append_int(out, c.usage->output_tokens);
+    out.append(",\"cache_read\":");
+    append_int(out, c.usage->cache_read_tokens.value_or(0));
+    out.append(",\"cache_write\":");
+    append_int(out, c.usage->cache_creation_tokens.value_or(0));
     out.push_back('}');
   } else {
     out.append(",\"tokens\":null");
   }
-  out.append(",\"bytes_in\":").append(std::to_string(c.bytes_in));
-  out.append(",\"bytes_out\":").append(std::to_string(c.bytes_out));
+  out.append(",\"bytes_in\":");
+  append_int(out, static_cast<std::int64_t>(c.bytes_in));
+  out.append(",\"bytes_out\":");
+  append_int(out, static_cast<std::int64_t>(c.bytes_out));
   out.push_back('}');
   return out;
 }

@@ -53,10 +53,13 @@ double series(const std::string& exposition, const std::string& name_and_labels)
   return -1;
 }
 
+// Series of `name`, leaving out the scrapes' own (a scrape is counted once it
+// has answered, so the one before may or may not be in).
 std::size_t count_series(const std::string& exposition, const std::string& name) {
   std::size_t n = 0;
   std::istringstream lines(exposition);
   for (std::string line; std::getline(lines, line);) {
+    if (line.find(R"(api="metrics")") != std::string::npos) continue;
     if (line.rfind(name + "{", 0) == 0 || line.rfind(name + " ", 0) == 0) ++n;
   }
   return n;
@@ -143,7 +146,6 @@ TEST(Metrics, RandomModelNamesDoNotGrowTheSeries) {
   TestGateway gw(kConfig);
   HttpClient client;
   ASSERT_EQ(client.post(gw.url("/v1/chat/completions"), chat_body("warm-up", "x")).status, 200);
-  scrape(gw);  // the scrapes' own series exist from here on
   std::string before = scrape_until(gw, [](const std::string& t) {
     return series(t, R"(llmux_requests_total{api="openai.chat",provider="mock",route="default",status="200"})") == 1;
   });
