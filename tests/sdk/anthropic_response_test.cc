@@ -137,18 +137,49 @@ TEST(AnthropicStreamRendererTest, RawPassThroughThenFinishAddsNothing) {
 }
 
 TEST(AnthropicStreamRendererTest, UpstreamErrorFrameInPassThroughIsNotDoubled) {
-  // The upstream ended its stream with its own error event (forwarded raw); the
-  // Error that ends the call adds nothing, wherever the reads split the frame.
-  const std::string upstream = FRAME("message_start", "{\"type\":\"message_start\"}")
+  // The upstream ended its stream with its own error event (forwarded raw, in
+  // whole events); the Error that ends the call adds nothing, whichever Raw
+  // event carried it.
+  const std::string start = FRAME("message_start", "{\"type\":\"message_start\"}");
+  const std::string error =
       FRAME("error", "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}");
-  for (std::size_t split = 0; split <= upstream.size(); ++split) {
+  for (const bool together : {true, false}) {
     anthropic::StreamRenderer renderer(testing::anthropic_meta());
     std::string out;
-    renderer.render(Event::raw(upstream.substr(0, split)), out);
-    renderer.render(Event::raw(upstream.substr(split)), out);
+    if (together) {
+      renderer.render(Event::raw(start + error), out);
+    } else {
+      renderer.render(Event::raw(start), out);
+      renderer.render(Event::raw(error), out);
+    }
     renderer.render(Event::failed(Error::make(529, "overloaded_error", "busy")), out);
-    EXPECT_EQ(out, upstream) << "split at " << split;
+    EXPECT_EQ(out, start + error) << (together ? "one Raw event" : "two Raw events");
   }
+}
+
+// An upstream that ends its lines with CRLF (or CR) still has its error event
+// seen: the name line is "event: error\r\n", which the old scan for
+// "event: error\n" missed, writing a second error frame.
+TEST(AnthropicStreamRendererTest, PassThroughErrorEventWithCrlfLineEndsIsDoubled) {
+  for (const std::string eol : {"\r\n", "\r", "\n"}) {
+    const std::string error = "event: error" + eol +
+                              "data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"x\"}}" + eol +
+                              eol;
+    const std::string upstream = "event: ping" + eol + "data: {\"type\":\"ping\"}" + eol + eol + error;
+    anthropic::StreamRenderer renderer(testing::anthropic_meta());
+    std::string out;
+    renderer.render(Event::raw(upstream), out);
+    renderer.render(Event::failed(Error::upstream(500, "x")), out);
+    EXPECT_EQ(out, upstream) << "line end " << ::testing::PrintToString(eol);
+  }
+  // Only an `event:` field names the event: text that merely contains the
+  // words does not stop the call's own error frame.
+  anthropic::StreamRenderer renderer(testing::anthropic_meta());
+  std::string out;
+  const std::string mention = "event: ping\ndata: {\"text\":\"event: error\"}\n\n";
+  renderer.render(Event::raw(mention), out);
+  renderer.render(Event::failed(Error::upstream(502, "cut")), out);
+  EXPECT_EQ(out, mention + FRAME("error", "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"cut\"}}"));
 }
 
 TEST(AnthropicStreamRendererTest, StopReasonsAndSignatureWithoutThinking) {
