@@ -339,7 +339,8 @@ class MessagesExchange final : public HttpHandler {
   void fail(Error error);
   // Before anything reached the client: the attempt may try another credential.
   void refuse(Error error);
-  bool feed_raw_sse(std::string_view bytes);
+  // `stream_ended`: `bytes` are the last (what completes the last event).
+  bool feed_raw_sse(std::string_view bytes, bool stream_ended = false);
   RawStep check_raw_event(std::string_view event_bytes);
   RawStep inspect_raw(const sse::Message& message);
   void end_raw(Error error);
@@ -492,11 +493,11 @@ bool MessagesExchange::on_body(std::string_view bytes) {
 
 // Pass-through SSE: each event is checked once it is whole, and the whole
 // events of one read go to the client together; an unfinished one waits.
-bool MessagesExchange::feed_raw_sse(std::string_view bytes) {
+bool MessagesExchange::feed_raw_sse(std::string_view bytes, bool stream_ended) {
   std::string out;
   RawStep last = RawStep::Forward;
   std::size_t start = 0;  // where the event being cut began in `bytes`
-  cutter_.feed(bytes, [&](std::size_t end) {
+  const auto on_event_end = [&](std::size_t end) {
     const std::string_view piece = bytes.substr(start, end - start);
     start = end;
     last = check_raw_event(piece);
@@ -511,7 +512,10 @@ bool MessagesExchange::feed_raw_sse(std::string_view bytes) {
     }
     unfinished_.clear();
     return last == RawStep::Hold || last == RawStep::Forward;
-  });
+  };
+  cutter_.feed(bytes, on_event_end);
+  const bool read_on = last == RawStep::Hold || last == RawStep::Forward;
+  if (stream_ended && read_on && cutter_.ended_by_last_cr()) on_event_end(bytes.size());
   if (last == RawStep::Refuse) {
     Error error = std::move(*raw_ending_);
     if (!error.retry_after) error.retry_after = retry_after_;
@@ -704,7 +708,7 @@ void MessagesExchange::finish(const HttpOutcome& outcome) {
 void MessagesExchange::finish_raw_sse() {
   if (!unfinished_.empty()) {
     // The last event lacked its empty line: it ends here, checked like the others.
-    if (!feed_raw_sse(cutter_.completion())) return;
+    if (!feed_raw_sse(cutter_.completion(), true)) return;
   }
   if (!stream_checked_) {
     refuse(Error::upstream(502, pool().who() + ": the upstream answer is not an Anthropic message stream "

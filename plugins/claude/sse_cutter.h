@@ -20,8 +20,12 @@ class SseEventCutter {
   void feed(std::string_view bytes, OnEventEnd&& on_event_end);
 
   // The bytes that end the unfinished event when the stream stops without
-  // its empty line ("\n" or "\n\n"); fed, they make it whole.
+  // its empty line ("\n" or "\n\n"); fed, they make it whole. Empty when
+  // the stream stopped right after the \r that ended an event.
   std::string_view completion() const;
+  // The last byte fed was a \r that ended an event: when the stream stops
+  // there, that event is whole.
+  bool ended_by_last_cr() const { return cr_ended_event_; }
 
  private:
   static std::size_t line_end(std::string_view text, std::size_t from);
@@ -77,7 +81,7 @@ void SseEventCutter::feed(std::string_view bytes, OnEventEnd&& on_event_end) {
 }
 
 inline std::string_view SseEventCutter::completion() const {
-  if (cr_ended_event_) return "\n";  // joins the \r: the event is already whole
+  if (cr_ended_event_) return "";    // already whole
   if (after_cr_) return "\n\n";      // the first \n joins the \r that ended a line
   return line_empty_ ? "\n" : "\n\n";
 }
