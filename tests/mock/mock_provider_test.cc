@@ -15,7 +15,9 @@
 #include <tuple>
 #include <vector>
 
+#include "llmux/codec/anthropic.h"
 #include "llmux/json.h"
+#include "llmux/sse.h"
 
 namespace llmux::mock {
 namespace {
@@ -431,6 +433,33 @@ TEST(MockProvider, TextAnswerChunksAndExactEventSequence) {
                                       "text:hell", "text:o", "usage:5/6", "finish:stop"}));
   EXPECT_FALSE(call->concurrent_emits());
   EXPECT_EQ(call->ignored(), 0);
+}
+
+// An Anthropic client streaming from the mock got the host's estimate as
+// message_start's input_tokens, though the mock knew the prompt's count all
+// along (it only reported it before Finish).
+TEST(MockProvider, AnthropicMessageStartCarriesTheFinalInputTokensNotTheEstimate) {
+  TestHost host;
+  auto provider = make_provider(host, options({{"chunk_size", "4"}}));
+  ChatRequest r = request("What is the capital of France?");
+  r.stream = true;
+  auto call = run(*provider, r);
+  ASSERT_TRUE(call->terminal());
+  // Rendered as the host renders a /v1/messages stream.
+  const std::int64_t estimate = anthropic::estimate_input_tokens(r);
+  anthropic::StreamRenderer renderer(anthropic::MessageMeta{"msg_mock", "mock", estimate});
+  std::string sse;
+  for (const Event& e : call->events()) renderer.render(e, sse);
+  std::map<std::string, rapidjson::Document> by_name;
+  sse::Reader reader;
+  reader.feed(sse, [&](const sse::Message& m) { by_name[m.event].Parse(m.data.c_str(), m.data.size()); });
+  ASSERT_TRUE(by_name.count("message_start") && by_name.count("message_delta")) << sse;
+  const std::int64_t opening = by_name["message_start"]["message"]["usage"]["input_tokens"].GetInt64();
+  const std::int64_t final_count = by_name["message_delta"]["usage"]["input_tokens"].GetInt64();
+  EXPECT_EQ(opening, final_count);
+  EXPECT_EQ(opening, 11) << "(14 + 30 characters) / 4";
+  EXPECT_NE(opening, estimate) << "the estimate differs, so the test tells them apart";
+  EXPECT_EQ(by_name["message_delta"]["usage"]["output_tokens"].GetInt64(), 12);
 }
 
 TEST(MockProvider, DefaultChunkSizeIsSixteen) {

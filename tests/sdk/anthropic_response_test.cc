@@ -94,6 +94,40 @@ TEST(AnthropicStreamRendererTest, ThinkingTextAndToolsGolden) {
                                     "\"cache_read_input_tokens\":60,\"output_tokens\":20}"));
 }
 
+Usage with_cache(std::int64_t in, std::int64_t out, std::int64_t read, std::int64_t created) {
+  Usage u = usage(in, out);
+  u.cache_read_tokens = read;
+  u.cache_creation_tokens = created;
+  return u;
+}
+
+TEST(AnthropicStreamRendererTest, AnEarlyUsageOpensTheStreamAndTheLastUsageEndsIt) {
+  // The provider knew the prompt's count before its first delta (output not
+  // yet), then reported the final figures.
+  EXPECT_EQ(render_anthropic({Event::role(), Event::usage_report(with_cache(100, 0, 60, 30)), Event::text_delta("Hi"),
+                              Event::usage_report(with_cache(100, 7, 60, 30)), Event::finished(FinishReason::Stop)}),
+            MESSAGE_START("{\"input_tokens\":10,\"cache_creation_input_tokens\":30,\"cache_read_input_tokens\":60,"
+                          "\"output_tokens\":1}")
+            BLOCK_START(0, "{\"type\":\"text\",\"text\":\"\"}")
+            DELTA(0, "{\"type\":\"text_delta\",\"text\":\"Hi\"}")
+            BLOCK_STOP(0)
+            MESSAGE_END("end_turn", "{\"input_tokens\":10,\"cache_creation_input_tokens\":30,"
+                                    "\"cache_read_input_tokens\":60,\"output_tokens\":7}"));
+}
+
+TEST(AnthropicStreamRendererTest, AStreamOpenedOnTheEstimateEndsWithTheTrueFigures) {
+  // Nothing better than the estimate when message_start went out: the usage
+  // that came later is all in message_delta, input and cache tokens included.
+  EXPECT_EQ(render_anthropic({Event::role(), Event::text_delta("Hi"), Event::usage_report(usage(5, 1)),
+                              Event::usage_report(with_cache(100, 20, 60, 30)), Event::finished(FinishReason::Stop)}),
+            MESSAGE_START("{\"input_tokens\":42,\"output_tokens\":1}")
+            BLOCK_START(0, "{\"type\":\"text\",\"text\":\"\"}")
+            DELTA(0, "{\"type\":\"text_delta\",\"text\":\"Hi\"}")
+            BLOCK_STOP(0)
+            MESSAGE_END("end_turn", "{\"input_tokens\":10,\"cache_creation_input_tokens\":30,"
+                                    "\"cache_read_input_tokens\":60,\"output_tokens\":20}"));
+}
+
 TEST(AnthropicStreamRendererTest, ErrorMidStreamGolden) {
   anthropic::StreamRenderer renderer(testing::anthropic_meta());
   std::string out;
