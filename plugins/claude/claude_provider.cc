@@ -504,6 +504,7 @@ bool MessagesExchange::feed_raw_sse(std::string_view bytes, bool stream_ended) {
     if (last == RawStep::Hold) {
       held_raw_.append(unfinished_).append(piece);
     } else if (last == RawStep::Forward || last == RawStep::ForwardThenEnd) {
+      if (out.empty()) out.reserve(held_raw_.size() + unfinished_.size() + bytes.size());
       if (!held_raw_.empty()) {
         out.append(held_raw_);
         held_raw_.clear();
@@ -560,9 +561,11 @@ MessagesExchange::RawStep MessagesExchange::inspect_raw(const sse::Message& mess
       return RawStep::Refuse;
     }
     if (message.event != "message_start" || !anthropic) {
-      raw_ending_ = Error::upstream(502, pool().who() + ": the upstream answer is not an Anthropic message stream " +
-                                             "(its first event is '" + message.event.substr(0, 40) +
-                                             (anthropic ? "'" : "' without valid JSON") + ")");
+      const std::string why = message.event == "message_start"
+                                  ? "its message_start holds no JSON message object"
+                                  : "its first event is '" + message.event.substr(0, 40) + "', not message_start";
+      raw_ending_ = Error::upstream(502, pool().who() + ": the upstream answer is not an Anthropic message stream (" +
+                                             why + ")");
       return RawStep::Refuse;
     }
     stream_checked_ = true;
