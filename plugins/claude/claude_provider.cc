@@ -15,7 +15,12 @@
 #include "llmux/json.h"
 #include "llmux/sse.h"
 #include "llmux/upstream_link.h"
+#include "sse_cutter.h"
 #include "token_pool.h"
+
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 namespace llmux::claude {
 
@@ -95,13 +100,26 @@ void read_usage(const rapidjson::Value& object, Usage& usage) {
   if (auto v = number("cache_creation_input_tokens")) usage.cache_creation_tokens = *v;
 }
 
-// Light accounting over a passed-through answer: usage and stop reason only.
+// True when `text` is one JSON value: a SAX pass with nothing built, cheap
+// enough for every passed-through event.
+bool is_json(std::string_view text) {
+  rapidjson::Reader reader;
+  rapidjson::BaseReaderHandler<> ignore;
+  rapidjson::MemoryStream bytes(text.data(), text.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> input(bytes);
+  return !reader.Parse(input, ignore).IsError();
+}
+
+// Light accounting over a passed-through answer (usage and stop reason), and
+// the check that each piece is what Anthropic sends: nothing reaches the
+// client unchecked. Only message_start, message_delta and error are parsed
+// into a DOM; other events are only checked to be JSON.
 struct PassAccount {
   Usage usage;
   bool has_usage = false;
   std::optional<FinishReason> finish;
   bool stopped = false;           // message_stop seen
-  std::optional<Error> error;     // an `error` event
+  std::optional<Error> error;     // an `error` event, or an error body
 
   // Canonical input tokens include the cached ones (Anthropic's do not).
   Usage canonical_usage() const {
@@ -110,28 +128,29 @@ struct PassAccount {
     return u;
   }
 
-  void sse_event(std::string_view event, std::string_view data) {
-    if (event != "message_start" && event != "message_delta" && event != "message_stop" && event != "error") return;
-    if (event == "message_stop") {
-      stopped = true;
-      return;
+  // One SSE event; false when it is not Anthropic's: data that is not JSON,
+  // or a message_start / message_delta / error that is not a JSON object
+  // (a message_start also needs its `message` object).
+  bool sse_event(std::string_view event, std::string_view data) {
+    if (event != "message_start" && event != "message_delta" && event != "error") {
+      if (event == "message_stop") stopped = true;
+      return is_json(data);
     }
     rapidjson::Document doc;
     doc.Parse(data.data(), data.size());
-    if (doc.HasParseError() || !doc.IsObject()) return;
+    if (doc.HasParseError() || !doc.IsObject()) return false;
     if (event == "error") {
       error = error_of(doc, 0, data);
-      return;
+      return true;
     }
     if (event == "message_start") {
       auto m = doc.FindMember("message");
-      if (m != doc.MemberEnd() && m->value.IsObject()) {
-        if (auto u = m->value.FindMember("usage"); u != m->value.MemberEnd()) {
-          read_usage(u->value, usage);
-          has_usage = true;
-        }
+      if (m == doc.MemberEnd() || !m->value.IsObject()) return false;
+      if (auto u = m->value.FindMember("usage"); u != m->value.MemberEnd()) {
+        read_usage(u->value, usage);
+        has_usage = true;
       }
-      return;
+      return true;
     }
     // message_delta
     if (auto d = doc.FindMember("delta"); d != doc.MemberEnd() && d->value.IsObject()) {
@@ -145,12 +164,23 @@ struct PassAccount {
       read_usage(u->value, usage);
       has_usage = true;
     }
+    return true;
   }
 
-  void whole(std::string_view body) {
+  // What a whole (non-streamed) answer body is.
+  enum class Body { Message, Error, NotAnthropic };
+  Body whole(std::string_view body) {
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
-    if (doc.HasParseError() || !doc.IsObject()) return;
+    if (doc.HasParseError() || !doc.IsObject()) return Body::NotAnthropic;
+    auto type = doc.FindMember("type");
+    if (type == doc.MemberEnd() || !type->value.IsString()) return Body::NotAnthropic;
+    const std::string_view kind(type->value.GetString(), type->value.GetStringLength());
+    if (kind == "error") {
+      error = error_of(doc, 0, body);
+      return Body::Error;
+    }
+    if (kind != "message") return Body::NotAnthropic;
     if (auto u = doc.FindMember("usage"); u != doc.MemberEnd()) {
       read_usage(u->value, usage);
       has_usage = true;
@@ -158,6 +188,7 @@ struct PassAccount {
     auto s = doc.FindMember("stop_reason");
     if (s != doc.MemberEnd() && s->value.IsString()) finish = anthropic::finish_reason(s->value.GetString(), false);
     stopped = true;
+    return Body::Message;
   }
 
   static Error error_of(const rapidjson::Value& doc, int status, std::string_view data) {
@@ -234,6 +265,8 @@ class PooledAttempt : public std::enable_shared_from_this<PooledAttempt> {
     if (last_error_) message += "; last upstream error: " + last_error_->message;
     Error error = Error::unavailable(pool_->redact(std::move(message)));
     error.code = "no_usable_credential";
+    // When every credential rests (429/529), the client may try again once the first is back.
+    error.retry_after = pool_->next_rest_end();
     fail(std::move(error));
   }
 
@@ -261,6 +294,8 @@ class PooledAttempt : public std::enable_shared_from_this<PooledAttempt> {
       r.headers.emplace_back("Authorization", "Bearer " + auth.token);
     }
     for (const auto& [header, value] : config.headers) set_header(r.headers, header, value);
+    // The call's trace context wins over a configured header of that name.
+    if (!chat.traceparent.empty()) set_header(r.headers, "traceparent", chat.traceparent);
     config.upstream.apply(r);
     return r;
   }
@@ -290,13 +325,27 @@ class MessagesExchange final : public HttpHandler {
 
  private:
   enum class Mode { None, Failure, Sse, Json };
+  // What one whole pass-through event does to the answer.
+  enum class RawStep {
+    Hold,            // before message_start (a comment): kept until the first event is checked
+    Forward,         // to the client
+    ForwardThenEnd,  // to the client, then the answer ends with `raw_ending_` (the upstream's error event)
+    Refuse,          // nothing went out: the attempt failed with `raw_ending_`
+    End,             // not forwarded: the answer ends with `raw_ending_`
+  };
 
   TokenPool& pool();
   void emit(Event event);
   void fail(Error error);
   // Before anything reached the client: the attempt may try another credential.
   void refuse(Error error);
-  bool feed_raw_sse(std::string_view bytes);
+  // `stream_ended`: `bytes` are the last (what completes the last event).
+  bool feed_raw_sse(std::string_view bytes, bool stream_ended = false);
+  RawStep check_raw_event(std::string_view event_bytes);
+  RawStep inspect_raw(const sse::Message& message);
+  void end_raw(Error error);
+  void finish_raw_sse();
+  void finish_raw_json();
   bool feed_sse(std::string_view bytes);
   void release_held();
   void finish(const HttpOutcome& outcome);
@@ -313,12 +362,18 @@ class MessagesExchange final : public HttpHandler {
   sse::Reader reader_;
   anthropic::StreamParser parser_;
   PassAccount account_;
-  std::string held_raw_;           // raw bytes held until the first event is complete
+  // Pass-through SSE: events go out whole, with their original bytes.
+  SseEventCutter cutter_;
+  std::string unfinished_;         // bytes of the event not yet whole
+  std::string held_raw_;           // whole events before message_start
+  bool stream_checked_ = false;    // the first event was a valid message_start
+  std::optional<Error> raw_ending_;  // see RawStep
   std::vector<Event> held_events_;  // canonical: Role events held until content follows
   bool committed_ = false;         // something went to the client
   bool refused_ = false;
   bool terminal_ = false;
   std::optional<Error> stream_error_;
+  std::string failure_;  // the message of the Error this exchange ended the call with
 
   const std::shared_ptr<UpstreamLink> link_;
 };
@@ -370,6 +425,11 @@ void MessagesExchange::on_response(int status, const HttpHeaders& headers) {
     retry_after_ = parse_retry_after(headers);
     return;
   }
+  if (raw_) {
+    // What the client asked for decides: any other answer fails the check.
+    mode_ = call_->request().stream ? Mode::Sse : Mode::Json;
+    return;
+  }
   std::string_view type = find_header(headers, "content-type").value_or("");
   if (icontains(type, "event-stream")) {
     mode_ = Mode::Sse;
@@ -389,6 +449,7 @@ void MessagesExchange::emit(Event event) {
 }
 
 void MessagesExchange::fail(Error error) {
+  failure_ = error.message;
   if (!committed_ && !held_raw_.empty()) held_raw_.clear();
   held_events_.clear();
   emit(Event::failed(std::move(error)));
@@ -430,41 +491,103 @@ bool MessagesExchange::on_body(std::string_view bytes) {
   return true;
 }
 
-bool MessagesExchange::feed_raw_sse(std::string_view bytes) {
-  bool first_seen = committed_;
-  std::optional<Error> first_error;
-  reader_.feed(bytes, [&](const sse::Message& message) {
-    if (!committed_ && !first_seen && message.event == "error") {
-      rapidjson::Document doc;
-      doc.Parse(message.data.data(), message.data.size());
-      first_error = doc.IsObject() ? PassAccount::error_of(doc, 0, message.data)
-                                   : anthropic::parse_error_response(500, message.data);
+// Pass-through SSE: each event is checked once it is whole, and the whole
+// events of one read go to the client together; an unfinished one waits.
+bool MessagesExchange::feed_raw_sse(std::string_view bytes, bool stream_ended) {
+  std::string out;
+  RawStep last = RawStep::Forward;
+  std::size_t start = 0;  // where the event being cut began in `bytes`
+  const auto on_event_end = [&](std::size_t end) {
+    const std::string_view piece = bytes.substr(start, end - start);
+    start = end;
+    last = check_raw_event(piece);
+    if (last == RawStep::Hold) {
+      held_raw_.append(unfinished_).append(piece);
+    } else if (last == RawStep::Forward || last == RawStep::ForwardThenEnd) {
+      if (out.empty()) out.reserve(held_raw_.size() + unfinished_.size() + bytes.size());
+      if (!held_raw_.empty()) {
+        out.append(held_raw_);
+        held_raw_.clear();
+      }
+      out.append(unfinished_).append(piece);
     }
-    first_seen = true;
-    account_.sse_event(message.event, message.data);
-  });
-  if (first_error) {
-    // An error as the stream's first event (overloaded): nothing went out yet.
-    first_error->retry_after = retry_after_;
-    refuse(std::move(*first_error));
+    unfinished_.clear();
+    return last == RawStep::Hold || last == RawStep::Forward;
+  };
+  cutter_.feed(bytes, on_event_end);
+  const bool read_on = last == RawStep::Hold || last == RawStep::Forward;
+  if (stream_ended && read_on && cutter_.ended_by_last_cr()) on_event_end(bytes.size());
+  if (last == RawStep::Refuse) {
+    Error error = std::move(*raw_ending_);
+    if (!error.retry_after) error.retry_after = retry_after_;
+    refuse(std::move(error));
     return false;
   }
-  if (reader_.pending_bytes() > kMaxSseEvent) {
-    fail(Error::upstream(502, pool().who() + ": upstream sent an SSE event larger than " +
-                                  std::to_string(kMaxSseEvent >> 20) + " MiB"));
+  if (!out.empty()) emit(Event::raw(std::move(out)));
+  if (last == RawStep::ForwardThenEnd || last == RawStep::End) {
+    end_raw(std::move(*raw_ending_));
     return false;
   }
-  if (!committed_) {
-    held_raw_.append(bytes);
-    if (!first_seen) return true;  // hold until the first event is whole
-    std::string out;
-    out.swap(held_raw_);
-    emit(Event::raw(std::move(out)));
-  } else {
-    emit(Event::raw(std::string(bytes)));
+  unfinished_.append(bytes.substr(start));
+  if (unfinished_.size() + held_raw_.size() > kMaxSseEvent) {
+    Error error = Error::upstream(502, pool().who() + ": upstream sent an SSE event larger than " +
+                                           std::to_string(kMaxSseEvent >> 20) + " MiB");
+    if (!stream_checked_) {
+      refuse(std::move(error));
+    } else {
+      end_raw(std::move(error));
+    }
+    return false;
   }
   link_->pause_if_backlogged(*call_);
   return true;
+}
+
+// One whole event: the bytes held of it so far and `event_bytes`, which end it.
+MessagesExchange::RawStep MessagesExchange::check_raw_event(std::string_view event_bytes) {
+  RawStep step = stream_checked_ ? RawStep::Forward : RawStep::Hold;  // no data: a comment or blank
+  const sse::Reader::Handler inspect = [this, &step](const sse::Message& message) { step = inspect_raw(message); };
+  if (!unfinished_.empty()) reader_.feed(unfinished_, inspect);
+  reader_.feed(event_bytes, inspect);
+  return step;
+}
+
+MessagesExchange::RawStep MessagesExchange::inspect_raw(const sse::Message& message) {
+  const bool anthropic = account_.sse_event(message.event, message.data);
+  if (!stream_checked_) {
+    if (message.event == "error" && account_.error) {
+      // An error as the stream's first event (overloaded): nothing went out yet.
+      raw_ending_ = std::move(account_.error);
+      return RawStep::Refuse;
+    }
+    if (message.event != "message_start" || !anthropic) {
+      const std::string why = message.event == "message_start"
+                                  ? "its message_start holds no JSON message object"
+                                  : "its first event is '" + message.event.substr(0, 40) + "', not message_start";
+      raw_ending_ = Error::upstream(502, pool().who() + ": the upstream answer is not an Anthropic message stream (" +
+                                             why + ")");
+      return RawStep::Refuse;
+    }
+    stream_checked_ = true;
+    return RawStep::Forward;
+  }
+  if (!anthropic) {
+    raw_ending_ = Error::upstream(502, pool().who() + ": the upstream sent an SSE event ('" +
+                                           message.event.substr(0, 40) + "') whose data is not valid JSON");
+    return RawStep::End;
+  }
+  if (message.event == "error") {
+    // The upstream ended its stream with an error event: forwarded, then the call ends with it.
+    raw_ending_ = std::move(account_.error);
+    return RawStep::ForwardThenEnd;
+  }
+  return RawStep::Forward;
+}
+
+// After the client has pass-through bytes: the usage read so far, then `error`.
+void MessagesExchange::end_raw(Error error) {
+  if (account_.has_usage) emit(Event::usage_report(account_.canonical_usage()));
+  fail(std::move(error));
 }
 
 void MessagesExchange::release_held() {
@@ -517,7 +640,10 @@ void MessagesExchange::on_complete(const HttpOutcome& outcome) {
     if (status_ >= 200 && status_ < 300 && outcome.ok()) {
       attempt_->succeeded(auth_);
     } else if (mode_ != Mode::Failure) {
-      attempt_->failed(auth_, outcome.ok() ? "HTTP " + std::to_string(status_) : outcome.message);
+      // Our own stop (garbage mid-stream) says more than the aborted transfer.
+      attempt_->failed(auth_, !failure_.empty() ? failure_
+                              : outcome.ok()    ? "HTTP " + std::to_string(status_)
+                                                : outcome.message);
     }
   }
   call_.reset();  // answered (or cancelled): let it go
@@ -539,34 +665,17 @@ void MessagesExchange::finish(const HttpOutcome& outcome) {
     if (!committed_) {
       held_raw_.clear();
       held_events_.clear();
+      return fail(std::move(error));
     }
-    fail(std::move(error));
-    return;
+    if (raw_) return end_raw(std::move(error));
+    return fail(std::move(error));
   }
   if (mode_ == Mode::Sse) {
+    if (raw_) return finish_raw_sse();
     if (reader_.mid_event()) {
       // The last event lacked its blank line: take it as ended.
-      std::string tail = "\n\n";
-      if (raw_) {
-        reader_.feed(tail, [&](const sse::Message& m) { account_.sse_event(m.event, m.data); });
-      } else {
-        feed_sse(tail);
-        if (terminal_) return;
-      }
-    }
-    if (raw_) {
-      if (!held_raw_.empty()) {
-        std::string out;
-        out.swap(held_raw_);
-        emit(Event::raw(std::move(out)));
-      }
-      if (account_.has_usage) emit(Event::usage_report(account_.canonical_usage()));
-      if (account_.error) return fail(std::move(*account_.error));
-      if (!account_.stopped) {
-        return fail(Error::upstream(502, pool().who() + ": the upstream stream ended before message_stop"));
-      }
-      emit(Event::finished(account_.finish.value_or(FinishReason::Stop)));
-      return;
+      feed_sse("\n\n");
+      if (terminal_) return;
     }
     const anthropic::StreamParser::Emit sink = [this](Event e) {
       release_held();
@@ -584,22 +693,55 @@ void MessagesExchange::finish(const HttpOutcome& outcome) {
     return;
   }
   if (mode_ == Mode::Json) {
-    if (raw_) {
-      account_.whole(body_);
-      emit(Event::raw(std::move(body_)));
-      body_.clear();
-      if (account_.has_usage) emit(Event::usage_report(account_.canonical_usage()));
-      emit(Event::finished(account_.finish.value_or(FinishReason::Stop)));
-      return;
-    }
+    if (raw_) return finish_raw_json();
     std::vector<Event> events;
-    if (auto error = anthropic::parse_message(body_, events)) return fail(std::move(*error));
+    if (auto error = anthropic::parse_message(body_, events)) {
+      // Nothing went out: an error body (overloaded) may rest the credential.
+      if (!error->retry_after) error->retry_after = retry_after_;
+      return refuse(std::move(*error));
+    }
     body_.clear();
     body_.shrink_to_fit();
     for (Event& event : events) emit(std::move(event));
     return;
   }
   fail(Error::upstream(502, pool().who() + ": the upstream closed without a response"));
+}
+
+void MessagesExchange::finish_raw_sse() {
+  if (!unfinished_.empty()) {
+    // The last event lacked its empty line: it ends here, checked like the others.
+    if (!feed_raw_sse(cutter_.completion(), true)) return;
+  }
+  if (!stream_checked_) {
+    refuse(Error::upstream(502, pool().who() + ": the upstream answer is not an Anthropic message stream "
+                                               "(it ended before message_start)"));
+    return;
+  }
+  if (account_.has_usage) emit(Event::usage_report(account_.canonical_usage()));
+  if (!account_.stopped) {
+    return fail(Error::upstream(502, pool().who() + ": the upstream stream ended before message_stop"));
+  }
+  emit(Event::finished(account_.finish.value_or(FinishReason::Stop)));
+}
+
+void MessagesExchange::finish_raw_json() {
+  switch (account_.whole(body_)) {
+    case PassAccount::Body::Message:
+      emit(Event::raw(std::move(body_)));
+      body_.clear();
+      if (account_.has_usage) emit(Event::usage_report(account_.canonical_usage()));
+      emit(Event::finished(account_.finish.value_or(FinishReason::Stop)));
+      return;
+    case PassAccount::Body::Error: {
+      Error error = std::move(*account_.error);
+      if (!error.retry_after) error.retry_after = retry_after_;
+      return refuse(std::move(error));
+    }
+    case PassAccount::Body::NotAnthropic:
+      return refuse(Error::upstream(502, pool().who() + ": the upstream answer is not an Anthropic message "
+                                                        "(not a JSON object of type \"message\")"));
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -731,6 +873,7 @@ bool ClaudeProvider::count_tokens(const ChatRequest& request, CountTokensDone do
     headers_only.source_api = request.source_api;
     headers_only.original_body = request.original_body;
     headers_only.client_headers = request.client_headers;
+    headers_only.traceparent = request.traceparent;
     for (const auto& member : request.extra) {
       if (member.first == "anthropic-beta" || member.first == "anthropic-version") headers_only.extra.push_back(member);
     }

@@ -2,8 +2,10 @@
 //
 //   Anthropic in (request.source_api == Api::Anthropic with original_body):
 //     the client's body goes upstream untouched but for "model", with the
-//     client's anthropic-beta; the answer comes back as Raw events (SSE bytes
-//     as they arrive, or the whole JSON body), then Usage and Finish.
+//     client's anthropic-beta; the answer comes back as Raw events (whole SSE
+//     events with their original bytes, or the whole JSON body), each checked
+//     to be Anthropic's before it goes, then Usage and Finish. The model the
+//     answer names stays the upstream's (the host renames it for the client).
 //   OpenAI in: rendered with the Anthropic codec, parsed back into canonical events.
 //
 // Every request takes a credential from the pool; a 401/403 refreshes it once,

@@ -413,6 +413,19 @@ std::string TokenPool::describe_unusable(std::int64_t now) const {
   return out;
 }
 
+std::optional<std::chrono::milliseconds> TokenPool::next_rest_end() const {
+  const std::int64_t now = now_ms();
+  std::lock_guard lock(mu_);
+  std::optional<std::int64_t> soonest;
+  for (const auto& c : creds_) {
+    if (c->disabled) continue;
+    if (c->cooldown_until <= now) return std::nullopt;  // not resting: no time to wait for
+    if (!soonest || c->cooldown_until < *soonest) soonest = c->cooldown_until;
+  }
+  if (!soonest) return std::nullopt;
+  return std::chrono::milliseconds(*soonest - now);
+}
+
 Auth TokenPool::auth_of(std::size_t index) const {
   const Credential& c = *creds_[index];
   Auth a;

@@ -82,6 +82,10 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   // config gives it a new secret.
   void rejected(const Auth& auth, const std::string& message);
 
+  // How long until the first resting credential is usable again, when every
+  // credential rests or is disabled and at least one rests; else nullopt.
+  std::optional<std::chrono::milliseconds> next_rest_end() const;
+
   // /api/tokens: a JSON array, never a secret.
   std::string report() const;
   // Replaces every known secret in `text` (an upstream may echo one).

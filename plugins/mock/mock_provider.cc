@@ -567,7 +567,12 @@ Plan make_plan(const MockOptions& options, const ChatRequest& request) {
     emitted = std::min<std::size_t>(emitted, static_cast<std::size_t>(stall));
   }
 
-  plan.steps.push_back({first_byte_delay, {Event::role()}});
+  // The prompt's count is known before the first delta: reported at once, so
+  // an Anthropic client's message_start carries it instead of an estimate.
+  // The final Usage adds the output.
+  Usage prompt_only = usage;
+  prompt_only.output_tokens = 0;
+  plan.steps.push_back({first_byte_delay, {Event::role(), Event::usage_report(prompt_only)}});
   for (std::size_t i = 0; i < emitted; ++i) {
     if (i == 0) {
       plan.steps.back().events.push_back(std::move(deltas[i]));

@@ -783,6 +783,13 @@ void OllamaProvider::chat(ChatCallPtr call) {
     request.headers = options_.headers;
     request.headers.emplace_back("Content-Type", "application/json");
     request.headers.emplace_back("Accept", "application/x-ndjson");
+    if (const std::string& trace = call->request().traceparent; !trace.empty()) {
+      // The call's trace context wins over a configured header of that name.
+      std::erase_if(request.headers, [](const auto& h) {
+        return h.first.size() == 11 && starts_with_nocase(h.first, "traceparent");
+      });
+      request.headers.emplace_back("traceparent", trace);
+    }
     request.body = std::move(body.json);
     request.timeouts = options_.timeouts;
 

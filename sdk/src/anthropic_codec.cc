@@ -1012,6 +1012,27 @@ std::string render_error(const Error& error) {
   return out;
 }
 
+namespace {
+
+// True when the whole SSE events in `sse` include one named "error" (an
+// `event:` field at a line start; JSON data cannot hold a raw line break).
+bool names_error_event(std::string_view sse) {
+  static constexpr std::string_view kField = "event:";
+  static constexpr std::string_view kName = "error";
+  for (std::size_t at = sse.find(kField); at != std::string_view::npos; at = sse.find(kField, at + 1)) {
+    if (at != 0 && sse[at - 1] != '\n' && sse[at - 1] != '\r') continue;
+    std::size_t value = at + kField.size();
+    if (value < sse.size() && sse[value] == ' ') ++value;
+    const std::size_t end = value + kName.size();
+    if (sse.substr(value, kName.size()) == kName && (end == sse.size() || sse[end] == '\n' || sse[end] == '\r')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 StreamRenderer::StreamRenderer(MessageMeta meta) : meta_(std::move(meta)) {}
 
 void StreamRenderer::ensure_started(std::string& out) {
@@ -1144,16 +1165,8 @@ void StreamRenderer::render(const Event& event, std::string& out) {
       started_ = true;
       raw_ = true;
       // Did the upstream end its stream with its own error event? Then the
-      // Error that ends the call must not add a second one. The frame may
-      // straddle two reads: look across the seam.
-      static constexpr std::string_view kErrorFrame = "event: error\n";
-      std::string seam = raw_tail_;
-      seam.append(event.text, 0, kErrorFrame.size() - 1);
-      if (seam.find(kErrorFrame) != std::string::npos || event.text.find(kErrorFrame) != std::string::npos) {
-        raw_error_sent_ = true;
-      }
-      raw_tail_ += std::string_view(event.text).substr(event.text.size() - std::min(event.text.size(), kErrorFrame.size()));
-      if (raw_tail_.size() >= kErrorFrame.size()) raw_tail_.erase(0, raw_tail_.size() - (kErrorFrame.size() - 1));
+      // Error that ends the call must not add a second one.
+      if (names_error_event(event.text)) raw_error_sent_ = true;
       return;
     }
     case Event::Kind::Usage:

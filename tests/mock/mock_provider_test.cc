@@ -15,7 +15,9 @@
 #include <tuple>
 #include <vector>
 
+#include "llmux/codec/anthropic.h"
 #include "llmux/json.h"
+#include "llmux/sse.h"
 
 namespace llmux::mock {
 namespace {
@@ -370,10 +372,11 @@ std::size_t count(const std::vector<Event>& events, Event::Kind kind) {
   return n;
 }
 
-// Checks the order contract: Role? deltas* Usage? terminal, nothing after.
+// Checks the order contract: Role? Usage? deltas* Usage? terminal, nothing after.
 void expect_order_contract(const std::vector<Event>& events, bool want_terminal = true) {
   std::size_t i = 0;
   if (i < events.size() && events[i].kind == Event::Kind::Role) ++i;
+  if (i < events.size() && events[i].kind == Event::Kind::Usage) ++i;
   while (i < events.size() && (events[i].kind == Event::Kind::TextDelta ||
                                events[i].kind == Event::Kind::ReasoningDelta ||
                                events[i].kind == Event::Kind::ToolCallDelta)) {
@@ -424,11 +427,39 @@ TEST(MockProvider, TextAnswerChunksAndExactEventSequence) {
   ASSERT_TRUE(call->terminal());
   // Input: "You are terse." (14) + "hello" (5) = 19 chars -> 5 tokens.
   // Output: "Mock answer to: hello" (21 chars) -> 6 tokens.
+  // The prompt's count comes before the first delta; the final Usage adds the output.
   EXPECT_EQ(describe(call->events()),
-            (std::vector<std::string>{"role", "text:Mock", "text: ans", "text:wer ", "text:to: ",
+            (std::vector<std::string>{"role", "usage:5/0", "text:Mock", "text: ans", "text:wer ", "text:to: ",
                                       "text:hell", "text:o", "usage:5/6", "finish:stop"}));
   EXPECT_FALSE(call->concurrent_emits());
   EXPECT_EQ(call->ignored(), 0);
+}
+
+// An Anthropic client streaming from the mock got the host's estimate as
+// message_start's input_tokens, though the mock knew the prompt's count all
+// along (it only reported it before Finish).
+TEST(MockProvider, AnthropicMessageStartCarriesTheFinalInputTokensNotTheEstimate) {
+  TestHost host;
+  auto provider = make_provider(host, options({{"chunk_size", "4"}}));
+  ChatRequest r = request("What is the capital of France?");
+  r.stream = true;
+  auto call = run(*provider, r);
+  ASSERT_TRUE(call->terminal());
+  // Rendered as the host renders a /v1/messages stream.
+  const std::int64_t estimate = anthropic::estimate_input_tokens(r);
+  anthropic::StreamRenderer renderer(anthropic::MessageMeta{"msg_mock", "mock", estimate});
+  std::string sse;
+  for (const Event& e : call->events()) renderer.render(e, sse);
+  std::map<std::string, rapidjson::Document> by_name;
+  sse::Reader reader;
+  reader.feed(sse, [&](const sse::Message& m) { by_name[m.event].Parse(m.data.c_str(), m.data.size()); });
+  ASSERT_TRUE(by_name.count("message_start") && by_name.count("message_delta")) << sse;
+  const std::int64_t opening = by_name["message_start"]["message"]["usage"]["input_tokens"].GetInt64();
+  const std::int64_t final_count = by_name["message_delta"]["usage"]["input_tokens"].GetInt64();
+  EXPECT_EQ(opening, final_count);
+  EXPECT_EQ(opening, 11) << "(14 + 30 characters) / 4";
+  EXPECT_NE(opening, estimate) << "the estimate differs, so the test tells them apart";
+  EXPECT_EQ(by_name["message_delta"]["usage"]["output_tokens"].GetInt64(), 12);
 }
 
 TEST(MockProvider, DefaultChunkSizeIsSixteen) {
@@ -439,9 +470,9 @@ TEST(MockProvider, DefaultChunkSizeIsSixteen) {
   expect_order_contract(events);
   EXPECT_EQ(joined_text(events), "Mock answer to: 0123456789abcdef0123");
   ASSERT_EQ(count(events, Event::Kind::TextDelta), 3u);
-  EXPECT_EQ(events[1].text, "Mock answer to: ");
-  EXPECT_EQ(events[2].text, "0123456789abcdef");
-  EXPECT_EQ(events[3].text, "0123");
+  EXPECT_EQ(events[2].text, "Mock answer to: ");
+  EXPECT_EQ(events[3].text, "0123456789abcdef");
+  EXPECT_EQ(events[4].text, "0123");
 }
 
 TEST(MockProvider, StreamedAndNonStreamedGiveTheSameText) {
@@ -463,7 +494,7 @@ TEST(MockProvider, FixedReply) {
   auto provider = make_provider(host, options({{"reply", "Paris."}}));
   auto call = run(*provider, request("capital of France?"));
   EXPECT_EQ(describe(call->events()),
-            (std::vector<std::string>{"role", "text:Paris.", "usage:8/2", "finish:stop"}));
+            (std::vector<std::string>{"role", "usage:8/0", "text:Paris.", "usage:8/2", "finish:stop"}));
 }
 
 TEST(MockProvider, EmptyUserTextGivesMockAnswer) {
@@ -473,7 +504,7 @@ TEST(MockProvider, EmptyUserTextGivesMockAnswer) {
   r.model = "mock";
   auto call = run(*provider, r);
   EXPECT_EQ(describe(call->events()),
-            (std::vector<std::string>{"role", "text:Mock answer.", "usage:1/3", "finish:stop"}));
+            (std::vector<std::string>{"role", "usage:1/0", "text:Mock answer.", "usage:1/3", "finish:stop"}));
 }
 
 TEST(MockProvider, EchoIsTruncatedTo200Characters) {
@@ -593,7 +624,7 @@ TEST(MockProvider, ToolCallForKiloLikeSchema) {
   EXPECT_EQ(std::string(answer.arguments["filePath"].GetString()), "mock.txt");
   ASSERT_TRUE(answer.arguments.HasMember("content"));
   EXPECT_TRUE(answer.arguments["content"].IsString());
-  EXPECT_EQ(count(call->events(), Event::Kind::Usage), 1u);
+  EXPECT_EQ(count(call->events(), Event::Kind::Usage), 2u) << "the prompt's count first, the final one last";
 
   // Deterministic: the same request gives the same id; another prompt another.
   auto again = run(*provider, r);
@@ -748,11 +779,11 @@ TEST(MockProvider, CutMarkerEndsWithErrorAfterKChunks) {
   TestHost host;
   auto provider = make_provider(host, options({{"chunk_size", "4"}}));
   auto events = run(*provider, request("a longer question [[mock:cut=2]]"))->events();
-  EXPECT_EQ(describe(events), (std::vector<std::string>{"role", "text:Mock", "text: ans",
+  EXPECT_EQ(describe(events), (std::vector<std::string>{"role", "usage:12/0", "text:Mock", "text: ans",
                                                         "error:502:mock: stream cut after 2 chunks"}));
   events = run(*provider, request("[[mock:cut=0]]"))->events();
   EXPECT_EQ(describe(events),
-            (std::vector<std::string>{"role", "error:502:mock: stream cut after 0 chunks"}));
+            (std::vector<std::string>{"role", "usage:7/0", "error:502:mock: stream cut after 0 chunks"}));
 }
 
 TEST(MockProvider, CutAfterOption) {
@@ -769,14 +800,14 @@ TEST(MockProvider, StallThenCancelReleasesTheCall) {
   auto provider = make_provider(host, options({{"chunk_size", "4"}}));
   auto call = run(*provider, request("tell me a story [[mock:stall=2]]"));
   std::weak_ptr<FakeCall> weak = call;
-  EXPECT_EQ(describe(call->events()), (std::vector<std::string>{"role", "text:Mock", "text: ans"}));
+  EXPECT_EQ(describe(call->events()), (std::vector<std::string>{"role", "usage:12/0", "text:Mock", "text: ans"}));
   call.reset();
   std::this_thread::sleep_for(50ms);
   auto held = weak.lock();
   ASSERT_TRUE(held) << "the provider must keep a stalled call alive";
   EXPECT_FALSE(held->terminal());
   held->cancel();
-  EXPECT_EQ(held->events().size(), 3u);
+  EXPECT_EQ(held->events().size(), 4u);
   EXPECT_EQ(held->after_cancel(), 0);
   held.reset();
   EXPECT_TRUE(eventually([&] { return weak.expired(); })) << "cancel must release the call";
@@ -787,9 +818,9 @@ TEST(MockProvider, PacedStallThenCancelReleasesTheCall) {
   auto provider = make_provider(host, options({{"chunk_size", "4"}, {"chunk_delay", "10ms"}}));
   auto call = run(*provider, request("tell me a story [[mock:stall=3]]"));
   std::weak_ptr<FakeCall> weak = call;
-  ASSERT_TRUE(call->wait_events(4));
+  ASSERT_TRUE(call->wait_events(5));
   std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(call->events().size(), 4u);
+  EXPECT_EQ(call->events().size(), 5u);
   expect_order_contract(call->events(), false);
   EXPECT_EQ(host.timers_.pending(), 0u) << "a stall schedules nothing";
   call.reset();
@@ -848,8 +879,8 @@ TEST(MockProvider, ChunkDelayIsHonoured) {
   auto elapsed = SteadyClock::now() - start;
   EXPECT_GE(elapsed, 100ms);
   EXPECT_LT(elapsed, 3s);
-  EXPECT_EQ(describe(call->events()), (std::vector<std::string>{"role", "text:abcd", "text:efgh", "text:ijkl",
-                                                                "usage:4/3", "finish:stop"}));
+  EXPECT_EQ(describe(call->events()), (std::vector<std::string>{"role", "usage:4/0", "text:abcd", "text:efgh",
+                                                                "text:ijkl", "usage:4/3", "finish:stop"}));
   EXPECT_FALSE(call->concurrent_emits());
   EXPECT_GE(host.timers_.scheduled(), 3u) << "paced through the host timers";
 }

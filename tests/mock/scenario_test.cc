@@ -193,7 +193,8 @@ turns:
   auto events = events_of(plan);
   ASSERT_GE(events.size(), 4u);
   EXPECT_EQ(events[0].kind, Event::Kind::Role);
-  EXPECT_EQ(events[1].kind, Event::Kind::ReasoningDelta) << "reasoning comes first";
+  EXPECT_EQ(events[1].kind, Event::Kind::Usage) << "the prompt's count before any content";
+  EXPECT_EQ(events[2].kind, Event::Kind::ReasoningDelta) << "reasoning comes first";
   EXPECT_EQ(text_of(plan, Event::Kind::ReasoningDelta), "thinking");
   EXPECT_EQ(text_of(plan), "calling");
   auto calls = calls_of(plan);

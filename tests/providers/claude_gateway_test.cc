@@ -18,7 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include "llmux/codec/anthropic.h"
+#include "llmux/codec/raw_answer.h"
 #include "llmux/json.h"
+#include "llmux/sse.h"
 #include "support/fake_anthropic.h"
 #include "support/http_client.h"
 #include "support/process.h"
@@ -222,6 +225,145 @@ TEST(ClaudeGateway, PassThroughKeepsEveryByteButTheModel) {
   EXPECT_EQ(sent.header("anthropic-beta"), "interleaved-thinking-2025-05-14");
   EXPECT_EQ(sent.header("anthropic-version"), "2023-06-01");
   EXPECT_EQ(sent.header("x-api-key"), kKeys[0]) << "the pool's key, never the client's";
+}
+
+// ---------------------------------------------------------------------------
+// Defect "claude pass-through forwards upstream garbage unchecked": an answer
+// that was not Anthropic's reached the client as it was. Now, before anything
+// went out it is a failed attempt (the route's next step, the mock, answers);
+// after, a bad event ends the stream with a well-formed `error` event.
+
+std::string with_mock_fallback(std::string yaml) {
+  yaml.replace(yaml.find("\"claude-*\": [claude]"), 20, "\"claude-*\": [claude, mock]");
+  yaml.replace(yaml.find("routes:"), 7, "  mock: {plugin: mock}\nroutes:");
+  return yaml;
+}
+
+RequestOptions anthropic_client() {
+  RequestOptions options;
+  options.headers = {"anthropic-version: 2023-06-01", "x-api-key: client-key", "Content-Type: application/json"};
+  return options;
+}
+
+struct SseEvent {
+  std::string name;
+  std::string data;
+};
+
+std::vector<SseEvent> sse_events_of(const std::string& body) {
+  std::vector<SseEvent> out;
+  sse::Reader reader;
+  reader.feed(body, [&](const sse::Message& m) { out.push_back({m.event, m.data}); });
+  return out;
+}
+
+// An Anthropic stream as a client checks it: message_start first, message_stop
+// last, every data a JSON object of the event's type; returns its events.
+std::vector<SseEvent> expect_anthropic_stream(const std::string& body) {
+  std::vector<SseEvent> events = sse_events_of(body);
+  EXPECT_FALSE(events.empty()) << body;
+  if (events.empty()) return events;
+  EXPECT_EQ(events.front().name, "message_start") << body;
+  EXPECT_EQ(events.back().name, "message_stop") << body;
+  for (const auto& e : events) {
+    auto doc = parse(e.data);
+    EXPECT_TRUE(doc.IsObject() && doc.HasMember("type") && e.name == doc["type"].GetString()) << e.data;
+  }
+  return events;
+}
+
+TEST(ClaudePassThroughForwardsUpstreamGarbageUnchecked, ThroughLlmuxAWholeAnswerThatIsNotAMessageFallsBack) {
+  const std::string message = FakeAnthropic::message_json("Hi there");
+  for (const std::string& garbage : {std::string("<html><body><h1>502 Bad Gateway</h1></body></html>"),
+                                     message.substr(0, message.size() - 20)}) {
+    FakeAnthropic fake;
+    fake.set_hook([&](const FakeRequest&, FakeExchange& exchange) {
+      exchange.respond(200, {{"Content-Type", "application/json"}}, garbage);
+      return true;
+    });
+    TestGateway gateway(with_mock_fallback(config(fake, three_keys(fake))));
+    HttpClient client;
+    auto response = client.post(gateway.url("/v1/messages"), messages_body(false), anthropic_client());
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.header("x-llmux-provider"), "mock") << "the next step answered";
+    EXPECT_THAT(response.body, Not(HasSubstr("502 Bad Gateway")));
+    auto doc = parse(response.body);
+    EXPECT_STREQ(doc["type"].GetString(), "message");
+    EXPECT_THAT(doc["content"][0]["text"].GetString(), HasSubstr("Mock answer"));
+    EXPECT_EQ(fake.messages().size(), 1u) << "no other credential is tried for a bad answer";
+  }
+}
+
+TEST(ClaudePassThroughForwardsUpstreamGarbageUnchecked, ThroughLlmuxAStreamThatDoesNotOpenWithMessageStartFallsBack) {
+  const std::string valid = FakeAnthropic::text_stream({"Bon", "jour"});
+  const std::string after_start = valid.substr(valid.find("event: content_block_start"));
+  for (const std::string& garbage : {
+           std::string("<html><body><h1>502 Bad Gateway</h1></body></html>\n"),
+           "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_\n\n" + after_start,
+           after_start,
+       }) {
+    FakeAnthropic fake;
+    fake.set_hook([&](const FakeRequest&, FakeExchange& exchange) {
+      exchange.begin_chunked(200, {{"Content-Type", "text/event-stream; charset=utf-8"}});
+      exchange.chunk(garbage);
+      exchange.end_chunked();
+      return true;
+    });
+    TestGateway gateway(with_mock_fallback(config(fake, three_keys(fake))));
+    HttpClient client;
+    auto response = client.post(gateway.url("/v1/messages"), messages_body(true), anthropic_client());
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.header("x-llmux-provider"), "mock") << "the next step answered";
+    EXPECT_THAT(response.body, Not(HasSubstr("Bad Gateway")));
+    EXPECT_THAT(response.body, Not(HasSubstr("Bon")));
+    const auto events = expect_anthropic_stream(response.body);
+    ASSERT_GE(events.size(), 2u);
+
+    // The mock knows the prompt's count before its first delta: message_start
+    // carries the final figure, not the host's estimate.
+    ChatRequest request;
+    ASSERT_FALSE(anthropic::parse_messages_request(messages_body(true), request));
+    const std::int64_t estimate = anthropic::estimate_input_tokens(request);
+    auto start = parse(events.front().data);
+    auto end = parse(events[events.size() - 2].data);
+    ASSERT_EQ(events[events.size() - 2].name, "message_delta");
+    const std::int64_t opening = start["message"]["usage"]["input_tokens"].GetInt64();
+    EXPECT_EQ(opening, end["usage"]["input_tokens"].GetInt64());
+    EXPECT_NE(opening, estimate) << "the estimate differs from the mock's count, so the test can tell them apart";
+    EXPECT_EQ(fake.messages().size(), 1u);
+  }
+}
+
+TEST(ClaudePassThroughForwardsUpstreamGarbageUnchecked, ThroughLlmuxAnEventThatIsNotJsonEndsTheStreamWithAnErrorEvent) {
+  const std::string valid = FakeAnthropic::text_stream({"Bon", "jour"}, "claude-sonnet-4-5");
+  const std::size_t second_delta = valid.find("event: content_block_delta", valid.find("event: content_block_delta") + 1);
+  const std::string before = valid.substr(0, second_delta);
+  FakeAnthropic fake;
+  fake.set_hook([&](const FakeRequest&, FakeExchange& exchange) {
+    exchange.begin_chunked(200, {{"Content-Type", "text/event-stream; charset=utf-8"}});
+    exchange.chunk(before);
+    exchange.chunk("event: content_block_delta\ndata: <html>oops</html>\n\n");
+    exchange.chunk(valid.substr(second_delta));
+    exchange.end_chunked();
+    return true;
+  });
+  TestGateway gateway(with_mock_fallback(config(fake, three_keys(fake))));
+  HttpClient client;
+  auto response = client.post(gateway.url("/v1/messages"), messages_body(true), anthropic_client());
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.header("x-llmux-provider"), "claude") << "committed: no fallback after the first byte";
+  std::string expected_start;
+  restore_model(Api::Anthropic, before, "claude-sonnet-4-5", expected_start);
+  ASSERT_EQ(response.body.substr(0, expected_start.size()), expected_start) << response.body;
+  EXPECT_THAT(response.body, Not(HasSubstr("oops")));
+  EXPECT_THAT(response.body, Not(HasSubstr("jour"))) << "nothing after the bad event";
+  const auto rest = sse_events_of(response.body.substr(expected_start.size()));
+  ASSERT_EQ(rest.size(), 1u) << response.body;
+  EXPECT_EQ(rest[0].name, "error");
+  auto error = parse(rest[0].data);
+  EXPECT_STREQ(error["type"].GetString(), "error");
+  EXPECT_STREQ(error["error"]["type"].GetString(), "api_error");
+  EXPECT_THAT(error["error"]["message"].GetString(), HasSubstr("not valid JSON"));
 }
 
 TEST(ClaudeGateway, CountTokensIsExactFromTheUpstream) {

@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,8 @@
 #include "llmux/codec/anthropic.h"
 #include "llmux/json.h"
 #include "sha256.h"
+#include "providers/claude_stream_util.h"
+#include "sse_cutter.h"
 #include "support/fake_anthropic.h"
 #include "support/plugin_harness.h"
 #include "support/test_gateway.h"
@@ -95,6 +98,12 @@ std::vector<Started> started(FakeHost& host) {
   return host.started;
 }
 
+// The request started last (without copying them all).
+Started last_started(FakeHost& host) {
+  std::lock_guard lock(host.mu);
+  return host.started.back();
+}
+
 rapidjson::Document parse(const std::string& text) {
   rapidjson::Document doc;
   doc.Parse(text.c_str(), text.size());
@@ -151,6 +160,78 @@ TEST(ClaudeInternals, CountTokensBodyDropsWhatOnlyCreationTakes) {
   EXPECT_THAT(body, HasSubstr(R"("model":"claude-up")"));
   EXPECT_THAT(body, HasSubstr(R"("cache_control":{"type":"ephemeral"})"));
   EXPECT_THAT(body, HasSubstr(R"("thinking":{"type":"enabled","budget_tokens":1024})"));
+}
+
+// Where events end, read from the whole text at once: an empty line ends one
+// (\r\n is one line end).
+std::vector<std::size_t> event_ends_of(std::string_view text) {
+  std::vector<std::size_t> ends;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] != '\n' && text[i] != '\r') {
+      ++i;
+      continue;
+    }
+    std::size_t next = i + 1;
+    if (text[i] == '\r' && next < text.size() && text[next] == '\n') ++next;
+    if (i == line_start) ends.push_back(next);
+    line_start = next;
+    i = next;
+  }
+  return ends;
+}
+
+TEST(ClaudeInternals, SseEventCutterFindsEveryEventEndInAnySplit) {
+  // Every text over {a, \n, \r} up to 9 bytes, then a byte that settles a
+  // trailing \r, fed in two reads at every split.
+  const char alphabet[] = {'a', '\n', '\r'};
+  std::size_t checked = 0;
+  for (std::size_t length = 0; length <= 9; ++length) {
+    std::size_t combinations = 1;
+    for (std::size_t i = 0; i < length; ++i) combinations *= 3;
+    for (std::size_t n = 0; n < combinations; ++n) {
+      std::string text;
+      for (std::size_t i = 0, rest = n; i < length; ++i, rest /= 3) text.push_back(alphabet[rest % 3]);
+      text.push_back('a');
+      const std::vector<std::size_t> expected = event_ends_of(text);
+      for (std::size_t split = 0; split <= text.size(); ++split) {
+        claude::SseEventCutter cutter;
+        std::vector<std::size_t> found;
+        std::size_t base = 0;
+        for (const std::string_view read : {std::string_view(text).substr(0, split), std::string_view(text).substr(split)}) {
+          cutter.feed(read, [&](std::size_t end) {
+            found.push_back(base + end);
+            return true;
+          });
+          base += read.size();
+        }
+        ASSERT_EQ(found, expected) << ::testing::PrintToString(text) << " split at " << split;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 200'000u);
+}
+
+TEST(ClaudeInternals, SseEventCutterCompletionEndsTheUnfinishedEvent) {
+  for (const std::string unfinished : {"data: {}", "data: {}\n", "data: {}\r", "data: {}\r\n", "data: {}\n\r",
+                                       ": comment", "event: ping\r\ndata: {}\r\n"}) {
+    claude::SseEventCutter cutter;
+    std::vector<std::size_t> ends;
+    cutter.feed(unfinished, [&](std::size_t end) {
+      ends.push_back(end);
+      return true;
+    });
+    ASSERT_TRUE(ends.empty()) << ::testing::PrintToString(unfinished);
+    const std::string completion(cutter.completion());
+    cutter.feed(completion, [&](std::size_t end) {
+      ends.push_back(end);
+      return true;
+    });
+    if (cutter.ended_by_last_cr()) ends.push_back(completion.size());
+    EXPECT_EQ(ends, std::vector<std::size_t>{completion.size()}) << ::testing::PrintToString(unfinished);
+    EXPECT_EQ(event_ends_of(unfinished + completion + "a").size(), 1u) << ::testing::PrintToString(unfinished);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -367,6 +448,250 @@ TEST(ClaudePassThrough, AnOverloadedFirstEventMovesToTheNextCredential) {
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(header(s[1].request, "x-api-key"), kKeyB);
   EXPECT_EQ(state_of(*provider, "a"), "cooldown");
+}
+
+TEST(ClaudePassThrough, RawEventsHoldWholeSseEventsWhereverTheReadsSplit) {
+  FakeHost host;
+  auto provider = create(claude_plugin(), three_keys(), host);
+  for (const std::string eol : {"\n", "\r\n", "\r"}) {
+    // A comment before message_start and one between events: both are events too.
+    std::vector<std::string> events = sse_events(": hello\n\n" + FakeAnthropic::text_stream({"Bon", "jour", " à", " tous"}), eol);
+    events.insert(events.begin() + 4, ": keep-alive" + eol + eol);
+    const std::string wire = joined(events);
+    const std::vector<std::size_t> event_ends = ends_of(events);
+    auto run = [&](const std::vector<std::string_view>& reads, const std::string& context) {
+      auto call = std::make_shared<FakeCall>(anthropic_request(kClientBody, "m"));
+      provider->chat(call);
+      const Started s = last_started(host);
+      s.handler->on_response(200, {{"content-type", "text/event-stream; charset=utf-8"}});
+      for (const std::string_view read : reads) {
+        if (!read.empty()) {
+          ASSERT_TRUE(s.handler->on_body(read)) << context;
+        }
+      }
+      s.handler->on_complete({});
+      expect_whole_raw_events(call->events, wire, event_ends, context);
+      ASSERT_GE(call->events.size(), 3u) << context;
+      EXPECT_EQ(call->events[call->events.size() - 2].kind, Event::Kind::Usage) << context;
+      EXPECT_EQ(call->events.back().kind, Event::Kind::Finish) << context;
+    };
+    const std::string_view all = wire;
+    for (std::size_t split = 0; split <= wire.size(); ++split) {
+      run({all.substr(0, split), all.substr(split)}, "split at " + std::to_string(split) + ", eol " +
+                                                          ::testing::PrintToString(eol));
+    }
+    std::vector<std::string_view> bytes;
+    for (std::size_t i = 0; i < wire.size(); ++i) bytes.push_back(all.substr(i, 1));
+    run(bytes, "byte by byte, eol " + ::testing::PrintToString(eol));
+  }
+}
+
+TEST(ClaudePassThrough, ALastEventWithoutItsEmptyLineIsCompletedNotCut) {
+  FakeHost host;
+  auto provider = create(claude_plugin(), three_keys(), host);
+  const std::string wire = FakeAnthropic::text_stream({"Hi"});
+  for (const std::size_t missing : {1, 2}) {  // the empty line, or the last line end as well
+    const std::string sent = wire.substr(0, wire.size() - missing);
+    auto call = std::make_shared<FakeCall>(anthropic_request(kClientBody, "m"));
+    provider->chat(call);
+    answer(started(host).back(), 200, {{"content-type", "text/event-stream"}}, sent);
+    std::string raw;
+    for (const auto& e : call->events) {
+      if (e.kind == Event::Kind::Raw) raw += e.text;
+    }
+    EXPECT_EQ(raw, wire) << "the client gets message_stop as a whole event";
+    EXPECT_EQ(call->events.back().kind, Event::Kind::Finish);
+  }
+}
+
+TEST(ClaudePassThrough, UsageWithCacheTokensComesBeforeTheTerminalEvent) {
+  FakeHost host;
+  auto provider = create(claude_plugin(), three_keys(), host);
+  std::string stream = FakeAnthropic::text_stream({"Hi"});
+  const std::string start_usage = R"("usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1,)";
+  ASSERT_NE(stream.find(start_usage), std::string::npos);
+  stream.replace(stream.find(start_usage), start_usage.size(),
+                 R"("usage":{"input_tokens":5,"cache_creation_input_tokens":20,"cache_read_input_tokens":100,"output_tokens":1,)");
+  const std::string delta_usage = R"("usage":{"output_tokens":6})";
+  ASSERT_NE(stream.find(delta_usage), std::string::npos);
+  stream.replace(stream.find(delta_usage), delta_usage.size(),
+                 R"("usage":{"input_tokens":5,"cache_creation_input_tokens":20,"cache_read_input_tokens":100,"output_tokens":30})");
+  std::string body = FakeAnthropic::message_json("Hi");
+  const std::string body_usage = R"("usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":6,)";
+  ASSERT_NE(body.find(body_usage), std::string::npos);
+  body.replace(body.find(body_usage), body_usage.size(),
+               R"("usage":{"input_tokens":5,"cache_creation_input_tokens":20,"cache_read_input_tokens":100,"output_tokens":30,)");
+
+  auto expect_usage = [](const std::vector<Event>& events, Event::Kind terminal) {
+    ASSERT_GE(events.size(), 3u);
+    EXPECT_EQ(events.back().kind, terminal);
+    const Event& usage = events[events.size() - 2];
+    ASSERT_EQ(usage.kind, Event::Kind::Usage);
+    EXPECT_EQ(usage.usage.input_tokens, 125) << "canonical input tokens include the cached ones";
+    EXPECT_EQ(usage.usage.cache_read_tokens, 100);
+    EXPECT_EQ(usage.usage.cache_creation_tokens, 20);
+    EXPECT_EQ(usage.usage.output_tokens, 30);
+  };
+  auto streamed = std::make_shared<FakeCall>(anthropic_request(kClientBody, "m"));
+  provider->chat(streamed);
+  answer(started(host).back(), 200, {{"content-type", "text/event-stream"}}, stream);
+  expect_usage(streamed->events, Event::Kind::Finish);
+
+  auto whole = std::make_shared<FakeCall>(
+      anthropic_request(R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})", "m"));
+  provider->chat(whole);
+  answer_json(started(host).back(), body);
+  ASSERT_THAT(kinds(whole->events), ElementsAre(Event::Kind::Raw, Event::Kind::Usage, Event::Kind::Finish));
+  expect_usage(whole->events, Event::Kind::Finish);
+
+  // Cut after the usage came: the usage read so far, then the error.
+  auto cut = std::make_shared<FakeCall>(anthropic_request(kClientBody, "m"));
+  provider->chat(cut);
+  const Started s = started(host).back();
+  s.handler->on_response(200, {{"content-type", "text/event-stream"}});
+  ASSERT_TRUE(s.handler->on_body(stream.substr(0, stream.find("event: message_stop"))));
+  s.handler->on_complete(HttpOutcome{HttpFailure::Cut, "connection reset"});
+  expect_usage(cut->events, Event::Kind::Error);
+  EXPECT_EQ(cut->events.back().error.status, 502);
+}
+
+// ---------------------------------------------------------------------------
+// Defect "claude pass-through forwards upstream garbage unchecked": an answer
+// that was not Anthropic's (an HTML error page, cut JSON, a stream that did
+// not open with message_start, an event whose data was not JSON) reached the
+// client as it was.
+
+TEST(ClaudePassThroughForwardsUpstreamGarbageUnchecked, AWholeBodyThatIsNotAMessageIsAFailedAttempt) {
+  FakeHost host;
+  auto provider = create(claude_plugin(), three_keys(), host);
+  const std::string request = R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})";
+  const std::string message = FakeAnthropic::message_json("Hi there");
+  for (const std::string& body : {std::string("<html><body>502 Bad Gateway</body></html>"),
+                                 message.substr(0, message.size() / 2), std::string("[]"),
+                                 std::string(R"({"type":"completion","completion":"hi"})"), std::string()}) {
+    auto call = std::make_shared<FakeCall>(anthropic_request(request, "m"));
+    provider->chat(call);
+    const std::size_t before = started(host).size();
+    answer_json(started(host).back(), body);
+    ASSERT_THAT(kinds(call->events), ElementsAre(Event::Kind::Error)) << body;
+    EXPECT_EQ(call->events[0].error.status, 502) << body;
+    EXPECT_THAT(call->events[0].error.message, HasSubstr("not an Anthropic message")) << body;
+    EXPECT_EQ(started(host).size(), before) << "not the credential's fault: no other credential is tried";
+  }
+  // An error object in a 200 is the error it says (an overload rests the credential and the next one serves).
+  auto call = std::make_shared<FakeCall>(anthropic_request(request, "m"));
+  provider->chat(call);
+  answer_json(started(host).back(), FakeAnthropic::error_json("overloaded_error", "Overloaded"));
+  ASSERT_TRUE(call->events.empty());
+  answer_json(started(host).back(), message);
+  ASSERT_THAT(kinds(call->events), ElementsAre(Event::Kind::Raw, Event::Kind::Usage, Event::Kind::Finish));
+  EXPECT_EQ(call->events[0].text, message);
+}
+
+TEST(ClaudePassThroughForwardsUpstreamGarbageUnchecked, AStreamThatDoesNotOpenWithAValidMessageStartIsAFailedAttempt) {
+  FakeHost host;
+  auto provider = create(claude_plugin(), three_keys(), host);
+  const std::string valid = FakeAnthropic::text_stream({"Hi"});
+  const std::string after_start = valid.substr(valid.find("event: content_block_start"));
+  for (const std::string& wire : {
+           std::string("<html><body>502 Bad Gateway</body></html>"),
+           std::string("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\n\n") + after_start,
+           std::string("event: message_start\ndata: {\"type\":\"message_start\",\"message\":\"x\"}\n\n") + after_start,
+           after_start,
+           std::string("data: ") + valid.substr(valid.find('{'), valid.find('\n', valid.find('{')) - valid.find('{')) +
+               "\n\n" + after_start,
+           std::string(": only a comment\n\n"),
+           std::string(),
+       }) {
+    auto call = std::make_shared<FakeCall>(anthropic_request(kClientBody, "m"));
+    provider->chat(call);
+    const Started s = started(host).back();
+    s.handler->on_response(200, {{"content-type", "text/event-stream"}});
+    const bool read_on = wire.empty() || s.handler->on_body(wire);
+    s.handler->on_complete(read_on ? HttpOutcome{} : HttpOutcome{HttpFailure::Cancelled, "stopped by the handler"});
+    ASSERT_THAT(kinds(call->events), ElementsAre(Event::Kind::Error)) << wire;
+    EXPECT_EQ(call->events[0].error.status, 502) << wire;
+    EXPECT_THAT(call->events[0].error.message, HasSubstr("not an Anthropic message stream")) << wire;
+  }
+}
+
+TEST(ClaudePassThroughForwardsUpstreamGarbageUnchecked, AnEventThatIsNotJsonAfterTheFirstEndsTheAnswerWithAnError) {
+  FakeHost host;
+  auto provider = create(claude_plugin(), three_keys(), host);
+  const std::string valid = FakeAnthropic::text_stream({"Bon", "jour"});
+  const std::size_t cut = valid.find("event: content_block_delta", valid.find("event: content_block_delta") + 1);
+  const std::string before = valid.substr(0, cut);
+  const std::string wire = before + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"te\n\n" +
+                           valid.substr(cut);
+  for (std::size_t split = 0; split <= wire.size(); split += 7) {
+    auto call = std::make_shared<FakeCall>(anthropic_request(kClientBody, "m"));
+    provider->chat(call);
+    const Started s = started(host).back();
+    s.handler->on_response(200, {{"content-type", "text/event-stream"}});
+    bool more = split == 0 || s.handler->on_body(std::string_view(wire).substr(0, split));
+    if (more) more = s.handler->on_body(std::string_view(wire).substr(split));
+    EXPECT_FALSE(more) << "the transfer stops at the bad event (split " << split << ")";
+    s.handler->on_complete(HttpOutcome{HttpFailure::Cancelled, "stopped by the handler"});
+    std::string raw;
+    for (const auto& e : call->events) {
+      if (e.kind == Event::Kind::Raw) raw += e.text;
+    }
+    EXPECT_EQ(raw, before) << "the events before the bad one, nothing after (split " << split << ")";
+    ASSERT_GE(call->events.size(), 3u);
+    EXPECT_EQ(call->events[call->events.size() - 2].kind, Event::Kind::Usage);
+    EXPECT_EQ(call->events[call->events.size() - 2].usage.input_tokens, 12);
+    ASSERT_EQ(call->events.back().kind, Event::Kind::Error);
+    EXPECT_EQ(call->events.back().error.status, 502);
+    EXPECT_THAT(call->events.back().error.message, HasSubstr("not valid JSON"));
+  }
+  EXPECT_EQ(started(host).size(), (wire.size() / 7) + 1) << "no credential is tried twice";
+}
+
+TEST(ClaudePassThrough, AnUpstreamErrorEventMidStreamIsForwardedAndEndsTheCall) {
+  FakeHost host;
+  auto provider = create(claude_plugin(), three_keys(), host);
+  const std::string valid = FakeAnthropic::text_stream({"Bon", "jour"});
+  const std::string before = valid.substr(0, valid.find("event: content_block_stop"));
+  const std::string error = "event: error\ndata: " + FakeAnthropic::error_json("overloaded_error", "Overloaded") + "\n\n";
+  auto call = std::make_shared<FakeCall>(anthropic_request(kClientBody, "m"));
+  provider->chat(call);
+  const Started s = started(host).back();
+  s.handler->on_response(200, {{"content-type", "text/event-stream"}});
+  EXPECT_FALSE(s.handler->on_body(before + error + "event: ping\ndata: {\"type\":\"ping\"}\n\n"));
+  s.handler->on_complete(HttpOutcome{HttpFailure::Cancelled, "stopped by the handler"});
+  ASSERT_THAT(kinds(call->events), ElementsAre(Event::Kind::Raw, Event::Kind::Usage, Event::Kind::Error));
+  EXPECT_EQ(call->events[0].text, before + error);
+  EXPECT_EQ(call->events[2].error.status, 529);
+  EXPECT_EQ(call->events[2].error.message, "Overloaded");
+}
+
+// ---------------------------------------------------------------------------
+// Trace context
+
+TEST(ClaudeTraceContext, TraceparentGoesOnEveryUpstreamRequest) {
+  FakeHost host;
+  auto provider = create(claude_plugin(), three_keys("headers: {traceparent: configured-value, X-Team: ml}\n"), host);
+  const std::string trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  ChatRequest passthrough = anthropic_request(kClientBody, "m");
+  passthrough.traceparent = trace;
+  ChatRequest openai = openai_request(true);
+  openai.traceparent = trace;
+  provider->chat(std::make_shared<FakeCall>(passthrough));
+  provider->chat(std::make_shared<FakeCall>(openai));
+  provider->count_tokens(passthrough, [](std::int64_t, std::optional<Error>) {});
+  ChatRequest untraced = openai_request();
+  provider->chat(std::make_shared<FakeCall>(untraced));
+  auto s = started(host);
+  ASSERT_EQ(s.size(), 4u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(header(s[i].request, "traceparent"), trace) << s[i].request.url;
+    EXPECT_EQ(header(s[i].request, "x-team"), "ml");
+    std::size_t copies = 0;
+    for (const auto& h : s[i].request.headers) copies += h.first == "traceparent" || h.first == "Traceparent";
+    EXPECT_EQ(copies, 1u) << "the call's trace context replaces the configured one";
+  }
+  EXPECT_EQ(s[2].request.url, "https://api.anthropic.com/v1/messages/count_tokens");
+  EXPECT_EQ(header(s[3].request, "traceparent"), "configured-value") << "no trace context: the configured header";
 }
 
 // ---------------------------------------------------------------------------
@@ -623,6 +948,34 @@ TEST(ClaudeOAuth, ReportShowsNoSecret) {
   auto entry = parse(report_of(*provider, "max"));
   EXPECT_THAT(entry["fingerprint"].GetString(), HasSubstr("sha256:"));
   EXPECT_EQ(std::string(entry["fingerprint"].GetString()).size(), 15u);
+}
+
+TEST(ClaudePool, ARestingPoolSaysWhenToRetry) {
+  FakeHost host;
+  auto provider = create(claude_plugin(), three_keys(), host);
+  auto call = std::make_shared<FakeCall>(openai_request());
+  provider->chat(call);
+  answer_json(started(host)[0], FakeAnthropic::error_json("rate_limit_error", "slow down"), 429, {{"retry-after", "30"}});
+  answer_json(started(host)[1], FakeAnthropic::error_json("authentication_error", "invalid x-api-key"), 401);
+  answer_json(started(host)[2], FakeAnthropic::error_json("rate_limit_error", "slow down"), 429,
+              {{"retry-after-ms", "9500"}, {"retry-after", "10"}});
+  ASSERT_THAT(kinds(call->events), ElementsAre(Event::Kind::Error));
+  const Error& error = call->events[0].error;
+  EXPECT_EQ(error.status, 503);
+  EXPECT_EQ(error.code, "no_usable_credential");
+  ASSERT_TRUE(error.retry_after) << "the soonest rest's end (retry-after-ms wins over retry-after)";
+  EXPECT_LE(error.retry_after->count(), 9500);
+  EXPECT_GT(error.retry_after->count(), 8500);
+
+  // A pool with a credential disabled and none resting has no time to offer.
+  FakeHost other_host;
+  auto other = create(claude_plugin(), "credentials:\n  - {label: a, api_key: " + std::string(kKeyA) + "}\n", other_host);
+  auto refused = std::make_shared<FakeCall>(openai_request());
+  other->chat(refused);
+  answer_json(started(other_host)[0], FakeAnthropic::error_json("authentication_error", "invalid x-api-key"), 401);
+  ASSERT_THAT(kinds(refused->events), ElementsAre(Event::Kind::Error));
+  EXPECT_EQ(refused->events[0].error.status, 503);
+  EXPECT_FALSE(refused->events[0].error.retry_after);
 }
 
 // ---------------------------------------------------------------------------

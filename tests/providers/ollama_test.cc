@@ -9,6 +9,7 @@
 #include "llmux/json.h"
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
+#include "support/plugin_harness.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
@@ -605,6 +606,40 @@ TEST_F(Ollama, ClientDisconnectCancelsTheUpstream) {
   auto closed = upstream_.wait_for_client_close(connection, 3s);
   ASSERT_TRUE(closed.has_value()) << "llmux kept reading from Ollama after the client left";
   EXPECT_LT(*closed - started, 3s);
+}
+
+// Without the gateway, over the host's HTTP engine: the call's trace context
+// arrives as the `traceparent` header, replacing a configured one.
+TEST(OllamaWire, TraceparentArrivesOnTheChatRequest) {
+  FakeUpstream upstream([](const FakeRequest& request, FakeExchange& exchange) {
+    if (request.path == "/api/tags") {
+      exchange.respond(200, {{"Content-Type", "application/json"}}, R"({"models":[]})");
+      return;
+    }
+    exchange.begin_chunked(200, kNdjson);
+    exchange.chunk(ollama_line("llama3.2", "Hi"));
+    exchange.chunk(ollama_done("llama3.2", "stop", 5, 1));
+    exchange.end_chunked();
+  });
+  LiveHost host;
+  auto provider = create(loaded_plugin("llmux-ollama.so"),
+                         "base_url: " + upstream.url() + "\nheaders: {traceparent: configured-value}\n", host);
+  ChatRequest request = request_for(chat_body("llama3.2", "hello", true));
+  request.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  auto call = std::make_shared<LiveCall>(request);
+  provider->chat(call);
+  ASSERT_TRUE(call->wait_for_terminal(10s));
+  EXPECT_EQ(call->events().back().kind, Event::Kind::Finish);
+  provider.reset();
+  std::vector<FakeRequest> chats;
+  for (auto& r : upstream.requests()) {
+    if (r.path == "/api/chat") chats.push_back(r);
+  }
+  ASSERT_EQ(chats.size(), 1u);
+  EXPECT_EQ(chats[0].header("traceparent"), request.traceparent);
+  std::size_t copies = 0;
+  for (const auto& h : chats[0].headers) copies += h.first == "traceparent";
+  EXPECT_EQ(copies, 1u) << "the configured value is replaced, not sent as well";
 }
 
 }  // namespace

@@ -94,6 +94,40 @@ TEST(AnthropicStreamRendererTest, ThinkingTextAndToolsGolden) {
                                     "\"cache_read_input_tokens\":60,\"output_tokens\":20}"));
 }
 
+Usage with_cache(std::int64_t in, std::int64_t out, std::int64_t read, std::int64_t created) {
+  Usage u = usage(in, out);
+  u.cache_read_tokens = read;
+  u.cache_creation_tokens = created;
+  return u;
+}
+
+TEST(AnthropicStreamRendererTest, AnEarlyUsageOpensTheStreamAndTheLastUsageEndsIt) {
+  // The provider knew the prompt's count before its first delta (output not
+  // yet), then reported the final figures.
+  EXPECT_EQ(render_anthropic({Event::role(), Event::usage_report(with_cache(100, 0, 60, 30)), Event::text_delta("Hi"),
+                              Event::usage_report(with_cache(100, 7, 60, 30)), Event::finished(FinishReason::Stop)}),
+            MESSAGE_START("{\"input_tokens\":10,\"cache_creation_input_tokens\":30,\"cache_read_input_tokens\":60,"
+                          "\"output_tokens\":1}")
+            BLOCK_START(0, "{\"type\":\"text\",\"text\":\"\"}")
+            DELTA(0, "{\"type\":\"text_delta\",\"text\":\"Hi\"}")
+            BLOCK_STOP(0)
+            MESSAGE_END("end_turn", "{\"input_tokens\":10,\"cache_creation_input_tokens\":30,"
+                                    "\"cache_read_input_tokens\":60,\"output_tokens\":7}"));
+}
+
+TEST(AnthropicStreamRendererTest, AStreamOpenedOnTheEstimateEndsWithTheTrueFigures) {
+  // Nothing better than the estimate when message_start went out: the usage
+  // that came later is all in message_delta, input and cache tokens included.
+  EXPECT_EQ(render_anthropic({Event::role(), Event::text_delta("Hi"), Event::usage_report(usage(5, 1)),
+                              Event::usage_report(with_cache(100, 20, 60, 30)), Event::finished(FinishReason::Stop)}),
+            MESSAGE_START("{\"input_tokens\":42,\"output_tokens\":1}")
+            BLOCK_START(0, "{\"type\":\"text\",\"text\":\"\"}")
+            DELTA(0, "{\"type\":\"text_delta\",\"text\":\"Hi\"}")
+            BLOCK_STOP(0)
+            MESSAGE_END("end_turn", "{\"input_tokens\":10,\"cache_creation_input_tokens\":30,"
+                                    "\"cache_read_input_tokens\":60,\"output_tokens\":20}"));
+}
+
 TEST(AnthropicStreamRendererTest, ErrorMidStreamGolden) {
   anthropic::StreamRenderer renderer(testing::anthropic_meta());
   std::string out;
@@ -137,18 +171,49 @@ TEST(AnthropicStreamRendererTest, RawPassThroughThenFinishAddsNothing) {
 }
 
 TEST(AnthropicStreamRendererTest, UpstreamErrorFrameInPassThroughIsNotDoubled) {
-  // The upstream ended its stream with its own error event (forwarded raw); the
-  // Error that ends the call adds nothing, wherever the reads split the frame.
-  const std::string upstream = FRAME("message_start", "{\"type\":\"message_start\"}")
+  // The upstream ended its stream with its own error event (forwarded raw, in
+  // whole events); the Error that ends the call adds nothing, whichever Raw
+  // event carried it.
+  const std::string start = FRAME("message_start", "{\"type\":\"message_start\"}");
+  const std::string error =
       FRAME("error", "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}");
-  for (std::size_t split = 0; split <= upstream.size(); ++split) {
+  for (const bool together : {true, false}) {
     anthropic::StreamRenderer renderer(testing::anthropic_meta());
     std::string out;
-    renderer.render(Event::raw(upstream.substr(0, split)), out);
-    renderer.render(Event::raw(upstream.substr(split)), out);
+    if (together) {
+      renderer.render(Event::raw(start + error), out);
+    } else {
+      renderer.render(Event::raw(start), out);
+      renderer.render(Event::raw(error), out);
+    }
     renderer.render(Event::failed(Error::make(529, "overloaded_error", "busy")), out);
-    EXPECT_EQ(out, upstream) << "split at " << split;
+    EXPECT_EQ(out, start + error) << (together ? "one Raw event" : "two Raw events");
   }
+}
+
+// An upstream that ends its lines with CRLF (or CR) still has its error event
+// seen: the name line is "event: error\r\n", which the old scan for
+// "event: error\n" missed, writing a second error frame.
+TEST(AnthropicStreamRendererTest, PassThroughErrorEventWithCrlfLineEndsIsDoubled) {
+  for (const std::string eol : {"\r\n", "\r", "\n"}) {
+    const std::string error = "event: error" + eol +
+                              "data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"x\"}}" + eol +
+                              eol;
+    const std::string upstream = "event: ping" + eol + "data: {\"type\":\"ping\"}" + eol + eol + error;
+    anthropic::StreamRenderer renderer(testing::anthropic_meta());
+    std::string out;
+    renderer.render(Event::raw(upstream), out);
+    renderer.render(Event::failed(Error::upstream(500, "x")), out);
+    EXPECT_EQ(out, upstream) << "line end " << ::testing::PrintToString(eol);
+  }
+  // Only an `event:` field names the event: text that merely contains the
+  // words does not stop the call's own error frame.
+  anthropic::StreamRenderer renderer(testing::anthropic_meta());
+  std::string out;
+  const std::string mention = "event: ping\ndata: {\"text\":\"event: error\"}\n\n";
+  renderer.render(Event::raw(mention), out);
+  renderer.render(Event::failed(Error::upstream(502, "cut")), out);
+  EXPECT_EQ(out, mention + FRAME("error", "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"cut\"}}"));
 }
 
 TEST(AnthropicStreamRendererTest, StopReasonsAndSignatureWithoutThinking) {

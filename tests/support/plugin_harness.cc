@@ -9,11 +9,46 @@
 #include <stdexcept>
 
 #include "config/gateway_config.h"
+#include "http/http_engine.h"
 #include "llmux/codec/openai.h"
 #include "llmux/plugin_abi.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
+
+// ---------------------------------------------------------------------------
+// LiveHost, LiveCall
+
+LiveHost::LiveHost() : engine_(std::make_unique<host::HttpEngine>()) {}
+
+// The engine's last callbacks (cancelled transfers) may still use `fake`.
+LiveHost::~LiveHost() { engine_.reset(); }
+
+void LiveCall::emit(Event event) {
+  {
+    std::lock_guard lock(mu_);
+    if (terminal_) return;  // as the host's call: nothing after the terminal event
+    if (event.kind == Event::Kind::Raw) raw_bytes_ += event.text.size();
+    terminal_ = event.terminal();
+    events_.push_back(std::move(event));
+  }
+  arrived_.notify_all();
+}
+
+std::vector<Event> LiveCall::events() const {
+  std::lock_guard lock(mu_);
+  return events_;
+}
+
+bool LiveCall::wait_for_raw_bytes(std::size_t bytes, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return arrived_.wait_for(lock, timeout, [&] { return raw_bytes_ >= bytes || terminal_; }) && raw_bytes_ >= bytes;
+}
+
+bool LiveCall::wait_for_terminal(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return arrived_.wait_for(lock, timeout, [&] { return terminal_; });
+}
 
 // ---------------------------------------------------------------------------
 // FakeHost
@@ -197,7 +232,8 @@ ConfigNode options_of(const std::string& yaml) {
   return *root.find("options");
 }
 
-std::shared_ptr<Provider> create(Plugin& plugin, const std::string& yaml, FakeHost& host, const std::string& name) {
+std::shared_ptr<Provider> create(Plugin& plugin, const std::string& yaml, HostServices& host,
+                                 const std::string& name) {
   ConfigNode options = options_of(yaml);
   return plugin.create_provider(ProviderSpec{name, options, host});
 }

@@ -62,12 +62,12 @@ class MemoryStateStore final : public StateStore {
 // (sent nowhere unless send_through() was called) and timers (run only by
 // run_timer()). The clock is the system's plus what advance() added, so a
 // test moves time on instead of sleeping.
-class FakeHost final : public HostServices, Logger, Clock, Timers, HttpClient {
+class FakeHost final : public HostServices, Logger, Clock, Timers, llmux::HttpClient {
  public:
   Logger& logger() override { return *this; }
   Clock& clock() override { return *this; }
   Timers& timers() override { return *this; }
-  HttpClient& http() override { return *this; }
+  llmux::HttpClient& http() override { return *this; }
   StateStore& state() override { return state_store; }
 
   void log(LogLevel level, std::string_view message) override;
@@ -143,6 +143,55 @@ class FakeCall final : public ChatCall {
   std::condition_variable ended_;
 };
 
+// ---------------------------------------------------------------------------
+// Plugins over real sockets
+
+// Host services whose HTTP client is the host's own engine (real requests, to
+// a fake upstream on loopback); logger, clock, timers and state are `fake`'s.
+// Destroy the providers first: the engine cancels what is left and joins.
+class LiveHost final : public HostServices {
+ public:
+  LiveHost();
+  ~LiveHost() override;
+  Logger& logger() override { return fake.logger(); }
+  Clock& clock() override { return fake.clock(); }
+  Timers& timers() override { return fake.timers(); }
+  llmux::HttpClient& http() override { return *engine_; }
+  StateStore& state() override { return fake.state(); }
+
+  FakeHost fake;
+
+ private:
+  std::unique_ptr<llmux::HttpClient> engine_;
+};
+
+// A chat call answered on the engine's thread: the events under a lock, and
+// waits on their arrival (never a sleep). Never cancelled nor backlogged.
+class LiveCall final : public ChatCall {
+ public:
+  explicit LiveCall(ChatRequest request) : request_(std::move(request)) {}
+  const ChatRequest& request() const override { return request_; }
+  void emit(Event event) override;
+  bool cancelled() const override { return false; }
+  void on_cancel(std::function<void()>) override {}
+  bool client_backlogged() const override { return false; }
+  void on_client_drained(std::function<void()> fn) override { fn(); }
+
+  std::vector<Event> events() const;
+  // Waits until the Raw events so far hold at least `bytes` bytes; false on timeout.
+  bool wait_for_raw_bytes(std::size_t bytes, std::chrono::milliseconds timeout);
+  // Waits for the terminal event; false on timeout.
+  bool wait_for_terminal(std::chrono::milliseconds timeout);
+
+ private:
+  ChatRequest request_;
+  mutable std::mutex mu_;
+  std::condition_variable arrived_;
+  std::vector<Event> events_;
+  std::size_t raw_bytes_ = 0;
+  bool terminal_ = false;
+};
+
 // A chat request parsed from an OpenAI request body; throws
 // std::invalid_argument if `body` is not one.
 ChatRequest request_for(const std::string& body);
@@ -165,7 +214,7 @@ Plugin& loaded_plugin(const std::string& file);
 ConfigNode options_of(const std::string& yaml);
 
 // A provider of `plugin` named `name` with the options in `yaml`.
-std::shared_ptr<Provider> create(Plugin& plugin, const std::string& yaml, FakeHost& host,
+std::shared_ptr<Provider> create(Plugin& plugin, const std::string& yaml, HostServices& host,
                                  const std::string& name = "up");
 
 // What creating a provider from `yaml` throws: a ConfigError's message,

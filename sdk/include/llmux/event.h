@@ -2,8 +2,13 @@
 // answer renders each event as it comes; a non-streamed one collects them.
 //
 // Order contract for one call:
-//   Role? (TextDelta | ReasoningDelta | ReasoningSignature | RedactedReasoning |
-//          ToolCallDelta | Raw)* Usage? (Finish | Error)
+//   Role? Usage? (TextDelta | ReasoningDelta | ReasoningSignature | RedactedReasoning |
+//                 ToolCallDelta | Raw)* Usage? (Finish | Error)
+//
+// A provider that knows the prompt's token count before the first content
+// reports a Usage then (an Anthropic stream's message_start shows it, where
+// it would otherwise show an estimate); each Usage replaces the one before, so
+// the last one (before the terminal event) holds the call's final figures.
 //
 // Raw is pass-through: bytes already in the wire format of the request's
 // source_api (the provider speaks the client's API and forwards the upstream's

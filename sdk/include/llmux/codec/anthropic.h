@@ -143,13 +143,17 @@ class ToolInputRepair {
 // text with text_delta, tool_use with input_json_delta), one block closed
 // before the next opens, then message_delta (stop_reason, usage) and
 // message_stop. message_start is written with the first event that has
-// something to show, carrying the input tokens of a Usage already seen, else
-// meta.estimated_input_tokens. Every tool call gets its own block; fragments of
-// a call whose block was already closed (interleaved calls) are dropped, and a
-// call's input is completed to a JSON object when its block closes. Empty
-// deltas are never written. Raw events (pass-through) are written as they are
-// and Finish then adds nothing. An Error writes an `event: error` frame and
-// ends the stream.
+// something to show, carrying the input tokens of a Usage already seen (a
+// provider that knows the prompt's count reports it before its first delta),
+// else meta.estimated_input_tokens; message_delta then carries the last
+// Usage's figures in full (input, cache and output tokens), so a stream that
+// opened on the estimate still ends with the true counts. Every tool call gets
+// its own block; fragments of a call whose block was already closed
+// (interleaved calls) are dropped, and a call's input is completed to a JSON
+// object when its block closes. Empty deltas are never written. Raw events
+// (pass-through: whole SSE events) are written as they are and Finish then
+// adds nothing. An Error writes an `event: error` frame and ends the stream,
+// unless the Raw bytes already held the upstream's own error event.
 class StreamRenderer {
  public:
   explicit StreamRenderer(MessageMeta meta);
@@ -169,7 +173,6 @@ class StreamRenderer {
   bool started_ = false;
   bool raw_ = false;
   bool raw_error_sent_ = false;  // pass-through bytes held an `event: error` frame
-  std::string raw_tail_;         // last bytes of pass-through, to find a frame split across reads
   bool done_ = false;
   Block block_ = Block::None;
   int block_index_ = -1;        // index of the open block (or of the last one)
