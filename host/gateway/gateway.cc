@@ -19,6 +19,7 @@ void Gateway::load() {
   GatewayConfig config = load_gateway_config(options_.config_path);
   auto table = build_table(std::move(config));
   observability_->access_log().configure(table->config().access_log);
+  observability_->set_metrics_enabled(table->config().metrics.enabled);
   std::lock_guard table_lock(table_mutex_);
   table_ = std::move(table);
   ++generation_;
@@ -55,6 +56,7 @@ bool Gateway::reload() {
     }
   }
   observability_->access_log().configure(table->config().access_log);
+  observability_->set_metrics_enabled(table->config().metrics.enabled);
   observability_->metrics().config_reload(true);
   {
     std::lock_guard table_lock(table_mutex_);

@@ -5,14 +5,19 @@ namespace llmux::host {
 Observability::Observability() : access_log_([this] { metrics_.access_log_dropped(); }) {}
 
 std::shared_ptr<RequestContext> Observability::start_request() {
-  metrics_.request_started();
-  return std::make_shared<RequestContext>(shared_from_this());
+  auto context = std::make_shared<RequestContext>(shared_from_this());
+  // Decided once per request, so the gauges stay balanced across a reload that toggles it.
+  context->metered = metrics_enabled_.load(std::memory_order_relaxed);
+  if (context->metered) metrics_.request_started();
+  return context;
 }
 
-void Observability::stream_started(const RequestContext&) { metrics_.stream_started(); }
+void Observability::stream_started(const RequestContext& context) {
+  if (context.metered) metrics_.stream_started();
+}
 
 void Observability::request_finished(const RequestContext& context) {
-  metrics_.request_finished(context);
+  if (context.metered) metrics_.request_finished(context);
   access_log_.record(context);
 }
 

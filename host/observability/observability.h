@@ -2,6 +2,7 @@
 // request context of every request. One per Gateway; it outlives reloads.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "observability/access_log.h"
@@ -18,6 +19,8 @@ class Observability final : public RequestObserver, public std::enable_shared_fr
   std::shared_ptr<RequestContext> start_request();
 
   Metrics& metrics() { return metrics_; }
+  // `metrics.enabled` of the current config: off, new requests are not recorded.
+  void set_metrics_enabled(bool enabled) { metrics_enabled_.store(enabled, std::memory_order_relaxed); }
   AccessLog& access_log() { return access_log_; }
 
   void stream_started(const RequestContext& context) override;
@@ -26,6 +29,7 @@ class Observability final : public RequestObserver, public std::enable_shared_fr
  private:
   Metrics metrics_;
   AccessLog access_log_;
+  std::atomic<bool> metrics_enabled_{true};
 };
 
 }  // namespace llmux::host

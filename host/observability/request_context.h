@@ -71,6 +71,7 @@ class RequestContext {
   std::string path;
   bool stream = false;
   std::uint64_t bytes_in = 0;
+  bool metered = false;  // counted in the metrics (metrics.enabled when it arrived)
 
   // Routing.
   std::string model_requested;  // as the client wrote it (the access log keeps it, bounded)

@@ -193,6 +193,11 @@ TEST(Metrics, OffMeansNoEndpoint) {
   TestGateway gw(std::string(kConfig) + "metrics: {enabled: false}\n");
   HttpClient client;
   EXPECT_EQ(client.get(gw.url("/metrics")).status, 404);
+  // Nothing is recorded either: turned back on, the counters start from zero.
+  ASSERT_EQ(client.post(gw.url("/v1/chat/completions"), chat_body("gpt-4o", "x")).status, 200);
+  ASSERT_TRUE(gw.rewrite_and_reload(kConfig));
+  std::string m = scrape(gw);
+  EXPECT_EQ(series(m, R"(llmux_requests_total{api="openai.chat",provider="mock",route="gpt-*",status="200"})"), -1) << m;
 }
 
 // ------------------------------------------------------------------ access log
