@@ -16,30 +16,37 @@ void keep_client_headers(ApiCall& call, ChatRequest& chat) {
   }
 }
 
-class MessagesApi final : public InboundApi {
+// Both endpoints take a Messages body and answer in Anthropic's shape.
+class AnthropicPostApi : public InboundApi {
  public:
-  std::string_view name() const override { return "anthropic.messages"; }
-  std::vector<std::string> paths() const override { return {"/v1/messages"}; }
   std::string_view method() const override { return "POST"; }
   const Dialect& dialect(const InboundRequest&) const override { return anthropic_dialect(); }
-  std::shared_ptr<Exchange> serve(ApiCall& call) const override {
+
+ protected:
+  static std::optional<RoutedChat> route(ApiCall& call) {
     auto routed = route_chat(call, &anthropic::parse_messages_request);
-    if (!routed) return nullptr;
-    keep_client_headers(call, routed->request);
-    return start_chat(call, std::move(*routed));
+    if (routed) keep_client_headers(call, routed->request);
+    return routed;
   }
 };
 
-class CountTokensApi final : public InboundApi {
+class MessagesApi final : public AnthropicPostApi {
+ public:
+  std::string_view name() const override { return "anthropic.messages"; }
+  std::vector<std::string> paths() const override { return {"/v1/messages"}; }
+  std::shared_ptr<Exchange> serve(ApiCall& call) const override {
+    auto routed = route(call);
+    return routed ? start_chat(call, std::move(*routed)) : nullptr;
+  }
+};
+
+class CountTokensApi final : public AnthropicPostApi {
  public:
   std::string_view name() const override { return "anthropic.count_tokens"; }
   std::vector<std::string> paths() const override { return {"/v1/messages/count_tokens"}; }
-  std::string_view method() const override { return "POST"; }
-  const Dialect& dialect(const InboundRequest&) const override { return anthropic_dialect(); }
   std::shared_ptr<Exchange> serve(ApiCall& call) const override {
-    auto routed = route_chat(call, &anthropic::parse_messages_request);
+    auto routed = route(call);
     if (!routed) return nullptr;
-    keep_client_headers(call, routed->request);
     call.context->stream = false;
     // The header x-llmux-token-count says whether the provider counted or llmux estimated.
     count_input_tokens(call.gateway.health(), call.table, routed->resolution, std::move(routed->request),

@@ -53,7 +53,7 @@ class ApiCall {
 
   Gateway& gateway;
   std::shared_ptr<const RouteTable> table;
-  InboundRequest& request;
+  InboundRequest& request;  // valid during serve() only: a copy kept for a later answer must not read it
   std::shared_ptr<RequestContext> context;
   std::shared_ptr<ClientChannel> channel;
   const Dialect& dialect;  // the shape of this call's errors

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 #include <unordered_map>
 
 #include <prometheus/text_serializer.h>
@@ -45,38 +46,33 @@ LabelCache& cache_for(std::uint64_t instance) {
   return label_cache;
 }
 
-prometheus::Counter& counter(std::uint64_t instance, prometheus::Family<prometheus::Counter>& family, char tag,
-                             std::initializer_list<std::pair<const char*, std::string_view>> labels) {
-  std::string key(1, tag);
-  for (const auto& [name, value] : labels) {
-    key.append(value);
-    key.push_back('\x1f');
+template <class Metric>
+std::unordered_map<std::string, Metric*>& cache_of(LabelCache& cache) {
+  if constexpr (std::is_same_v<Metric, prometheus::Counter>) {
+    return cache.counters;
+  } else {
+    return cache.histograms;
   }
-  auto& cache = cache_for(instance);
-  auto it = cache.counters.find(key);
-  if (it != cache.counters.end()) return *it->second;
-  prometheus::Labels map;
-  for (const auto& [name, value] : labels) map.emplace(name, std::string(value));
-  prometheus::Counter& made = family.Add(map);
-  cache.counters.emplace(std::move(key), &made);
-  return made;
 }
 
-prometheus::Histogram& histogram(std::uint64_t instance, prometheus::Family<prometheus::Histogram>& family, char tag,
-                                 const prometheus::Histogram::BucketBoundaries& buckets,
-                                 std::initializer_list<std::pair<const char*, std::string_view>> labels) {
+// The series of `family` with these label values, from this thread's cache
+// (made in the family on first use). `args` are the family's Add() extras
+// (a histogram's buckets).
+template <class Metric, class... Args>
+Metric& series(std::uint64_t instance, prometheus::Family<Metric>& family, char tag,
+               std::initializer_list<std::pair<const char*, std::string_view>> labels, const Args&... args) {
   std::string key(1, tag);
   for (const auto& [name, value] : labels) {
     key.append(value);
     key.push_back('\x1f');
   }
-  auto& cache = cache_for(instance);
-  auto it = cache.histograms.find(key);
-  if (it != cache.histograms.end()) return *it->second;
+  auto& cache = cache_of<Metric>(cache_for(instance));
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
   prometheus::Labels map;
   for (const auto& [name, value] : labels) map.emplace(name, std::string(value));
-  prometheus::Histogram& made = family.Add(map, buckets);
-  cache.histograms.emplace(std::move(key), &made);
+  Metric& made = family.Add(map, args...);
+  cache.emplace(std::move(key), &made);
   return made;
 }
 
@@ -136,25 +132,24 @@ prometheus::Counter& Metrics::requests(const std::string& api, const std::string
                                        int status) {
   char code[8];
   std::snprintf(code, sizeof code, "%d", status);
-  return counter(instance_, *requests_total_, 'r',
-                 {{"api", api}, {"route", route}, {"provider", provider}, {"status", code}});
+  return series(instance_, *requests_total_, 'r',
+                {{"api", api}, {"route", route}, {"provider", provider}, {"status", code}});
 }
 
 void Metrics::request_finished(const RequestContext& c) {
   active_requests_->Decrement();
   if (c.stream_open) active_streams_->Decrement();
   requests(c.api, c.route, c.provider, c.status).Increment();
-  histogram(instance_, *duration_, 'd', kDurationBuckets, {{"api", c.api}, {"route", c.route}})
+  series(instance_, *duration_, 'd', {{"api", c.api}, {"route", c.route}}, kDurationBuckets)
       .Observe(seconds(c.duration()));
   if (c.stream && c.first_token) {
     auto ttft = std::chrono::duration_cast<std::chrono::microseconds>(*c.first_token - c.started);
-    histogram(instance_, *ttft_, 't', kTtftBuckets, {{"api", c.api}, {"provider", c.provider}})
-        .Observe(seconds(ttft));
+    series(instance_, *ttft_, 't', {{"api", c.api}, {"provider", c.provider}}, kTtftBuckets).Observe(seconds(ttft));
   }
   if (c.usage) {
     auto add = [&](const char* direction, std::int64_t n) {
       if (n <= 0) return;
-      counter(instance_, *tokens_, 'k', {{"direction", direction}, {"provider", c.provider}, {"model", c.model_label}})
+      series(instance_, *tokens_, 'k', {{"direction", direction}, {"provider", c.provider}, {"model", c.model_label}})
           .Increment(static_cast<double>(n));
     };
     add("input", c.usage->input_tokens);
@@ -163,10 +158,10 @@ void Metrics::request_finished(const RequestContext& c) {
     add("cache_write", c.usage->cache_creation_tokens.value_or(0));
   }
   for (const AttemptRecord& attempt : c.attempts) {
-    counter(instance_, *attempts_, 'a', {{"provider", attempt.provider}, {"outcome", attempt.outcome}}).Increment();
+    series(instance_, *attempts_, 'a', {{"provider", attempt.provider}, {"outcome", attempt.outcome}}).Increment();
   }
   for (const auto& [from, to] : c.fallbacks()) {
-    counter(instance_, *fallbacks_, 'f', {{"from", from}, {"to", to}}).Increment();
+    series(instance_, *fallbacks_, 'f', {{"from", from}, {"to", to}}).Increment();
   }
 }
 
