@@ -118,6 +118,8 @@ void AccessLog::open_locked() {
   }
   if (target_.kind != AccessLogTarget::Kind::File) return;
   file_ = std::fopen(target_.file.c_str(), "ae");
+  // One write(2) per batch rather than per 4 KiB: the batch is flushed whole.
+  if (file_ != nullptr) std::setvbuf(file_, nullptr, _IOFBF, 1u << 20);
   if (file_ == nullptr) {
     Log::write(LogLevel::Error, "access_log",
                "cannot open " + target_.file.string() + ": " + std::strerror(errno) + "; access log is off");
@@ -154,7 +156,7 @@ void AccessLog::run() {
 
 std::string AccessLog::format(const RequestContext& c) {
   std::string out;
-  out.reserve(512);
+  out.reserve(1024);  // a typical line is ~500 bytes: one allocation
   // time: when the request arrived, RFC 3339 UTC with milliseconds.
   append_time(out, c.wall_started);
   append_field(out, "id", c.id);
