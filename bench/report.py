@@ -180,9 +180,8 @@ def observability_section(p):
     return cells
 
 
-OBS_NOTE = ("`metrics: {enabled: false}` only hides /metrics: the baseline records every request as the "
-            "metrics row does, so the metrics row is an A/A comparison and its spread is this machine's noise "
-            "floor. The targets are judged on CPU per request (req/s moves with everything else the shared "
+OBS_NOTE = ("`metrics: {enabled: false}` records nothing, so the baseline is llmux without observability. "
+            "The targets are judged on CPU per request (req/s moves with everything else the shared "
             "cores run).")
 
 
