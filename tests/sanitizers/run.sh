@@ -41,7 +41,7 @@ case "$mode" in
   address)
     # halt_on_error: ASan stops at the first error anyway (no -fsanitize-recover);
     # UBSan is built with -fno-sanitize-recover=undefined, so it aborts too.
-    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$logs/asan"
+    export ASAN_OPTIONS="suppressions=$here/asan.supp:detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$logs/asan"
     # One log_path for all three: ASan, UBSan and LSan share the common flags,
     # and the last *_OPTIONS parsed would win.
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/asan"
