@@ -7,7 +7,8 @@
 // The commit rule lives here, and only here: committed() is true once any byte
 // of the answer reached the client. Before it, the exchange may retry or fall
 // back (discard() forgets the failed attempt); after it, an error ends the
-// answer in-band. Providers do not decide it.
+// answer in-band. Providers do not decide it: they ask it through
+// ChatCall::committed(), which the exchange answers from this one.
 #pragma once
 
 #include <memory>

@@ -17,7 +17,7 @@ class Attempt final : public ChatCall {
   ~Attempt() override {
     // A provider that lets go of a call without a terminal event would leave
     // the client waiting forever: answer for it.
-    if (!done_ && !cancelled()) {
+    if (!done_.load(std::memory_order_acquire) && !cancelled()) {
       exchange_->on_event(*this, Event::failed(Error::upstream(
                                      502, "provider '" + provider_ + "' ended the call without an answer")));
     }
@@ -26,9 +26,19 @@ class Attempt final : public ChatCall {
   const ChatRequest& request() const override { return *request_; }
 
   void emit(Event event) override {
-    if (done_ || cancelled()) return;
-    if (event.terminal()) done_ = true;
+    if (done_.load(std::memory_order_relaxed) || cancelled()) return;
+    if (event.terminal()) done_.store(true, std::memory_order_release);
     exchange_->on_event(*this, std::move(event));
+  }
+
+  // The exchange's commit, read without its writer lock (see
+  // Exchange::answer_committed()). An attempt that has emitted its terminal
+  // event is over: the answer is complete, or the exchange moved on to a retry
+  // or the next step with a new Attempt. It ignores what it is given, so it
+  // answers true: nothing it does can change the answer any more (and a
+  // provider does not start another credential for it).
+  bool committed() const override {
+    return done_.load(std::memory_order_acquire) || exchange_->answer_committed();
   }
 
   bool cancelled() const override { return cancelled_.load(std::memory_order_acquire); }
@@ -65,7 +75,9 @@ class Attempt final : public ChatCall {
   std::shared_ptr<Exchange> exchange_;
   std::shared_ptr<const ChatRequest> request_;
   std::string provider_;
-  bool done_ = false;  // touched only by the emitting thread (events of a call are sequential)
+  // Set by the emitting thread (events of a call are sequential); atomic since
+  // committed() may be asked on another one.
+  std::atomic<bool> done_{false};
   std::atomic<bool> cancelled_{false};
   std::mutex mutex_;
   std::function<void()> on_cancel_;
@@ -109,6 +121,10 @@ void Exchange::finish_if_done_locked() {
     outcome = timeout ? Outcome::Timeout : Outcome::UpstreamError;
   }
   context_->finish(outcome);
+}
+
+void Exchange::publish_commit_locked() {
+  if (writer_->committed()) answer_committed_.store(true, std::memory_order_release);
 }
 
 bool Exchange::worth_fallback(const Error& error) {
@@ -210,6 +226,7 @@ void Exchange::run_next_step() {
   last_terminal_error_ =
       last_error_ ? *last_error_ : Error::unavailable("no provider could serve model '" + resolution_.requested + "'");
   writer_->fail(*last_terminal_error_);
+  publish_commit_locked();
   writer_->flush();
   if (next_step_ > 0) {
     finish_if_done_locked();
@@ -308,6 +325,7 @@ void Exchange::on_event(Attempt& attempt, Event&& event) {
         last_terminal_error_ = event.error;
       }
       writer_->on_event(event);
+      publish_commit_locked();
       if (!dispatching_) {
         writer_->flush();
         finish_if_done_locked();
@@ -326,6 +344,7 @@ void Exchange::on_event(Attempt& attempt, Event&& event) {
     if (cancelled() || writer_->finished()) return;
     last_terminal_error_ = error;
     writer_->fail(error);
+    publish_commit_locked();
     if (!dispatching_) {
       writer_->flush();
       finish_if_done_locked();

@@ -10,6 +10,8 @@
 // provider would reject too. A step whose provider is not ready or is cooling
 // down is skipped. When every step failed, the client gets the last error.
 // After commit, an error ends the answer in-band (no retry, no fallback).
+// Commit is the writer's to say (AnswerWriter::committed()); the exchange
+// passes it on to the provider's call (ChatCall::committed()).
 #pragma once
 
 #include <atomic>
@@ -47,6 +49,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // The client went away: stop the current attempt, write nothing more.
   void cancel();
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+  // The writer's commit (AnswerWriter::committed()) as the provider's calls
+  // see it (ChatCall::committed()): copied after each write under the writer
+  // lock, read without it, so a provider may ask from any thread, even from a
+  // callback the host runs while it holds that lock (a drain waiter run by a
+  // channel that closed mid-write).
+  bool answer_committed() const { return answer_committed_.load(std::memory_order_acquire); }
 
   static bool worth_fallback(const Error& error);
   static bool worth_retry(const Error& error);
@@ -63,6 +71,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Request context bookkeeping, under writer_mutex_.
   void record_attempt_locked(const std::string& outcome, int status);
   void finish_if_done_locked();
+  // After the writer took an event or a failure, under writer_mutex_.
+  void publish_commit_locked();
 
   Services services_;
   std::shared_ptr<const RouteTable> table_;  // keeps providers alive while in flight (reload-safe)
@@ -75,6 +85,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool probing_ = false;       // the current attempt is a cooldown probe
   std::optional<Error> last_error_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> answer_committed_{false};  // see answer_committed(); never goes back to false
   // Serializes the writer between the thread that runs chat() and the thread a
   // provider emits on (they may differ, and may overlap as chat() returns).
   std::mutex writer_mutex_;

@@ -337,7 +337,9 @@ class MessagesExchange final : public HttpHandler {
   TokenPool& pool();
   void emit(Event event);
   void fail(Error error);
-  // Before anything reached the client: the attempt may try another credential.
+  // Before commit (call_->committed() is false; the host decides it): nothing
+  // of this exchange is in the call yet, so the attempt may try another
+  // credential.
   void refuse(Error error);
   // `stream_ended`: `bytes` are the last (what completes the last event).
   bool feed_raw_sse(std::string_view bytes, bool stream_ended = false);
@@ -347,6 +349,7 @@ class MessagesExchange final : public HttpHandler {
   void finish_raw_sse();
   void finish_raw_json();
   bool feed_sse(std::string_view bytes);
+  bool held_until_commit(const Event& event) const;
   void release_held();
   void finish(const HttpOutcome& outcome);
 
@@ -365,11 +368,12 @@ class MessagesExchange final : public HttpHandler {
   // Pass-through SSE: events go out whole, with their original bytes.
   SseEventCutter cutter_;
   std::string unfinished_;         // bytes of the event not yet whole
-  std::string held_raw_;           // whole events before message_start
+  // Whole events before message_start. A validation hold, not the commit
+  // rule: nothing goes out before the first event proved the stream Anthropic's.
+  std::string held_raw_;
   bool stream_checked_ = false;    // the first event was a valid message_start
   std::optional<Error> raw_ending_;  // see RawStep
-  std::vector<Event> held_events_;  // canonical: Role events held until content follows
-  bool committed_ = false;         // something went to the client
+  std::vector<Event> held_events_;  // canonical: see held_until_commit()
   bool refused_ = false;
   bool terminal_ = false;
   std::optional<Error> stream_error_;
@@ -444,13 +448,12 @@ void MessagesExchange::emit(Event event) {
   if (terminal_) return;
   if (event.terminal()) terminal_ = true;
   if (event.kind == Event::Kind::Error) event.error.message = pool().redact(std::move(event.error.message));
-  committed_ = true;
   call_->emit(std::move(event));
 }
 
 void MessagesExchange::fail(Error error) {
   failure_ = error.message;
-  if (!committed_ && !held_raw_.empty()) held_raw_.clear();
+  held_raw_.clear();
   held_events_.clear();
   emit(Event::failed(std::move(error)));
 }
@@ -532,7 +535,7 @@ bool MessagesExchange::feed_raw_sse(std::string_view bytes, bool stream_ended) {
   if (unfinished_.size() + held_raw_.size() > kMaxSseEvent) {
     Error error = Error::upstream(502, pool().who() + ": upstream sent an SSE event larger than " +
                                            std::to_string(kMaxSseEvent >> 20) + " MiB");
-    if (!stream_checked_) {
+    if (!call_->committed()) {
       refuse(std::move(error));
     } else {
       end_raw(std::move(error));
@@ -590,6 +593,18 @@ void MessagesExchange::end_raw(Error error) {
   fail(std::move(error));
 }
 
+// Canonical answers: what this exchange keeps back until the host commits,
+// so that until then none of it is in the call and a refusal leaves the call
+// as it found it (another credential answers it from the start, with one
+// Role). A stream commits with its first content event: its Role (and a
+// Usage, should one come first) wait for that. A whole answer commits with
+// its end: all of it waits for the terminal event.
+bool MessagesExchange::held_until_commit(const Event& event) const {
+  if (event.terminal() || call_->committed()) return false;
+  if (!call_->request().stream) return true;
+  return event.kind == Event::Kind::Role || event.kind == Event::Kind::Usage;
+}
+
 void MessagesExchange::release_held() {
   for (Event& event : held_events_) emit(std::move(event));
   held_events_.clear();
@@ -598,11 +613,11 @@ void MessagesExchange::release_held() {
 bool MessagesExchange::feed_sse(std::string_view bytes) {
   std::optional<Error> error;
   const anthropic::StreamParser::Emit sink = [this](Event e) {
-    if (!committed_ && e.kind == Event::Kind::Role) {
+    if (held_until_commit(e)) {
       held_events_.push_back(std::move(e));
       return;
     }
-    if (!committed_ && e.kind == Event::Kind::Error) {
+    if (e.kind == Event::Kind::Error && !call_->committed()) {
       stream_error_ = std::move(e.error);
       return;
     }
@@ -615,7 +630,7 @@ bool MessagesExchange::feed_sse(std::string_view bytes) {
   });
   if (!error && stream_error_) error = std::move(stream_error_);
   if (error) {
-    if (!committed_) {
+    if (!call_->committed()) {
       error->retry_after = retry_after_;
       refuse(std::move(*error));
     } else {
@@ -662,12 +677,8 @@ void MessagesExchange::finish(const HttpOutcome& outcome) {
   }
   if (!outcome.ok()) {
     Error error = Error::from_transport(outcome, pool().who());
-    if (!committed_) {
-      held_raw_.clear();
-      held_events_.clear();
-      return fail(std::move(error));
-    }
-    if (raw_) return end_raw(std::move(error));
+    // After commit the answer ends in-band: pass-through reports its usage first.
+    if (raw_ && call_->committed()) return end_raw(std::move(error));
     return fail(std::move(error));
   }
   if (mode_ == Mode::Sse) {
@@ -682,7 +693,7 @@ void MessagesExchange::finish(const HttpOutcome& outcome) {
       emit(std::move(e));
     };
     if (auto error = parser_.finish(sink)) {
-      if (!committed_) {
+      if (!call_->committed()) {
         refuse(std::move(*error));
       } else {
         fail(std::move(*error));

@@ -473,6 +473,9 @@ class ChatExchange final : public HttpHandler {
 
   // Emits what was relayed so far, once the stream has shown a valid first
   // frame (before that, comments wait: the attempt may still fall back).
+  // A validation hold, not the commit rule: this provider never decides
+  // whether its Error can still be replaced; it always emits it and the host
+  // (ChatCall::committed()) decides between fallback and an in-band end.
   void flush_raw() {
     if (!stream_valid_ || raw_out_.empty() || terminal_) return;
     emit(Event::raw(std::move(raw_out_)));
@@ -594,7 +597,7 @@ class ChatExchange final : public HttpHandler {
   openai::ChunkParser parser_;
   passthrough::FrameReader frames_;  // RawSse
   std::string raw_out_;       // RawSse: relayed bytes not emitted yet
-  bool stream_valid_ = false;  // RawSse: the first data frame was a JSON object (or [DONE])
+  bool stream_valid_ = false;  // RawSse: the first data frame was a JSON object (or [DONE]): see flush_raw()
   bool saw_done_ = false;      // RawSse: data: [DONE] arrived
   std::optional<Usage> usage_;  // pass-through: usage the upstream reported, emitted before the terminal event
   bool terminal_ = false;

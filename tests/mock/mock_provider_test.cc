@@ -203,6 +203,9 @@ class FakeCall : public ChatCall {
     cv_.notify_all();
   }
 
+  // The mock never asks (it holds nothing back); an ended call answers true, as the host's does.
+  bool committed() const override { return terminal(); }
+
   bool cancelled() const override { return cancelled_.load(); }
 
   void on_cancel(std::function<void()> hook) override {

@@ -3,7 +3,8 @@
 // MemoryStateStore): options and credential sources, the requests it sends
 // (headers, pass-through bytes), the token pool (rotation, refresh before
 // expiry and on 401, one refresh for concurrent calls, cooldowns, disabling,
-// the state's origin rule), count_tokens and the credentials report.
+// the state's origin rule), count_tokens and the credentials report, and the
+// commit rule (another credential only while the host has not committed).
 #include <stdlib.h>
 
 #include <gmock/gmock.h>
@@ -663,6 +664,72 @@ TEST(ClaudePassThrough, AnUpstreamErrorEventMidStreamIsForwardedAndEndsTheCall) 
   EXPECT_EQ(call->events[0].text, before + error);
   EXPECT_EQ(call->events[2].error.status, 529);
   EXPECT_EQ(call->events[2].error.message, "Overloaded");
+}
+
+// ---------------------------------------------------------------------------
+// The commit rule: the host's to say (ChatCall::committed()); the plugin asks
+// it to choose between another credential and an in-band end.
+
+const std::string kOverloadedEvent =
+    "event: error\ndata: " + FakeAnthropic::error_json("overloaded_error", "Overloaded") + "\n\n";
+
+TEST(ClaudeCommitRule, AnErrorAfterTheRoleTriesTheNextCredentialOnlyWhileTheHostHasNotCommitted) {
+  const std::string valid = FakeAnthropic::text_stream({"Bon", "jour"});
+  const std::string opening = valid.substr(0, valid.find("event: content_block_start"));
+  for (const bool committed : {false, true}) {
+    FakeHost host;
+    auto provider = create(claude_plugin(), three_keys(), host);
+    auto call = std::make_shared<FakeCall>(openai_request(true));
+    provider->chat(call);
+    const Started s = started(host).at(0);
+    s.handler->on_response(200, {{"content-type", "text/event-stream"}});
+    EXPECT_TRUE(s.handler->on_body(opening));
+    EXPECT_TRUE(call->events.empty()) << "the Role waits for content";
+    call->force_committed(committed);  // what the host says, whatever the plugin emitted
+    EXPECT_FALSE(s.handler->on_body(kOverloadedEvent));
+    s.handler->on_complete(HttpOutcome{HttpFailure::Cancelled, "stopped by the handler"});
+    if (!committed) {
+      EXPECT_TRUE(call->events.empty()) << "refused: the call is as it was";
+      ASSERT_EQ(started(host).size(), 2u) << "the next credential answers";
+      EXPECT_EQ(header(started(host)[1].request, "x-api-key"), kKeyB);
+      EXPECT_EQ(state_of(*provider, "a"), "cooldown");
+    } else {
+      ASSERT_THAT(kinds(call->events), ElementsAre(Event::Kind::Error));
+      EXPECT_EQ(call->events[0].error.status, 529);
+      EXPECT_EQ(started(host).size(), 1u) << "committed: no other credential can replace the answer";
+    }
+  }
+}
+
+TEST(ClaudeCommitRule, AStreamCommitsWithItsFirstContentAWholeAnswerWithItsEnd) {
+  const std::string valid = FakeAnthropic::text_stream({"Bon", "jour"});
+  const std::string both_deltas = valid.substr(0, valid.find("event: content_block_stop"));
+  for (const bool stream : {true, false}) {
+    FakeHost host;
+    auto provider = create(claude_plugin(), three_keys(), host);
+    auto call = std::make_shared<FakeCall>(openai_request(stream));
+    provider->chat(call);
+    const Started s = started(host).at(0);
+    s.handler->on_response(200, {{"content-type", "text/event-stream"}});
+    EXPECT_TRUE(s.handler->on_body(both_deltas));
+    EXPECT_EQ(call->committed(), stream) << "the FakeCall plays the host's writer";
+    EXPECT_FALSE(s.handler->on_body(kOverloadedEvent));
+    s.handler->on_complete(HttpOutcome{HttpFailure::Cancelled, "stopped by the handler"});
+    if (stream) {
+      ASSERT_THAT(kinds(call->events), ElementsAre(Event::Kind::Role, Event::Kind::TextDelta, Event::Kind::TextDelta,
+                                                   Event::Kind::Error));
+      EXPECT_EQ(call->events.back().error.status, 529);
+      EXPECT_EQ(started(host).size(), 1u);
+      continue;
+    }
+    // A whole answer held its events: the next credential answers the call from the start.
+    EXPECT_TRUE(call->events.empty());
+    ASSERT_EQ(started(host).size(), 2u);
+    answer(started(host)[1], 200, {{"content-type", "text/event-stream"}}, valid);
+    ASSERT_THAT(kinds(call->events), ElementsAre(Event::Kind::Role, Event::Kind::TextDelta, Event::Kind::TextDelta,
+                                                 Event::Kind::Usage, Event::Kind::Finish));
+    EXPECT_EQ(call->events[1].text + call->events[2].text, "Bonjour");
+  }
 }
 
 // ---------------------------------------------------------------------------

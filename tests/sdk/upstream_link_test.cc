@@ -24,6 +24,7 @@ struct Call final : ChatCall {
   std::vector<std::function<void()>> drain_hooks;
   const ChatRequest& request() const override { return request_; }
   void emit(Event) override {}
+  bool committed() const override { return false; }
   bool cancelled() const override { return false; }
   void on_cancel(std::function<void()> fn) override { cancel_hook = std::move(fn); }
   bool client_backlogged() const override { return backlogged; }

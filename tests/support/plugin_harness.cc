@@ -24,10 +24,27 @@ LiveHost::LiveHost() : engine_(std::make_unique<host::HttpEngine>()) {}
 // The engine's last callbacks (cancelled transfers) may still use `fake`.
 LiveHost::~LiveHost() { engine_.reset(); }
 
+bool commits(const ChatRequest& request, const Event& event) {
+  if (event.terminal()) return true;
+  if (!request.stream) return false;
+  switch (event.kind) {
+    case Event::Kind::TextDelta:
+    case Event::Kind::ReasoningDelta:
+    case Event::Kind::ReasoningSignature:
+    case Event::Kind::RedactedReasoning:
+    case Event::Kind::ToolCallDelta:
+    case Event::Kind::Raw:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void LiveCall::emit(Event event) {
   {
     std::lock_guard lock(mu_);
     if (terminal_) return;  // as the host's call: nothing after the terminal event
+    if (commits(request_, event)) committed_ = true;
     if (event.kind == Event::Kind::Raw) raw_bytes_ += event.text.size();
     terminal_ = event.terminal();
     events_.push_back(std::move(event));
@@ -144,9 +161,15 @@ std::string FakeHost::log_text() {
 
 void FakeCall::emit(Event event) {
   std::lock_guard lock(mu_);
+  if (commits(request_, event)) committed_ = true;
   bool terminal = event.terminal();
   events.push_back(std::move(event));
   if (terminal) ended_.notify_all();
+}
+
+bool FakeCall::committed() const {
+  const int forced = forced_committed_;
+  return forced >= 0 ? forced == 1 : committed_.load();
 }
 
 bool FakeCall::wait_for_end(std::chrono::milliseconds timeout) {

@@ -112,6 +112,11 @@ class FakeHost final : public HostServices, Logger, Clock, Timers, llmux::HttpCl
   std::atomic<HttpClient*> real_http_{nullptr};
 };
 
+// The host's commit rule as the test calls play it (the host's answer writer
+// decides it for real): a streamed answer commits with its first content
+// event, a whole one with its terminal event.
+bool commits(const ChatRequest& request, const Event& event);
+
 // A chat call that records the events emitted; the test cancels it, sets its
 // backlog and runs the drained callbacks. Events may come from another
 // thread (a real HTTP client): wait_for_end() before reading them then.
@@ -120,6 +125,10 @@ class FakeCall final : public ChatCall {
   explicit FakeCall(ChatRequest request) : request_(std::move(request)) {}
   const ChatRequest& request() const override { return request_; }
   void emit(Event event) override;
+  // As the host would say (commits()), unless the test forced an answer.
+  bool committed() const override;
+  // From now on committed() answers `value`, whatever was emitted.
+  void force_committed(bool value) { forced_committed_ = value ? 1 : 0; }
   // Waits until a terminal event has been emitted (true) or `timeout` passed.
   bool wait_for_end(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   bool cancelled() const override { return cancelled_; }
@@ -139,6 +148,8 @@ class FakeCall final : public ChatCall {
   ChatRequest request_;
   bool cancelled_ = false;
   std::function<void()> on_cancel_;
+  std::atomic<bool> committed_{false};
+  std::atomic<int> forced_committed_{-1};  // -1: not forced
   std::mutex mu_;
   std::condition_variable ended_;
 };
@@ -172,6 +183,7 @@ class LiveCall final : public ChatCall {
   explicit LiveCall(ChatRequest request) : request_(std::move(request)) {}
   const ChatRequest& request() const override { return request_; }
   void emit(Event event) override;
+  bool committed() const override { return committed_; }  // as the host would say (commits())
   bool cancelled() const override { return false; }
   void on_cancel(std::function<void()>) override {}
   bool client_backlogged() const override { return false; }
@@ -190,6 +202,7 @@ class LiveCall final : public ChatCall {
   std::vector<Event> events_;
   std::size_t raw_bytes_ = 0;
   bool terminal_ = false;
+  std::atomic<bool> committed_{false};
 };
 
 // A chat request parsed from an OpenAI request body; throws

@@ -26,6 +26,16 @@ class ChatCall {
   virtual ~ChatCall() = default;
   virtual const ChatRequest& request() const = 0;
   virtual void emit(Event event) = 0;
+  // The commit rule, decided by the host's answer writer alone: true once any
+  // byte of this call's answer has reached the client. From then on an Error
+  // ends the answer in-band: no other credential, retry or fallback can
+  // replace it. Before it, an Error lets the host retry or fall back, and a
+  // provider that has emitted nothing yet may still answer the call another
+  // way (e.g. with another credential). A streamed answer commits with its
+  // first content event, a whole answer with its terminal event. A call that
+  // has ended (its terminal event is out) answers true: nothing it emits
+  // counts any more. Lock-free; any thread, inside emit() paths too.
+  virtual bool committed() const = 0;
   // True once the client went away or the host gave up on this call.
   virtual bool cancelled() const = 0;
   // Runs `on_cancel` once when the call is cancelled (immediately, on the
