@@ -103,8 +103,8 @@ class Handler final : public Http::Handler {
     }
     PistacheRequest inbound(request);
     auto context = gateway_->observability().start_request();
-    context->id = request_id::choose(inbound.header("x-request-id"), inbound.header("traceparent"));
     auto traceparent = inbound.header("traceparent");
+    context->id = request_id::choose(inbound.header("x-request-id"), traceparent);
     context->traceparent = traceparent && request_id::valid_traceparent(*traceparent)
                                ? std::move(*traceparent)
                                : request_id::make_traceparent(context->id);
