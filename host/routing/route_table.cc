@@ -75,8 +75,8 @@ RouteTable::RouteTable(GatewayConfig config, std::vector<ProviderSlot> slots)
 }
 
 std::string_view RouteTable::model_label(std::string_view requested, std::string_view resolved) const {
-  if (auto it = label_models_.find(std::string(resolved)); it != label_models_.end()) return *it;
-  if (auto it = label_models_.find(std::string(requested)); it != label_models_.end()) return *it;
+  if (auto it = label_models_.find(resolved); it != label_models_.end()) return *it;
+  if (auto it = label_models_.find(requested); it != label_models_.end()) return *it;
   return "other";
 }
 

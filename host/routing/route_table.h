@@ -69,7 +69,12 @@ class RouteTable {
   const RouteDecl* match_route(std::string_view model) const;
   GatewayConfig config_;
   std::vector<ProviderSlot> slots_;
-  std::unordered_set<std::string> label_models_;
+  // Looked up by string_view (per request): no string made for the lookup.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+  };
+  std::unordered_set<std::string, NameHash, std::equal_to<>> label_models_;
 };
 
 // True if `name` matches `pattern` ('*' any run, '?' one char).
