@@ -32,20 +32,6 @@ namespace llmux::host {
 
 namespace writer_detail {
 
-inline bool is_content(Event::Kind kind) {
-  switch (kind) {
-    case Event::Kind::TextDelta:
-    case Event::Kind::ReasoningDelta:
-    case Event::Kind::ReasoningSignature:
-    case Event::Kind::RedactedReasoning:
-    case Event::Kind::ToolCallDelta:
-    case Event::Kind::Raw:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Raw bytes name the upstream's model: give them the client's.
 template <class Dialect>
 Event with_client_model(const Event& event, const std::string& client_model) {
@@ -153,7 +139,7 @@ class StreamAnswerWriter final : public AnswerWriter {
       append_response_head(out_, {200, "text/event-stream", true, 0, context_.close_connection,
                                   answer_headers(provider_, context_.request->id)});
     }
-    if (!pending_.empty() && writer_detail::is_content(event.kind)) context_.request->note_first_token();
+    if (!pending_.empty() && event.content()) context_.request->note_first_token();
     append_chunk(out_, pending_);
     pending_.clear();
     if (finished_) out_.append(kLastChunk);

@@ -27,17 +27,7 @@ LiveHost::~LiveHost() { engine_.reset(); }
 bool commits(const ChatRequest& request, const Event& event) {
   if (event.terminal()) return true;
   if (!request.stream) return false;
-  switch (event.kind) {
-    case Event::Kind::TextDelta:
-    case Event::Kind::ReasoningDelta:
-    case Event::Kind::ReasoningSignature:
-    case Event::Kind::RedactedReasoning:
-    case Event::Kind::ToolCallDelta:
-    case Event::Kind::Raw:
-      return true;
-    default:
-      return false;
-  }
+  return event.content();
 }
 
 void LiveCall::emit(Event event) {

@@ -93,6 +93,20 @@ struct Event {
   llmux::Error error;       // Error
 
   bool terminal() const noexcept { return kind == Kind::Finish || kind == Kind::Error; }
+  // Something the client sees as answer content (a streamed answer commits with the first one).
+  bool content() const noexcept {
+    switch (kind) {
+      case Kind::TextDelta:
+      case Kind::ReasoningDelta:
+      case Kind::ReasoningSignature:
+      case Kind::RedactedReasoning:
+      case Kind::ToolCallDelta:
+      case Kind::Raw:
+        return true;
+      default:
+        return false;
+    }
+  }
 
   static Event role() { Event e; e.kind = Kind::Role; return e; }
   static Event text_delta(std::string t) { Event e; e.kind = Kind::TextDelta; e.text = std::move(t); return e; }
