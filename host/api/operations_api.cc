@@ -62,10 +62,10 @@ class TokensApi final : public InboundApi {
 
 // The state label of llmux_provider_state for one provider.
 const char* provider_state(const ProviderSlot& slot, const std::map<std::string, ProviderHealth::Status>& health) {
-  if (!slot.ready()) return slot.state.rfind("not configured", 0) == 0 ? "not_configured" : "unavailable";
-  if (slot.provider->condition().state == ProviderCondition::State::Unauthorized) return "unauthorized";
+  if (!slot.ready()) return slot.not_configured ? "not_configured" : "unavailable";
+  if (slot.unauthorized()) return "unauthorized";
   auto it = health.find(slot.name);
-  if (it != health.end() && it->second.state.rfind("cooling", 0) == 0) return "cooldown";
+  if (it != health.end() && it->second.cooling_down) return "cooldown";
   return "up";
 }
 

@@ -198,20 +198,15 @@ void Exchange::run_next_step() {
     retries_ = 0;
     // Not loaded, unauthorized by its own account, or cooling down: skip it.
     std::string reason;
-    std::string code;
     auto admission = ProviderHealth::Admission::Skip;
-    if (!slot.ready()) {
-      reason = slot.state;
-    } else if (ProviderCondition condition = slot.provider->condition();
-               condition.state != ProviderCondition::State::Up) {
-      reason = "unauthorized: " + condition.reason;
-      code = "provider_unauthorized";
+    if (auto unusable = slot.unusable_reason()) {
+      reason = std::move(*unusable);
     } else {
       admission = services_.health.admit(slot.name, &reason);
     }
     if (admission == ProviderHealth::Admission::Skip) {
       last_error_ = Error::unavailable("provider '" + slot.name + "' is " + reason);
-      if (!code.empty()) last_error_->code = code;
+      if (slot.unauthorized()) last_error_->code = "provider_unauthorized";
       Log::write(LogLevel::Debug, "router", "skip '" + slot.name + "' (" + reason + ")");
       std::lock_guard lock(writer_mutex_);
       context_->attempts.push_back({slot.name, "skipped", 0, std::chrono::microseconds(0)});

@@ -98,6 +98,7 @@ std::shared_ptr<const RouteTable> Gateway::build_table(GatewayConfig config) {
         throw;  // a wrong option is an error in the file: reject it
       } catch (const NotConfigured& e) {
         slot.state = std::string("not configured: ") + e.what();
+        slot.not_configured = true;
       } catch (const std::exception& e) {
         slot.state = std::string("unavailable: ") + e.what();
       }

@@ -70,6 +70,7 @@ std::vector<ProviderHealth::Status> ProviderHealth::snapshot() const {
     } else if (state.cooling && now < state.cooldown_until) {
       auto left = std::chrono::duration_cast<std::chrono::seconds>(state.cooldown_until - now).count() + 1;
       status.state = "cooling down (" + std::to_string(left) + "s left)";
+      status.cooling_down = true;
     } else if (state.cooling) {
       status.state = "cooldown over, waiting for a probe";
     } else {

@@ -33,6 +33,7 @@ class ProviderHealth {
     std::string state;  // "healthy", "failing (N in a row)", "cooling down (Ns left)", "probing"
     int consecutive_failures = 0;
     std::string last_error;
+    bool cooling_down = false;  // skipped by chains now (state says for how long)
   };
   std::vector<Status> snapshot() const;
 

@@ -11,8 +11,7 @@ void count_input_tokens(ProviderHealth& health, std::shared_ptr<const RouteTable
                         ChatRequest request, TokenCountAnswer answer) {
   const std::int64_t estimate = anthropic::estimate_input_tokens(request);
   for (const ResolvedStep& step : resolution.chain) {
-    if (!step.slot->ready()) continue;
-    if (step.slot->provider->condition().state != ProviderCondition::State::Up) continue;
+    if (step.slot->unusable_reason()) continue;
     std::string why;
     const auto admission = health.admit(step.slot->name, &why);
     if (admission == ProviderHealth::Admission::Skip) continue;

@@ -23,6 +23,17 @@ std::string follow_aliases(const GatewayConfig& config, std::string_view model) 
 
 }  // namespace
 
+std::optional<std::string> ProviderSlot::unusable_reason() const {
+  if (!ready()) return state;
+  ProviderCondition condition = provider->condition();
+  if (condition.state != ProviderCondition::State::Up) return "unauthorized: " + condition.reason;
+  return std::nullopt;
+}
+
+bool ProviderSlot::unauthorized() const {
+  return ready() && provider->condition().state == ProviderCondition::State::Unauthorized;
+}
+
 bool wildcard_match(std::string_view pattern, std::string_view name) {
   // Greedy match with backtracking to the last '*': O(|pattern| * |name|) at
   // worst, no recursion.

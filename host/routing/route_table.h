@@ -27,7 +27,13 @@ struct ProviderSlot {
   std::string state;                   // "ready", "not configured: ...", "unavailable: ..."
   RetryPolicy retry;
   CooldownPolicy cooldown;
+  bool not_configured = false;         // a secret it needs is unset (state says which)
   bool ready() const { return provider != nullptr; }
+  // Why the provider cannot take a request now by its own account (not
+  // loaded, not configured, or ProviderCondition not Up), or nullopt. The
+  // host's cooldowns come on top (ProviderHealth).
+  std::optional<std::string> unusable_reason() const;
+  bool unauthorized() const;
 };
 
 struct ResolvedStep {
