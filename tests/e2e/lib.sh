@@ -106,38 +106,53 @@ EOF
 LLMUX_PID=""
 LLMUX_PORT=""
 
-# Starts llmux and waits for /healthz. A port taken between picking and
-# binding is retried with another port; any other early exit is a failure.
-e2e_start_llmux() {
-  local bin=$1 config=$2 log=$3 attempt
+# Starts a server on a free loopback port and waits until it answers.
+#   e2e_serve NAME LOG READY_PATH SECONDS BUSY_PATTERN START_FUNCTION
+# START_FUNCTION PORT must `exec` the server (so the PID is the server's);
+# e2e_serve runs it in the background with its output in LOG. A port taken between picking and binding (LOG matches
+# BUSY_PATTERN) is retried with another port; any other early exit, or no
+# answer at READY_PATH within SECONDS, is a failure. Sets E2E_SERVED_PID and
+# E2E_SERVED_PORT.
+e2e_serve() {
+  local name=$1 log=$2 ready=$3 seconds=$4 busy=$5 start=$6 attempt
   for attempt in 1 2 3 4 5; do
-    LLMUX_PORT=$(e2e_free_port)
-    "$bin" --config "$config" --listen "127.0.0.1:$LLMUX_PORT" >"$log" 2>&1 &
-    LLMUX_PID=$!
-    for _ in $(seq 1 200); do  # up to 20 s
-      if ! kill -0 "$LLMUX_PID" 2>/dev/null; then
-        wait "$LLMUX_PID" || true
-        LLMUX_PID=""
+    E2E_SERVED_PORT=$(e2e_free_port)
+    "$start" "$E2E_SERVED_PORT" >"$log" 2>&1 &
+    E2E_SERVED_PID=$!
+    for _ in $(seq 1 $((seconds * 10))); do
+      if ! kill -0 "$E2E_SERVED_PID" 2>/dev/null; then
+        wait "$E2E_SERVED_PID" || true
+        E2E_SERVED_PID=""
         break
       fi
-      if curl -sf --max-time 2 "http://127.0.0.1:$LLMUX_PORT/healthz" >/dev/null 2>&1; then
-        e2e_log "llmux (pid $LLMUX_PID) listening on 127.0.0.1:$LLMUX_PORT"
+      if curl -sf --max-time 2 "http://127.0.0.1:$E2E_SERVED_PORT$ready" >/dev/null 2>&1; then
+        e2e_log "$name (pid $E2E_SERVED_PID) listening on 127.0.0.1:$E2E_SERVED_PORT"
         return 0
       fi
       sleep 0.1
     done
-    if [[ -n "$LLMUX_PID" ]]; then
+    if [[ -n "$E2E_SERVED_PID" ]]; then
       cat "$log" >&2
-      e2e_fail "llmux did not answer /healthz on port $LLMUX_PORT within 20 s"
+      e2e_fail "$name did not answer $ready on port $E2E_SERVED_PORT within $seconds s"
     fi
-    if grep -q "cannot listen" "$log"; then
-      e2e_log "port $LLMUX_PORT was taken; trying another (attempt $attempt)"
+    if grep -qE "$busy" "$log"; then
+      e2e_log "port $E2E_SERVED_PORT was taken; trying another (attempt $attempt)"
       continue
     fi
     cat "$log" >&2
-    e2e_fail "llmux exited during startup"
+    e2e_fail "$name exited during startup"
   done
-  e2e_fail "could not find a free port for llmux"
+  e2e_fail "could not find a free port for $name"
+}
+
+# Starts llmux and waits for /healthz (see e2e_serve).
+e2e_start_llmux() {
+  _E2E_LLMUX_BIN=$1
+  _E2E_LLMUX_CONFIG=$2
+  _e2e_llmux_on() { exec "$_E2E_LLMUX_BIN" --config "$_E2E_LLMUX_CONFIG" --listen "127.0.0.1:$1"; }
+  e2e_serve llmux "$3" /healthz 20 "cannot listen" _e2e_llmux_on
+  LLMUX_PID=$E2E_SERVED_PID
+  LLMUX_PORT=$E2E_SERVED_PORT
 }
 
 # Stops llmux with SIGTERM, after which it must exit with status 0 within 10 s

@@ -108,37 +108,14 @@ scrape_configs:
 YAML
 out=$("$PROMTOOL" check config "$WORK/prometheus.yml" 2>&1) || { echo "$out" >&2; e2e_fail "promtool check config"; }
 
-start_prometheus() {
-  local attempt
-  for attempt in 1 2 3 4 5; do
-    PROM_PORT=$(e2e_free_port)
-    "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
-      --web.listen-address="127.0.0.1:$PROM_PORT" --storage.tsdb.retention.time=1h \
-      --web.console.templates="$WORK/none" --web.console.libraries="$WORK/none" \
-      --log.level=info >"$WORK/prometheus.log" 2>&1 &
-    PROM_PID=$!
-    for _ in $(seq 1 300); do  # up to 30 s
-      if ! kill -0 "$PROM_PID" 2>/dev/null; then
-        wait "$PROM_PID" || true
-        PROM_PID=""
-        break
-      fi
-      if curl -sf --max-time 2 "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1; then
-        e2e_log "prometheus (pid $PROM_PID) listening on 127.0.0.1:$PROM_PORT"
-        return 0
-      fi
-      sleep 0.1
-    done
-    [[ -n "$PROM_PID" ]] && e2e_fail "prometheus was not ready within 30 s"
-    if grep -q "address already in use" "$WORK/prometheus.log"; then
-      e2e_log "port $PROM_PORT was taken; trying another (attempt $attempt)"
-      continue
-    fi
-    e2e_fail "prometheus exited during startup"
-  done
-  e2e_fail "could not find a free port for prometheus"
+prometheus_on() {
+  exec "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
+    --web.listen-address="127.0.0.1:$1" --storage.tsdb.retention.time=1h \
+    --web.console.templates="$WORK/none" --web.console.libraries="$WORK/none" --log.level=info
 }
-start_prometheus
+e2e_serve prometheus "$WORK/prometheus.log" /-/ready 30 "address already in use" prometheus_on
+PROM_PID=$E2E_SERVED_PID
+PROM_PORT=$E2E_SERVED_PORT
 
 # prom_query EXPR: the value of the first sample of an instant query, "none"
 # when the result is empty.
