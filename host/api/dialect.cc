@@ -8,7 +8,10 @@ namespace llmux::host {
 const Dialect& dialect_of(Api api) {
   switch (api) {
     case Api::Anthropic: return anthropic_dialect();
-    case Api::OpenAIChat: break;
+    case Api::OpenAIChat:
+    case Api::OpenAIResponses:    // until their own dialects are registered
+    case Api::OpenAICompletions:
+    case Api::OpenAIEmbeddings: break;
   }
   return openai_dialect();
 }

@@ -43,19 +43,43 @@ void ApiRegistry::add(std::unique_ptr<InboundApi> api) {
   apis_.push_back(std::move(api));
 }
 
-const InboundApi* ApiRegistry::find(std::string_view path) const {
-  for (const auto& [known, api] : by_path_) {
-    if (known == path) return api;
-  }
-  // "/chat/completions" for "/v1/chat/completions": base URLs without /v1.
-  if (path.substr(0, 4) != "/v1/") {
-    for (const auto& [known, api] : by_path_) {
-      if (known.size() == path.size() + 3 && known.compare(0, 3, "/v1") == 0 && known.compare(3, known.npos, path) == 0) {
-        return api;
-      }
+namespace {
+
+// `pattern` is a registered path; a segment "{id}" in it matches any one
+// non-empty segment of `path`.
+bool path_matches(std::string_view pattern, std::string_view path) {
+  while (!pattern.empty() && !path.empty()) {
+    const auto pattern_end = pattern.find('/', 1);
+    const auto path_end = path.find('/', 1);
+    std::string_view pattern_segment = pattern.substr(0, pattern_end);
+    std::string_view path_segment = path.substr(0, path_end);
+    if (pattern_segment == "/{id}") {
+      if (path_segment.size() < 2) return false;
+    } else if (pattern_segment != path_segment) {
+      return false;
     }
+    pattern = pattern_end == std::string_view::npos ? std::string_view() : pattern.substr(pattern_end);
+    path = path_end == std::string_view::npos ? std::string_view() : path.substr(path_end);
   }
-  return nullptr;
+  return pattern.empty() && path.empty();
+}
+
+}  // namespace
+
+const InboundApi* ApiRegistry::find(std::string_view path, std::string_view method) const {
+  // "/chat/completions" for "/v1/chat/completions": base URLs without /v1.
+  std::string prefixed;
+  if (path.substr(0, 4) != "/v1/") {
+    prefixed.reserve(path.size() + 3);
+    prefixed.append("/v1").append(path);
+  }
+  const InboundApi* path_only = nullptr;
+  for (const auto& [known, api] : by_path_) {
+    if (!path_matches(known, path) && (prefixed.empty() || !path_matches(known, prefixed))) continue;
+    if (method.empty() || api->method() == method || (method == "HEAD" && api->method() == "GET")) return api;
+    if (path_only == nullptr) path_only = api;
+  }
+  return path_only;
 }
 
 const Dialect& dialect_for_unknown(const InboundRequest& request) {

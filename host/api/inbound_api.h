@@ -77,8 +77,9 @@ class InboundApi {
   virtual std::string_view name() const = 0;
   // The paths it answers, exactly (no query). Paths under /v1 are also
   // answered without the prefix (clients configured with a base URL lacking it).
+  // A segment "{id}" stands for any one segment (the API reads it from path()).
   virtual std::vector<std::string> paths() const = 0;
-  virtual std::string_view method() const = 0;  // "GET" or "POST"; HEAD is answered for GET APIs
+  virtual std::string_view method() const = 0;  // "GET", "POST" or "DELETE"; HEAD is answered for GET APIs
   virtual Access access() const { return Access::Client; }
   // The wire shape of its answers and errors for this request.
   virtual const Dialect& dialect(const InboundRequest& request) const;  // default: OpenAI's
@@ -90,8 +91,10 @@ class InboundApi {
 class ApiRegistry {
  public:
   void add(std::unique_ptr<InboundApi> api);
-  // The API answering `path` (with or without the /v1 prefix), or null.
-  const InboundApi* find(std::string_view path) const;
+  // The API answering `method` on `path` (with or without the /v1 prefix);
+  // else one that answers the path with another method (the caller says 405);
+  // else null. A registered segment "{id}" matches any one segment.
+  const InboundApi* find(std::string_view path, std::string_view method = {}) const;
   const std::vector<std::unique_ptr<InboundApi>>& apis() const { return apis_; }
 
  private:

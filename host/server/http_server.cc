@@ -140,7 +140,7 @@ class Handler final : public Http::Handler {
                 const std::shared_ptr<SocketChannel>& channel, const std::shared_ptr<RequestContext>& context,
                 bool close) {
     auto table = gateway_->table();
-    const InboundApi* api = registry_->find(request.path());
+    const InboundApi* api = registry_->find(request.path(), request.method());
     const Dialect& dialect = api ? api->dialect(request) : dialect_for_unknown(request);
     context->dialect = dialect.api();
     ApiCall call(*gateway_, table, request, context, channel, dialect, close);

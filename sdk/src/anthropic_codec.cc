@@ -1122,6 +1122,8 @@ void StreamRenderer::render(const Event& event, std::string& out) {
   if (done_) return;
   if (raw_ && !event.terminal() && event.kind != Event::Kind::Raw) return;  // pass-through carries it all
   switch (event.kind) {
+    case Event::Kind::Embedding:
+      return;  // not a chat answer
     case Event::Kind::Role:
       return;  // message_start waits for something to show (and maybe usage)
     case Event::Kind::TextDelta: {

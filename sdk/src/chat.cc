@@ -20,6 +20,9 @@ const char* to_string(Api api) noexcept {
   switch (api) {
     case Api::OpenAIChat: return "openai";
     case Api::Anthropic: return "anthropic";
+    case Api::OpenAIResponses: return "responses";
+    case Api::OpenAICompletions: return "completions";
+    case Api::OpenAIEmbeddings: return "embeddings";
   }
   return "openai";
 }

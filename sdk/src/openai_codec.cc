@@ -589,6 +589,8 @@ void ChunkRenderer::ensure_role(std::string& out) {
 void ChunkRenderer::render(const Event& event, std::string& out) {
   if (done_) return;
   switch (event.kind) {
+    case Event::Kind::Embedding:
+      return;  // not a chat answer
     case Event::Kind::Role:
       ensure_role(out);
       return;

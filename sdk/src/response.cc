@@ -40,6 +40,13 @@ void ResponseCollector::add(const Event& event) {
       call->arguments += event.text;
       break;
     }
+    case Event::Kind::Embedding:
+      if (event.index >= 0) {
+        const auto at = static_cast<std::size_t>(event.index);
+        if (response_.embeddings.size() <= at) response_.embeddings.resize(at + 1);
+        response_.embeddings[at] = event.embedding;
+      }
+      break;
     case Event::Kind::Usage:
       response_.usage = event.usage;
       break;
@@ -66,6 +73,9 @@ std::vector<Event> to_events(const ChatResponse& response) {
   for (std::size_t i = 0; i < response.tool_calls.size(); ++i) {
     const ToolCall& call = response.tool_calls[i];
     events.push_back(Event::tool_call_delta(static_cast<int>(i), call.id, call.name, call.arguments));
+  }
+  for (std::size_t i = 0; i < response.embeddings.size(); ++i) {
+    events.push_back(Event::embedding_of(static_cast<int>(i), response.embeddings[i]));
   }
   if (response.usage) events.push_back(Event::usage_report(*response.usage));
   if (response.error) {

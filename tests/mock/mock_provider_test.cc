@@ -335,6 +335,7 @@ std::string describe(const Event& e) {
     case Event::Kind::ReasoningSignature: return "signature:" + e.text;
     case Event::Kind::RedactedReasoning: return "redacted:" + e.text;
     case Event::Kind::Raw: return "raw:" + e.text;
+    case Event::Kind::Embedding: return "embedding:" + std::to_string(e.index);
     case Event::Kind::ToolCallDelta:
       return "tool:" + std::to_string(e.index) + ":" + e.id + ":" + e.name + ":" + e.text;
     case Event::Kind::Usage:

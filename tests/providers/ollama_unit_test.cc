@@ -52,6 +52,7 @@ std::string describe(const std::vector<Event>& events) {
       case Event::Kind::ReasoningSignature: s.append("S(").append(e.text).append(")"); break;
       case Event::Kind::RedactedReasoning: s.append("D(").append(e.text).append(")"); break;
       case Event::Kind::Raw: s.append("W(").append(e.text).append(")"); break;
+      case Event::Kind::Embedding: s.append("E").append(std::to_string(e.index)); break;
       case Event::Kind::ToolCallDelta:
         s.append("C").append(std::to_string(e.index)).append("(").append(e.id).append(",").append(e.name);
         s.append(",").append(e.text).append(")");

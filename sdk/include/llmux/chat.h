@@ -68,6 +68,12 @@ struct Tool {
   std::string description;
   std::string parameters_json = "{}";  // JSON Schema as JSON text
   std::optional<bool> strict;
+  // A Responses API `custom` tool, whose input is free text (Codex's
+  // apply_patch). Every provider is offered it as a function with one string
+  // parameter `input` (parameters_json says so) and its calls carry arguments
+  // {"input": text}; the Responses codec unwraps them back into a
+  // custom_tool_call. Other codecs treat it as a plain function.
+  bool freeform = false;
 };
 
 struct ToolChoice {
@@ -90,10 +96,48 @@ struct Sampling {
 // The one enumeration of inbound API dialects in llmux: the API a request
 // arrived in (a provider of the same family may pass the original body
 // through), and the shape of every answer and error the host writes for it.
-enum class Api { OpenAIChat, Anthropic };
+enum class Api {
+  OpenAIChat,         // POST /v1/chat/completions
+  Anthropic,          // POST /v1/messages
+  OpenAIResponses,    // POST /v1/responses
+  OpenAICompletions,  // POST /v1/completions (legacy text completion, fill-in-the-middle)
+  OpenAIEmbeddings,   // POST /v1/embeddings
+};
 
-// "openai" or "anthropic": stable label values (metrics, access log).
+// "openai", "anthropic", "responses", "completions", "embeddings": stable
+// label values (metrics, access log).
 const char* to_string(Api api) noexcept;
+
+// What a request asks a provider for.
+enum class Operation {
+  Chat,        // a conversation turn (chat, messages, responses)
+  Completion,  // continue a text (ChatRequest::completion is set)
+  Embedding,   // vectors for texts (ChatRequest::embedding is set)
+};
+
+// A legacy text completion (/v1/completions). The codec also states it as a
+// chat (`messages` asks for the text that belongs at the cursor), so a
+// provider without a native completion endpoint answers it as a chat; one
+// with such an endpoint reads this instead.
+struct TextCompletion {
+  std::string prompt;  // the text before the cursor
+  std::string suffix;  // fill-in-the-middle: the text after it (empty when none)
+};
+
+// An embeddings request (/v1/embeddings): texts, or token-id arrays.
+struct EmbeddingInput {
+  std::vector<std::string> texts;
+  std::vector<std::vector<std::int64_t>> tokens;  // set instead of texts when the client sent token ids
+  bool base64 = false;                            // encoding_format "base64" (else "float")
+  std::optional<std::int64_t> dimensions;
+  std::size_t size() const { return texts.empty() ? tokens.size() : texts.size(); }
+};
+
+// Reasoning asked for (Responses `reasoning`, chat `reasoning_effort`).
+struct ReasoningOptions {
+  std::string effort;   // "minimal" | "low" | "medium" | "high" ... as the client said; empty when not given
+  std::string summary;  // Responses: "auto" | "concise" | "detailed"; empty when not given
+};
 
 struct ChatRequest {
   std::string model;  // the name sent upstream (after alias resolution and per-step renaming)
@@ -104,6 +148,16 @@ struct ChatRequest {
   Sampling sampling;
   bool stream = false;
   bool include_usage = false;  // OpenAI stream_options.include_usage
+  std::optional<ReasoningOptions> reasoning;
+  // Structured output asked for, as raw JSON in Chat Completions'
+  // `response_format` shape ({"type":"json_schema","json_schema":{...}});
+  // empty when the client asked for plain text.
+  std::string response_format;
+  std::optional<TextCompletion> completion;  // Operation::Completion
+  std::optional<EmbeddingInput> embedding;   // Operation::Embedding
+  // What the codec dropped or changed on the way in (a built-in tool no
+  // provider can run, ...): the host logs each once per request.
+  std::vector<std::string> warnings;
   // Members llmux does not model, kept for pass-through: name -> raw JSON value
   // text. They belong to `source_api`: a codec of another API must not forward them.
   std::vector<std::pair<std::string, std::string>> extra;
@@ -124,6 +178,10 @@ struct ChatRequest {
       if (key == name) return value;
     }
     return {};
+  }
+
+  Operation operation() const {
+    return embedding ? Operation::Embedding : completion ? Operation::Completion : Operation::Chat;
   }
 
   // Text of the last user message (joined text parts), or empty.

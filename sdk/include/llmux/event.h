@@ -3,7 +3,10 @@
 //
 // Order contract for one call:
 //   Role? Usage? (TextDelta | ReasoningDelta | ReasoningSignature | RedactedReasoning |
-//                 ToolCallDelta | Raw)* Usage? (Finish | Error)
+//                 ToolCallDelta | Embedding | Raw)* Usage? (Finish | Error)
+//
+// An embedding call (ChatRequest::embedding) answers with one Embedding event
+// per input, in any order (index says which), then Usage and Finish.
 //
 // A provider that knows the prompt's token count before the first content
 // reports a Usage then (an Anthropic stream's message_start shows it, where
@@ -31,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "llmux/http.h"
 
@@ -78,19 +82,20 @@ struct Error {
 struct Event {
   enum class Kind {
     Role, TextDelta, ReasoningDelta, ReasoningSignature, RedactedReasoning, ToolCallDelta, Raw,
-    Usage, Finish, Error
+    Usage, Finish, Error, Embedding
   };
   Kind kind = Kind::TextDelta;
   // TextDelta, ReasoningDelta: the text; ReasoningSignature: the signature that
   // closes the current thinking block; RedactedReasoning: the opaque data;
   // ToolCallDelta: an arguments fragment; Raw: wire bytes.
   std::string text;
-  int index = 0;            // ToolCallDelta: which tool call (0-based, distinct per call)
+  int index = 0;            // ToolCallDelta: which tool call (0-based, distinct per call); Embedding: which input
   std::string id;           // ToolCallDelta: set on the first delta of a call
   std::string name;         // ToolCallDelta: set on the first delta of a call
   llmux::Usage usage;       // Usage
   FinishReason finish = FinishReason::Stop;  // Finish
   llmux::Error error;       // Error
+  std::vector<float> embedding;  // Embedding: the vector
 
   bool terminal() const noexcept { return kind == Kind::Finish || kind == Kind::Error; }
   // Something the client sees as answer content (a streamed answer commits with the first one).
@@ -102,6 +107,7 @@ struct Event {
       case Kind::RedactedReasoning:
       case Kind::ToolCallDelta:
       case Kind::Raw:
+      case Kind::Embedding:
         return true;
       default:
         return false;
@@ -123,6 +129,9 @@ struct Event {
   static Event tool_call_delta(int index, std::string id, std::string name, std::string arguments) {
     Event e; e.kind = Kind::ToolCallDelta; e.index = index; e.id = std::move(id);
     e.name = std::move(name); e.text = std::move(arguments); return e;
+  }
+  static Event embedding_of(int index, std::vector<float> vector) {
+    Event e; e.kind = Kind::Embedding; e.index = index; e.embedding = std::move(vector); return e;
   }
   static Event usage_report(llmux::Usage u) { Event e; e.kind = Kind::Usage; e.usage = u; return e; }
   static Event finished(FinishReason r) { Event e; e.kind = Kind::Finish; e.finish = r; return e; }

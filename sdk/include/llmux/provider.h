@@ -79,6 +79,12 @@ class Provider {
   // the cancellation. It must not throw: failures are Error events.
   virtual void chat(ChatCallPtr call) = 0;
 
+  // Whether it answers requests of `operation`. A Completion request also
+  // carries its chat form (see TextCompletion), so every chat provider serves
+  // it; Embedding needs a provider that says so. The host skips a provider
+  // that does not serve a request's operation (the chain moves on).
+  virtual bool serves(Operation operation) const { return operation != Operation::Embedding; }
+
   // Exact input-token count for `request` (Anthropic /v1/messages/count_tokens).
   // A provider that can count calls `done` once, on any thread, with the count
   // or an Error, and returns true; the default returns false and the host

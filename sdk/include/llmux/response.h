@@ -17,6 +17,7 @@ struct ChatResponse {
   std::vector<std::string> redacted_reasoning;  // Anthropic redacted_thinking data
   std::string raw;  // pass-through body (Event::Kind::Raw); when set, the rest is empty
   std::vector<ToolCall> tool_calls;  // in index order
+  std::vector<std::vector<float>> embeddings;  // embedding calls: by input index
   std::optional<Usage> usage;
   std::optional<FinishReason> finish;
   std::optional<Error> error;
