@@ -190,6 +190,19 @@ void Exchange::cancel() {
   context_->finish(Outcome::ClientAbort);
 }
 
+namespace {
+
+const char* operation_name(Operation operation) {
+  switch (operation) {
+    case Operation::Chat: return "chat";
+    case Operation::Completion: return "completions";
+    case Operation::Embedding: return "embeddings";
+  }
+  return "chat";
+}
+
+}  // namespace
+
 void Exchange::run_next_step() {
   while (next_step_ < resolution_.chain.size()) {
     if (cancelled()) return;
@@ -201,8 +214,21 @@ void Exchange::run_next_step() {
     auto admission = ProviderHealth::Admission::Skip;
     if (auto unusable = slot.unusable_reason()) {
       reason = std::move(*unusable);
+    } else if (!slot.provider->serves(request_->operation())) {
+      reason = std::string("not serving ") + operation_name(request_->operation());
     } else {
       admission = services_.health.admit(slot.name, &reason);
+    }
+    if (admission == ProviderHealth::Admission::Skip && slot.provider && !slot.provider->serves(request_->operation())) {
+      // A route that sends embeddings to a chat-only provider is a request
+      // (or config) mistake, not an outage.
+      last_error_ = Error::invalid_request("model '" + resolution_.requested + "' is routed to provider '" + slot.name +
+                                               "', which does not serve " + operation_name(request_->operation()),
+                                           "model", "unsupported_operation");
+      Log::write(LogLevel::Debug, "router", "skip '" + slot.name + "' (" + reason + ")");
+      std::lock_guard lock(writer_mutex_);
+      context_->attempts.push_back({slot.name, "skipped", 0, std::chrono::microseconds(0)});
+      continue;
     }
     if (admission == ProviderHealth::Admission::Skip) {
       last_error_ = Error::unavailable("provider '" + slot.name + "' is " + reason);
