@@ -11,6 +11,10 @@ const ApiRegistry& default_registry() {
     r.add(make_models_api());
     r.add(make_anthropic_messages_api());
     r.add(make_anthropic_count_tokens_api());
+    r.add(make_responses_create_api());
+    r.add(make_responses_get_api());
+    r.add(make_responses_delete_api());
+    r.add(make_responses_input_items_api());
     r.add(make_health_api());
     r.add(make_root_api());
     r.add(make_status_api());

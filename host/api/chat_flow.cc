@@ -2,6 +2,7 @@
 
 #include "gateway/exchange.h"
 #include "gateway/gateway.h"
+#include "services/log.h"
 
 namespace llmux::host {
 
@@ -20,6 +21,12 @@ std::optional<RoutedChat> route_chat(ApiCall& call, ChatParser parse) {
   if (auto error = parse(body, chat)) {
     call.fail(*error);
     return std::nullopt;
+  }
+  if (!chat.warnings.empty()) {
+    for (const std::string& warning : chat.warnings) {
+      Log::write(LogLevel::Warn, call.context->api, warning + " (request " + call.context->id + ")");
+    }
+    call.context->warnings = chat.warnings;
   }
   call.context->model_requested = chat.model;
   call.context->stream = chat.stream;
@@ -42,8 +49,8 @@ std::optional<RoutedChat> route_chat(ApiCall& call, ChatParser parse) {
   return routed;
 }
 
-std::shared_ptr<Exchange> start_chat(ApiCall& call, RoutedChat routed) {
-  auto writer = call.dialect.make_writer(call.answer_context(), routed.request);
+std::shared_ptr<Exchange> start_chat(ApiCall& call, RoutedChat routed, std::unique_ptr<AnswerWriter> writer) {
+  if (!writer) writer = call.dialect.make_writer(call.answer_context(), routed.request);
   auto exchange = std::make_shared<Exchange>(
       Exchange::Services{call.gateway.timers(), call.gateway.health()}, call.table, std::move(routed.resolution),
       std::move(routed.request), std::move(writer), call.channel, call.context);

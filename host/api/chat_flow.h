@@ -24,7 +24,8 @@ struct RoutedChat {
 // (413, 400, 404 in the call's dialect) and returns nullopt.
 std::optional<RoutedChat> route_chat(ApiCall& call, ChatParser parse);
 
-// Starts the exchange that answers `routed` in the call's dialect.
-std::shared_ptr<Exchange> start_chat(ApiCall& call, RoutedChat routed);
+// Starts the exchange that answers `routed` with `writer`, by default the
+// call dialect's writer.
+std::shared_ptr<Exchange> start_chat(ApiCall& call, RoutedChat routed, std::unique_ptr<AnswerWriter> writer = nullptr);
 
 }  // namespace llmux::host

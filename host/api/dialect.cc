@@ -2,15 +2,16 @@
 
 #include "api/anthropic_api.h"
 #include "api/openai_api.h"
+#include "api/responses_api.h"
 
 namespace llmux::host {
 
 const Dialect& dialect_of(Api api) {
   switch (api) {
     case Api::Anthropic: return anthropic_dialect();
+    case Api::OpenAIResponses: return responses_dialect();
     case Api::OpenAIChat:
-    case Api::OpenAIResponses:    // until their own dialects are registered
-    case Api::OpenAICompletions:
+    case Api::OpenAICompletions:  // until their own dialects are registered
     case Api::OpenAIEmbeddings: break;
   }
   return openai_dialect();

@@ -33,6 +33,11 @@ class InboundRequest {
   virtual std::string_view method() const = 0;  // "GET", "POST", ...
   virtual std::string_view path() const = 0;    // without the query
   virtual std::optional<std::string> header(std::string_view name) const = 0;
+  // A query parameter's value (decoded), or nullopt.
+  virtual std::optional<std::string> query(std::string_view name) const {
+    (void)name;
+    return std::nullopt;
+  }
   // The body; an API may take it (move from it) for the exchange.
   virtual std::string& body() = 0;
 };

@@ -16,5 +16,9 @@ std::unique_ptr<InboundApi> make_root_api();                     // operations_a
 std::unique_ptr<InboundApi> make_status_api();                   // operations_api.cc
 std::unique_ptr<InboundApi> make_tokens_api();                   // operations_api.cc
 std::unique_ptr<InboundApi> make_metrics_api();                  // operations_api.cc
+std::unique_ptr<InboundApi> make_responses_create_api();         // responses_api.cc
+std::unique_ptr<InboundApi> make_responses_get_api();            // responses_api.cc
+std::unique_ptr<InboundApi> make_responses_delete_api();         // responses_api.cc
+std::unique_ptr<InboundApi> make_responses_input_items_api();    // responses_api.cc
 
 }  // namespace llmux::host

@@ -264,7 +264,7 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
     throw ConfigError(root, "expected a map of settings (listen, providers, routes, ...) at the top level");
   }
   root.check_keys({"listen", "plugins_dir", "state_dir", "client_keys", "admin_key", "max_body", "threads", "providers",
-                   "routes", "aliases", "default", "access_log", "metrics"});
+                   "routes", "aliases", "default", "access_log", "metrics", "responses"});
 
   if (const ConfigNode* node = root.find("listen"); node != nullptr && !node->is_null()) {
     parse_listen(*node, config.listen_host, config.listen_port);
@@ -328,6 +328,18 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
 
   if (const ConfigNode* node = root.find("max_body"); node != nullptr && !node->is_null()) {
     config.max_body_bytes = parse_size(*node);
+  }
+
+  if (const ConfigNode* node = root.find("responses"); node != nullptr && !node->is_null()) {
+    // Stored Responses (previous_response_id): how long and how much.
+    node->check_keys({"store_ttl", "store_max"});
+    auto ttl = node->get_duration("store_ttl", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    config.responses_store.ttl));
+    if (ttl < std::chrono::seconds(1)) throw ConfigError(*node->find("store_ttl"), "store_ttl must be at least 1s");
+    config.responses_store.ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+    if (const ConfigNode* max = node->find("store_max"); max != nullptr && !max->is_null()) {
+      config.responses_store.max_bytes = parse_size(*max);
+    }
   }
 
   if (const ConfigNode* node = root.find("threads"); node != nullptr && !node->is_null()) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "services/response_store.h"
 #include "llmux/config.h"
 
 namespace llmux::host {
@@ -90,6 +91,7 @@ struct GatewayConfig {
   std::vector<ClientKey> client_keys;    // empty = no auth
   std::string admin_key;                 // empty = admin endpoints need a client key (or nothing)
   std::size_t max_body_bytes = 32u << 20;
+  ResponseStoreLimits responses_store;  // `responses: {store_ttl, store_max}`
   unsigned threads = 0;                  // 0 = one per core
   AccessLogTarget access_log;
   MetricsOptions metrics;

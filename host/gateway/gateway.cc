@@ -80,6 +80,7 @@ std::uint64_t Gateway::generation() const {
 std::shared_ptr<const RouteTable> Gateway::build_table(GatewayConfig config) {
   if (options_.plugins_dir) config.plugins_dir = *options_.plugins_dir;
   registry_.load_directory(config.plugins_dir);  // loads only files not loaded yet
+  responses_.set_limits(config.responses_store);
 
   // One store per folder; providers of a later table share it while it is unchanged.
   if (!state_ || state_->dir() != config.state_dir) state_ = std::make_shared<FileStateStore>(config.state_dir);

@@ -41,6 +41,7 @@ class Gateway {
   HttpEngine& http() { return http_; }
   ProviderHealth& health() { return health_; }
   Observability& observability() { return *observability_; }
+  ResponseStore& responses() { return responses_; }
   const GatewayOptions& options() const { return options_; }
   std::uint64_t generation() const;  // tables built so far
 
@@ -55,6 +56,7 @@ class Gateway {
   std::shared_ptr<Observability> observability_ = std::make_shared<Observability>();
   ProviderHealth health_;  // survives reloads; destroyed last
   TimerService timers_;
+  ResponseStore responses_;  // survives reloads; its limits follow the config
   HttpEngine http_;  // outlives the providers (destroyed after the registry and table)
   PluginRegistry registry_;
   std::shared_ptr<FileStateStore> state_;  // touched only under reload_mutex_ (build_table)

@@ -208,6 +208,14 @@ std::string AccessLog::format(const RequestContext& c) {
   append_int(out, static_cast<std::int64_t>(c.bytes_in));
   out.append(",\"bytes_out\":");
   append_int(out, static_cast<std::int64_t>(c.bytes_out));
+  if (!c.warnings.empty()) {
+    out.append(",\"warnings\":[");
+    for (std::size_t i = 0; i < c.warnings.size() && i < 8; ++i) {
+      if (i) out.push_back(',');
+      json::append_quoted(out, std::string_view(c.warnings[i]).substr(0, 256));
+    }
+    out.push_back(']');
+  }
   out.push_back('}');
   return out;
 }

@@ -77,6 +77,7 @@ class RequestContext {
   std::string model_requested;  // as the client wrote it (the access log keeps it, bounded)
   std::string model_label = "other";  // bounded (RouteTable::model_label)
   std::string route = "none";         // the matched route pattern, "default", or "none"
+  std::vector<std::string> warnings;  // what the codec dropped or changed (ChatRequest::warnings)
 
   // Attempts and the answer.
   std::vector<AttemptRecord> attempts;

@@ -41,6 +41,9 @@ class PistacheRequest final : public InboundRequest {
   std::string_view method() const override { return Http::methodString(request_.method()); }
   std::string_view path() const override { return request_.resource(); }
   std::optional<std::string> header(std::string_view name) const override { return header_value(request_, name); }
+  std::optional<std::string> query(std::string_view name) const override {
+    return request_.query().get(std::string(name));
+  }
   // Pistache resets the request (and its body) once onRequest returns; an API
   // that keeps the body moves it out before then.
   std::string& body() override { return const_cast<std::string&>(request_.body()); }

@@ -44,9 +44,35 @@ void restore_anthropic_frame(std::string_view data, std::string_view model_token
   out.append(data.substr(at + message->size()));
 }
 
+// Responses stream: the events that carry the response object
+// (response.created, .in_progress, .completed, .incomplete, .failed) name the
+// model inside their "response"; deltas name none.
+void restore_responses_frame(std::string_view data, std::string_view model_token, std::string& out) {
+  if (data.find("\"response\"") == std::string_view::npos) {
+    out.append(data);
+    return;
+  }
+  auto response = json::find_member(data, "response");
+  if (!response || response->empty() || response->front() != '{') {
+    out.append(data);
+    return;
+  }
+  std::size_t at = static_cast<std::size_t>(response->data() - data.data());
+  std::size_t mark = out.size();
+  out.append(data.substr(0, at));
+  if (!json::append_with_member(out, *response, "model", model_token)) {
+    out.resize(mark);
+    out.append(data);
+    return;
+  }
+  out.append(data.substr(at + response->size()));
+}
+
 void restore_frame(Api api, std::string_view data, std::string_view model_token, std::string& out) {
   if (api == Api::Anthropic) {
     restore_anthropic_frame(data, model_token, out);
+  } else if (api == Api::OpenAIResponses) {
+    restore_responses_frame(data, model_token, out);
   } else {
     restore_openai_object(data, model_token, out);
   }

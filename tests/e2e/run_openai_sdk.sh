@@ -41,7 +41,7 @@ e2e_workdir openai
 # npm packages: a cache inside the build tree, refreshed when the lock changes.
 e2e_npm_install "$TEST_SRC" "$CACHE" openai
 have=$E2E_NPM_VERSION
-cp "$TEST_SRC/openai_sdk.test.mjs" "$CACHE/"  # beside node_modules, so `import 'openai'` resolves
+cp "$TEST_SRC"/*.test.mjs "$CACHE/"  # beside node_modules, so `import 'openai'` resolves
 
 cat >"$WORK/providers.yaml" <<EOF
 listen: 127.0.0.1:8080   # overridden by --listen
@@ -93,7 +93,7 @@ e2e_start_llmux "$LLMUX_BINARY" "$WORK/providers.yaml" "$WORK/llmux.log"
 e2e_log "openai@$have on node $(node --version) against http://127.0.0.1:$LLMUX_PORT/v1 ($MODE)"
 status=0
 (cd "$CACHE" && LLMUX_BASE_URL="http://127.0.0.1:$LLMUX_PORT/v1" LLMUX_API_KEY="$API_KEY" \
-  node --test --test-reporter=spec openai_sdk.test.mjs) || status=$?
+  node --test --test-reporter=spec ./*.test.mjs) || status=$?
 
 if ((status == 0)) && ! e2e_stop_llmux "$WORK/llmux.log"; then
   e2e_fail "llmux did not shut down cleanly"

@@ -15,6 +15,27 @@ std::string restored(Api api, std::string_view raw, std::string_view model = "my
   return out.substr(5);
 }
 
+// ---------------------------------------------------------- OpenAI Responses
+
+TEST(RestoreModelResponses, ResponseObjectsInEventsAndBodies) {
+  const std::string raw =
+      "event: response.created\n"
+      "data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\","
+      "\"object\":\"response\",\"model\":\"gpt-5-2025\",\"output\":[]}}\n\n"
+      "event: response.output_text.delta\n"
+      "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"\\\"model\\\":\\\"x\\\"\"}\n\n"
+      "event: response.completed\n"
+      "data: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\","
+      "\"model\":\"gpt-5-2025\",\"output\":[{\"type\":\"message\",\"content\":[{\"text\":\"model\"}]}]}}\n\n";
+  std::string expected = raw;
+  for (auto at = expected.find("gpt-5-2025"); at != std::string::npos; at = expected.find("gpt-5-2025")) {
+    expected.replace(at, 10, "my-model");
+  }
+  EXPECT_EQ(restored(Api::OpenAIResponses, raw), expected);
+  EXPECT_EQ(restored(Api::OpenAIResponses, R"({"id":"resp_1","object":"response","model":"up","output":[]})"),
+            R"({"id":"resp_1","object":"response","model":"my-model","output":[]})");
+}
+
 // ---------------------------------------------------------------- OpenAI chat
 
 TEST(RestoreModelOpenAI, WholeBodyTopLevelModelOnly) {

@@ -15,7 +15,10 @@ namespace llmux {
 // (a non-streamed answer) or whole SSE events (a streamed one) in `api`'s
 // wire format: OpenAI chat — the top-level "model" of every JSON object
 // (body, or each `data:` frame); Anthropic — the top-level "model" of a
-// message body, and "message"."model" of a `message_start` event. A `raw`
+// message body, and "message"."model" of a `message_start` event; OpenAI
+// Responses — the top-level "model" of a response body, and "response"."model"
+// of the events that carry the response object; completions and embeddings —
+// as OpenAI chat. A `raw`
 // whose first non-blank byte is '{' is taken as a whole body, anything else as
 // SSE (\n, \r\n or \r line ends). Everything else is copied byte for byte;
 // bytes it cannot read (a cut or invalid object, [DONE]) are copied unchanged.
