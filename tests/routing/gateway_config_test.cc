@@ -96,7 +96,7 @@ TEST(GatewayConfigErrors, UnknownTopLevelKeyWithSuggestion) {
   EXPECT_EQ(e.path(), "provders");
   EXPECT_EQ(e.detail(),
             "unknown key 'provders'; did you mean 'providers'? known keys: listen, plugins_dir, state_dir, "
-            "client_keys, admin_key, max_body, threads, providers, routes, aliases, default, access_log, metrics");
+            "client_keys, admin_key, max_body, threads, providers, routes, aliases, default, access_log, metrics, responses");
 }
 
 TEST(GatewayConfigErrors, UnknownProviderInChain) {
