@@ -1,6 +1,7 @@
 #include "api/dialect.h"
 
 #include "api/anthropic_api.h"
+#include "api/embeddings_api.h"
 #include "api/openai_api.h"
 
 namespace llmux::host {
@@ -10,8 +11,8 @@ const Dialect& dialect_of(Api api) {
     case Api::Anthropic: return anthropic_dialect();
     case Api::OpenAIChat:
     case Api::OpenAIResponses:    // until their own dialects are registered
-    case Api::OpenAICompletions:
-    case Api::OpenAIEmbeddings: break;
+    case Api::OpenAICompletions: break;
+    case Api::OpenAIEmbeddings: return embeddings_dialect();
   }
   return openai_dialect();
 }
