@@ -660,21 +660,17 @@ std::optional<std::vector<ModelInfo>> parse_model_list(const std::string& body, 
 }
 
 
+// A rendered body (chat or embeddings) for the upstream, with g4f's
+// `provider` member added when configured and the request has none.
 std::string render_body(const Core& core, const ChatRequest& request) {
-  openai::RenderOptions options;
-  options.force_usage = true;  // upstreams report streamed usage only when asked
-  std::string body = openai::render_chat_request(request, options);
-  if (!core.config.provider.empty() && !has_extra(request, "provider") && !body.empty() && body.back() == '}') {
-    body.pop_back();
-    body.append(",\"provider\":");
-    json::append_quoted(body, core.config.provider);
-    body.push_back('}');
+  std::string body;
+  if (request.operation() == Operation::Embedding) {
+    body = embeddings::render_request(request);
+  } else {
+    openai::RenderOptions options;
+    options.force_usage = true;  // upstreams report streamed usage only when asked
+    body = openai::render_chat_request(request, options);
   }
-  return body;
-}
-
-std::string render_embeddings_body(const Core& core, const ChatRequest& request) {
-  std::string body = embeddings::render_request(request);
   if (!core.config.provider.empty() && !has_extra(request, "provider") && !body.empty() && body.back() == '}') {
     body.pop_back();
     body.append(",\"provider\":");
@@ -714,11 +710,7 @@ void start_chat(const std::shared_ptr<Core>& core, HttpClient& http, const ChatC
                          : passthrough::upstream_body(chat, core->config.provider);
   }
   bool passthrough = raw_body.has_value();
-  if (passthrough) {
-    request.body = std::move(*raw_body);
-  } else {
-    request.body = embedding ? render_embeddings_body(*core, chat) : render_body(*core, chat);
-  }
+  request.body = passthrough ? std::move(*raw_body) : render_body(*core, chat);
   auto exchange = std::make_shared<ChatExchange>(core, call, key, passthrough);
   exchange->link().attach(http.start(std::move(request), exchange));
 }
