@@ -589,6 +589,15 @@ class ChatExchange final : public HttpHandler {
     std::vector<Event> events;
     auto error = embedding_ ? embeddings::parse_response(body_, events) : openai::parse_chat_completion(body_, events);
     if (error) return fail(std::move(*error));
+    if (embedding_) {
+      const auto vectors = std::count_if(events.begin(), events.end(),
+                                         [](const Event& e) { return e.kind == Event::Kind::Embedding; });
+      const std::size_t inputs = call_->request().embedding->size();
+      if (static_cast<std::size_t>(vectors) != inputs) {
+        return fail(Error::upstream(502, core_->who + ": the upstream sent " + std::to_string(vectors) +
+                                             " embeddings for " + std::to_string(inputs) + " inputs"));
+      }
+    }
     body_.clear();
     body_.shrink_to_fit();
     for (Event& event : events) emit(std::move(event));

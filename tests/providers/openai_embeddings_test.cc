@@ -195,6 +195,11 @@ TEST(OpenAIEmbeddings, WithoutTheClientsBodyTheRequestIsRenderedAndTheAnswerPars
   ASSERT_GE(call->events.size(), 1u);
   EXPECT_EQ(call->events[0].embedding, (std::vector<float>{0.5f, -0.25f}));
   EXPECT_THAT(embedding_requests(upstream).back().body, HasSubstr(R"("encoding_format":"base64")"));
+  // A vector short is a broken answer, not a short list for the client.
+  auto short_one = up.call(embeddings_request(R"({"model":"m","input":["x","y"],"encoding_format":"base64"})"));
+  ASSERT_EQ(kinds(short_one->events), std::vector<Event::Kind>{Event::Kind::Error});
+  EXPECT_EQ(short_one->events[0].error.status, 502);
+  EXPECT_THAT(short_one->events[0].error.message, HasSubstr("the upstream sent 1 embeddings for 2 inputs"));
 }
 
 // ---------------------------------------------------------------------------
