@@ -113,16 +113,22 @@ std::string render_error(const Error& error);
 class StreamRenderer {
  public:
   StreamRenderer(ResponseMeta meta, const ChatRequest& request);
+  // A copy carries on independently from the state it was copied in (the
+  // host's writer keeps a fresh copy to start over); it shares only the
+  // unchanging per-request part, so copying is cheap.
+  StreamRenderer(const StreamRenderer& other);
+  StreamRenderer& operator=(const StreamRenderer& other);
   void render(const Event& event, std::string& out);
   bool done() const;
   // After done(): the response id and its output items as a JSON array
-  // (encrypted reasoning included); empty output when the answer failed.
+  // (encrypted reasoning included); an empty string when the answer failed.
+  // For pass-through: the id and output of the upstream's terminal event.
   const std::string& response_id() const;
   const std::string& output_json() const;
 
  private:
   struct State;
-  std::shared_ptr<State> state_;  // copyable: the host's writer keeps a fresh copy to start over
+  std::shared_ptr<State> state_;  // never shared between renderers (copies copy it)
 };
 
 // Usage of a Responses `usage` object (input_tokens, output_tokens, their
