@@ -173,29 +173,29 @@ std::string tool_name_for(const std::vector<Message>& messages, std::size_t befo
   return {};
 }
 
-// OpenAI's response_format as Ollama's `format`: "json" or a JSON schema.
-std::optional<Value> format_from_extra(const ChatRequest& request, Allocator& a) {
-  for (const auto& [name, text] : request.extra) {
-    if (name != "response_format") continue;
-    rapidjson::Document doc;
-    doc.Parse(text.data(), text.size());
-    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
-    auto type = doc.FindMember("type");
-    if (type == doc.MemberEnd() || !type->value.IsString()) return std::nullopt;
-    std::string_view t(type->value.GetString(), type->value.GetStringLength());
-    if (t == "json_object") return Value("json", a);
-    if (t == "json_schema") {
-      auto js = doc.FindMember("json_schema");
-      if (js == doc.MemberEnd() || !js->value.IsObject()) return Value("json", a);
-      auto schema = js->value.FindMember("schema");
-      if (schema == js->value.MemberEnd() || !schema->value.IsObject()) return Value("json", a);
-      Value v;
-      v.CopyFrom(schema->value, a);
-      return v;
-    }
-    return std::nullopt;
+// OpenAI's response_format as Ollama's `format`: "json" or a JSON schema. A
+// route step's `response_format` (in `extra`) wins over the client's.
+std::optional<Value> format_from_request(const ChatRequest& request, Allocator& a) {
+  std::string_view text = request.response_format;
+  for (const auto& [name, value] : request.extra) {
+    if (name == "response_format") text = value;
   }
-  return std::nullopt;
+  if (text.empty()) return std::nullopt;
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  auto type = doc.FindMember("type");
+  if (type == doc.MemberEnd() || !type->value.IsString()) return std::nullopt;
+  std::string_view t(type->value.GetString(), type->value.GetStringLength());
+  if (t == "json_object") return Value("json", a);
+  if (t != "json_schema") return std::nullopt;
+  auto js = doc.FindMember("json_schema");
+  if (js == doc.MemberEnd() || !js->value.IsObject()) return Value("json", a);
+  auto schema = js->value.FindMember("schema");
+  if (schema == js->value.MemberEnd() || !schema->value.IsObject()) return Value("json", a);
+  Value v;
+  v.CopyFrom(schema->value, a);
+  return v;
 }
 
 // keep_alive: a number of seconds as a number, a duration ("5m") as a string
@@ -386,7 +386,7 @@ ChatBody build_chat_body(const ChatRequest& request, const OllamaOptions& option
   }
 
   doc.AddMember("stream", true, a);
-  if (auto format = format_from_extra(request, a)) doc.AddMember("format", *format, a);
+  if (auto format = format_from_request(request, a)) doc.AddMember("format", *format, a);
   // Ollama's own `think` (thinking models), when a client sends it along.
   for (const auto& [name, text] : request.extra) {
     if (name != "think") continue;

@@ -19,10 +19,11 @@ std::string_view trim(std::string_view text) {
 }
 
 // The members render_chat_request writes itself (the rest arrive in `extra`).
-constexpr std::array<std::string_view, 15> kModeled = {
+constexpr std::array<std::string_view, 17> kModeled = {
     "model",       "messages",          "tools",            "tool_choice", "parallel_tool_calls",
     "temperature", "top_p",             "frequency_penalty", "presence_penalty", "max_tokens",
-    "max_completion_tokens", "seed",    "stop",             "stream",      "stream_options"};
+    "max_completion_tokens", "seed",    "stop",             "stream",      "stream_options",
+    "reasoning_effort", "response_format"};
 
 int modeled_index(std::string_view name) {
   for (std::size_t i = 0; i < kModeled.size(); ++i) {
