@@ -7,6 +7,9 @@
 
 #include <rapidjson/document.h>
 
+#include <fstream>
+#include <thread>
+
 #include "api/inbound_api.h"
 #include "services/response_store.h"
 #include "support/http_client.h"
@@ -244,6 +247,38 @@ TEST(ResponsesApi, AStreamedAnswerIsStoredAsItsCompletedResponse) {
   EXPECT_STREQ(doc["status"].GetString(), "completed");
   EXPECT_EQ(std::string(doc["output"][0]["content"][0]["text"].GetString()),
             std::string(event["response"]["output"][0]["content"][0]["text"].GetString()));
+}
+
+}  // namespace
+}  // namespace llmux::test
+
+namespace llmux::test {
+namespace {
+
+// Codex sends web_search in every request: not refused, dropped for a
+// provider that cannot run it, and the access log says so.
+TEST(ResponsesApi, BuiltInToolsAreDroppedWithAWarningInTheAccessLog) {
+  TempDir dir;
+  const auto log = dir.path() / "access.log";
+  TestGateway gw(std::string(kConfig) + "access_log: " + log.string() + "\n");
+  HttpClient client;
+  auto r = client.post(gw.url("/v1/responses"),
+                       R"({"model":"mock","input":"Say hi, please.","stream":true,)"
+                       R"("tools":[{"type":"web_search","external_web_access":true}]})",
+                       with_header(kBearer));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string line;
+  for (int i = 0; i < 400 && line.empty(); ++i) {
+    gw.gateway().observability().access_log().flush();
+    std::ifstream in(log);
+    std::getline(in, line);
+    if (line.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto doc = parse(line);
+  EXPECT_STREQ(doc["api"].GetString(), "openai.responses");
+  ASSERT_TRUE(doc.HasMember("warnings")) << line;
+  ASSERT_EQ(doc["warnings"].Size(), 1u) << line;
+  EXPECT_THAT(std::string(doc["warnings"][0].GetString()), HasSubstr("web_search"));
 }
 
 }  // namespace
