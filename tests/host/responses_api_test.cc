@@ -283,3 +283,50 @@ TEST(ResponsesApi, BuiltInToolsAreDroppedWithAWarningInTheAccessLog) {
 
 }  // namespace
 }  // namespace llmux::test
+
+namespace llmux::test {
+namespace {
+
+const char* kChainConfig = R"(
+client_keys: [k-client-0001]
+providers:
+  broken:
+    plugin: mock
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+    options: {fail_status: 503}
+  mock:
+    plugin: mock
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+routes:
+  mock: [broken, mock]
+)";
+
+// The fallback rule over Responses: a failure before the first byte moves to
+// the next provider; one after it ends the stream with response.failed.
+TEST(ResponsesApi, FailureBeforeTheFirstByteFallsBackAfterItEndsWithResponseFailed) {
+  TestGateway gw(kChainConfig);
+  HttpClient client;
+  auto r = client.post(gw.url("/v1/responses"), R"({"model":"mock","input":"Say hi, please.","stream":true})",
+                       with_header(kBearer));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-llmux-provider"), "mock");
+  EXPECT_THAT(r.body, HasSubstr("event: response.completed\n"));
+
+  auto cut = client.post(gw.url("/v1/responses"),
+                         R"({"model":"mock","input":"Tell me a long story [[mock:cut=2]]","stream":true})",
+                         with_header(kBearer));
+  ASSERT_EQ(cut.status, 200) << cut.body;
+  auto frames = sse_data(cut.body);
+  ASSERT_FALSE(frames.empty());
+  auto last = parse(frames.back());
+  EXPECT_STREQ(last["type"].GetString(), "response.failed") << cut.body;
+  EXPECT_STREQ(last["response"]["status"].GetString(), "failed");
+  EXPECT_TRUE(last["response"]["error"]["message"].IsString());
+  EXPECT_FALSE(last.HasMember("error")) << "a top-level error key makes the SDK throw";
+  EXPECT_THAT(cut.body, Not(HasSubstr("response.completed")));
+}
+
+}  // namespace
+}  // namespace llmux::test
