@@ -13,8 +13,8 @@ namespace llmux {
 // Appends `raw` to `out` with the model the answer names replaced by
 // `client_model` (plain text, quoted here). `raw` is either a whole JSON body
 // (a non-streamed answer) or whole SSE events (a streamed one) in `api`'s
-// wire format: OpenAI chat — the top-level "model" of every JSON object
-// (body, or each `data:` frame); Anthropic — the top-level "model" of a
+// wire format: OpenAI chat and legacy completions (text_completion) — the
+// top-level "model" of every JSON object (body, or each `data:` frame); Anthropic — the top-level "model" of a
 // message body, and "message"."model" of a `message_start` event. A `raw`
 // whose first non-blank byte is '{' is taken as a whole body, anything else as
 // SSE (\n, \r\n or \r line ends). Everything else is copied byte for byte;
