@@ -2,6 +2,9 @@
 //
 //   POST {base_url}/api/chat   always streamed (NDJSON); the host collects the
 //                              events for a client that asked for no stream
+//   POST {base_url}/api/generate  legacy completions (/v1/completions): prompt
+//                              and suffix (fill-in-the-middle with the model's
+//                              own template), streamed the same way
 //   GET  {base_url}/api/tags   the installed models, refreshed in the
 //                              background every models_ttl
 //
@@ -48,6 +51,9 @@ struct OllamaOptions {
   std::chrono::milliseconds models_ttl{std::chrono::seconds(60)};  // 0: fetch once
   // Extra Ollama `options` (e.g. num_ctx): name -> JSON value text.
   std::vector<std::pair<std::string, std::string>> model_options;
+  // Legacy completions: /api/generate (native, the default) or their chat
+  // form on /api/chat (`completions: chat`).
+  bool native_completions = true;
 
   // Reads and validates a provider's `options` map. Throws ConfigError.
   static OllamaOptions parse(const ConfigNode& options);
@@ -61,8 +67,11 @@ struct ChatBody {
   std::vector<std::string> notes;  // debug-level remarks (e.g. unparsable tool arguments)
 };
 ChatBody build_chat_body(const ChatRequest& request, const OllamaOptions& options);
+// The /api/generate body for a legacy completion: model, prompt, suffix (when
+// there is one), stream, options (sampling as for chat), keep_alive.
+ChatBody build_generate_body(const ChatRequest& request, const OllamaOptions& options);
 
-// Turns the lines of one /api/chat NDJSON stream into events.
+// Turns the lines of one /api/chat or /api/generate NDJSON stream into events.
 class StreamDecoder {
  public:
   enum class Status { Continue, Done, Failed };
