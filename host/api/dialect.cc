@@ -1,6 +1,7 @@
 #include "api/dialect.h"
 
 #include "api/anthropic_api.h"
+#include "api/completions_api.h"
 #include "api/openai_api.h"
 
 namespace llmux::host {
@@ -8,9 +9,9 @@ namespace llmux::host {
 const Dialect& dialect_of(Api api) {
   switch (api) {
     case Api::Anthropic: return anthropic_dialect();
+    case Api::OpenAICompletions: return completions_dialect();
     case Api::OpenAIChat:
     case Api::OpenAIResponses:    // until their own dialects are registered
-    case Api::OpenAICompletions:
     case Api::OpenAIEmbeddings: break;
   }
   return openai_dialect();
