@@ -569,7 +569,11 @@ Plan make_plan(const MockOptions& options, const ChatRequest& request) {
       answer.finish.value_or(answer.tool_calls.empty() ? FinishReason::Stop : FinishReason::ToolCalls);
 
   std::size_t input_chars = 0;
-  for (const Message& m : request.messages) input_chars += utf8_length(m.text());
+  if (request.completion) {  // the prompt as the client sent it, not its chat form
+    input_chars = utf8_length(request.completion->prompt) + utf8_length(request.completion->suffix);
+  } else {
+    for (const Message& m : request.messages) input_chars += utf8_length(m.text());
+  }
   Usage usage;
   usage.input_tokens = tokens_for(input_chars);
   usage.output_tokens = tokens_for(output_chars);

@@ -86,7 +86,7 @@ TEST(MockCompletion, ThePlanAnswersTheCompletionNotTheChatForm) {
   EXPECT_EQ(played.text, "return a + b");
   EXPECT_EQ(played.finish, FinishReason::Stop);
   ASSERT_TRUE(played.usage);
-  EXPECT_GT(played.usage->input_tokens, 0);
+  EXPECT_EQ(played.usage->input_tokens, 5);   // prompt and suffix: 20 characters, not the chat form's
   EXPECT_EQ(played.usage->output_tokens, 3);  // 12 characters
 }
 
