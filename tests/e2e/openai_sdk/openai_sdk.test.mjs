@@ -473,6 +473,8 @@ test('embeddings: bad input is a BadRequestError naming the parameter', async ()
     404,
   );
   assert.equal(unknown.code, 'model_not_found');
+});
+
 // ---------------------------------------------------------------------------
 // Legacy completions (/v1/completions): editors' autocomplete, fill-in-the-middle.
 // The mock completes the prompt itself (directly, or through the openai
