@@ -15,6 +15,7 @@
 #include <mutex>
 #include <utility>
 
+#include "llmux/codec/embeddings.h"
 #include "llmux/codec/openai.h"
 #include "llmux/codec/responses.h"
 #include "llmux/json.h"
@@ -204,6 +205,7 @@ struct Core : std::enable_shared_from_this<Core> {
         who(config.plugin + " provider '" + name + "'"),
         chat_url(config.base_url + "/chat/completions"),
         responses_url(config.base_url + "/responses"),
+        embeddings_url(config.base_url + "/embeddings"),
         models_url(config.base_url + "/models"),
         keys(config.keys, config.unauthorized_cooldown),
         host(services) {}
@@ -213,6 +215,7 @@ struct Core : std::enable_shared_from_this<Core> {
   const std::string who;  // "openai provider 'name'": prefixes transport errors
   const std::string chat_url;
   const std::string responses_url;  // `responses: native`
+  const std::string embeddings_url;
   const std::string models_url;
   KeyPool keys;
 
@@ -324,7 +327,7 @@ namespace {
 // What went up, and so how the answer is read.
 enum class Sent {
   Rendered,     // a chat request llmux rendered: the answer is parsed into events
-  Chat,         // the client's chat body: the answer passes through (passthrough.h)
+  Chat,         // the client's chat (or embeddings) body: the answer passes through (passthrough.h)
   Responses,    // the client's Responses body to /responses: the answer passes through
 };
 
@@ -336,6 +339,7 @@ class ChatExchange final : public HttpHandler {
         key_(key),
         passthrough_(sent != Sent::Rendered),
         responses_(sent == Sent::Responses),
+        embedding_(call_->request().operation() == Operation::Embedding),
         client_wants_usage_(call_->request().include_usage),
         link_(UpstreamLink::create(call_)) {}
 
@@ -348,6 +352,11 @@ class ChatExchange final : public HttpHandler {
     if (status < 200 || status >= 300) {
       mode_ = Mode::Failure;
       retry_after_ = parse_retry_after(headers);
+      return;
+    }
+    if (embedding_) {
+      // An embeddings answer is one JSON body, whatever its content type says.
+      mode_ = passthrough_ ? Mode::RawJson : Mode::Json;
       return;
     }
     std::string_view type = find_header(headers, "content-type").value_or("");
@@ -646,10 +655,11 @@ class ChatExchange final : public HttpHandler {
   }
 
   // A whole answer goes out only once it is a well-formed chat.completion
-  // (a response object for Responses).
+  // (a response object for Responses, an embeddings list for embeddings).
   void finish_raw_json() {
     if (responses_) return finish_raw_response();
-    passthrough::CheckedCompletion checked = passthrough::check_completion(body_);
+    passthrough::CheckedCompletion checked =
+        embedding_ ? passthrough::check_embeddings(body_) : passthrough::check_completion(body_);
     if (!checked.problem.empty()) {
       return fail(Error::upstream(502, core_->who + ": the upstream's answer is " + checked.problem));
     }
@@ -689,7 +699,17 @@ class ChatExchange final : public HttpHandler {
 
   void finish_json() {
     std::vector<Event> events;
-    if (auto error = openai::parse_chat_completion(body_, events)) return fail(std::move(*error));
+    auto error = embedding_ ? embeddings::parse_response(body_, events) : openai::parse_chat_completion(body_, events);
+    if (error) return fail(std::move(*error));
+    if (embedding_) {
+      const auto vectors = std::count_if(events.begin(), events.end(),
+                                         [](const Event& e) { return e.kind == Event::Kind::Embedding; });
+      const std::size_t inputs = call_->request().embedding->size();
+      if (static_cast<std::size_t>(vectors) != inputs) {
+        return fail(Error::upstream(502, core_->who + ": the upstream sent " + std::to_string(vectors) +
+                                             " embeddings for " + std::to_string(inputs) + " inputs"));
+      }
+    }
     body_.clear();
     body_.shrink_to_fit();
     for (Event& event : events) emit(std::move(event));
@@ -700,6 +720,7 @@ class ChatExchange final : public HttpHandler {
   const std::optional<KeyPool::Lease> key_;
   const bool passthrough_;
   const bool responses_;  // the client's Responses body went to /responses
+  const bool embedding_;  // an embeddings call: POST /embeddings, one JSON answer
   const bool client_wants_usage_;  // the client asked for the usage chunk (stream_options.include_usage)
 
   // Touched only on the HTTP thread (the handler's callbacks are sequential).
@@ -762,10 +783,17 @@ std::optional<std::vector<ModelInfo>> parse_model_list(const std::string& body, 
 }
 
 
+// A rendered body (chat or embeddings) for the upstream, with g4f's
+// `provider` member added when configured and the request has none.
 std::string render_body(const Core& core, const ChatRequest& request) {
-  openai::RenderOptions options;
-  options.force_usage = true;  // upstreams report streamed usage only when asked
-  std::string body = openai::render_chat_request(request, options);
+  std::string body;
+  if (request.operation() == Operation::Embedding) {
+    body = embeddings::render_request(request);
+  } else {
+    openai::RenderOptions options;
+    options.force_usage = true;  // upstreams report streamed usage only when asked
+    body = openai::render_chat_request(request, options);
+  }
   if (!core.config.provider.empty() && !has_extra(request, "provider") && !body.empty() && body.back() == '}') {
     body.pop_back();
     body.append(",\"provider\":");
@@ -793,20 +821,26 @@ void start_chat(const std::shared_ptr<Core>& core, HttpClient& http, const ChatC
     }
   }
   const ChatRequest& chat = call->request();
+  const bool embedding = chat.operation() == Operation::Embedding;
   // What goes up: the client's own Responses body (responses: native), its
-  // own chat body (passthrough), or a chat rendered from the request.
+  // own chat or embeddings body (passthrough), or a body rendered from the
+  // request.
   Sent sent = Sent::Rendered;
   std::optional<std::string> raw_body;
-  if (core->config.responses == OpenAICompatConfig::Responses::Native) {
+  if (!embedding && core->config.responses == OpenAICompatConfig::Responses::Native) {
     raw_body = passthrough::responses_body(chat, core->config.provider);
     if (raw_body) sent = Sent::Responses;
   }
   if (!raw_body && core->config.passthrough) {
-    raw_body = passthrough::upstream_body(chat, core->config.provider);
+    raw_body = embedding ? passthrough::embeddings_upstream_body(chat, core->config.provider)
+                         : passthrough::upstream_body(chat, core->config.provider);
     if (raw_body) sent = Sent::Chat;
   }
-  HttpRequest request = core->request("POST", sent == Sent::Responses ? core->responses_url : core->chat_url,
-                                      key ? std::optional(key->index) : std::nullopt, chat.stream);
+  const std::string& url = embedding                  ? core->embeddings_url
+                           : sent == Sent::Responses ? core->responses_url
+                                                     : core->chat_url;
+  HttpRequest request = core->request("POST", url, key ? std::optional(key->index) : std::nullopt,
+                                      chat.stream && !embedding);
   if (!chat.traceparent.empty() && one_line(chat.traceparent)) {
     set_header(request.headers, "traceparent", chat.traceparent);  // the call's trace wins over a configured one
   }
@@ -886,6 +920,10 @@ std::vector<ModelInfo> OpenAICompatProvider::models() const {
     return out;
   }
   return core_->models();
+}
+
+bool OpenAICompatProvider::serves(Operation operation) const {
+  return operation != Operation::Embedding || core_->config.embeddings;
 }
 
 ProviderCondition OpenAICompatProvider::condition() const {
