@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "llmux/codec/embeddings.h"
+#include "llmux/codec/completions.h"
 #include "llmux/codec/openai.h"
 #include "llmux/codec/responses.h"
 #include "llmux/json.h"
@@ -206,6 +207,7 @@ struct Core : std::enable_shared_from_this<Core> {
         chat_url(config.base_url + "/chat/completions"),
         responses_url(config.base_url + "/responses"),
         embeddings_url(config.base_url + "/embeddings"),
+        completions_url(config.base_url + "/completions"),
         models_url(config.base_url + "/models"),
         keys(config.keys, config.unauthorized_cooldown),
         host(services) {}
@@ -216,6 +218,7 @@ struct Core : std::enable_shared_from_this<Core> {
   const std::string chat_url;
   const std::string responses_url;  // `responses: native`
   const std::string embeddings_url;
+  const std::string completions_url;  // legacy completions, sent natively
   const std::string models_url;
   KeyPool keys;
 
@@ -327,19 +330,24 @@ namespace {
 // What went up, and so how the answer is read.
 enum class Sent {
   Rendered,     // a chat request llmux rendered: the answer is parsed into events
-  Chat,         // the client's chat (or embeddings) body: the answer passes through (passthrough.h)
+  Chat,         // the client's chat (completions, embeddings) body: the answer passes through (passthrough.h)
   Responses,    // the client's Responses body to /responses: the answer passes through
 };
 
 class ChatExchange final : public HttpHandler {
  public:
-  ChatExchange(std::shared_ptr<Core> core, ChatCallPtr call, std::optional<KeyPool::Lease> key, Sent sent)
+  // `sent`: what went up (the client's own body passes its answer through
+  // too, passthrough.h). `text_completion`: the request went to
+  // {base_url}/completions, so a re-rendered answer is read as text_completion.
+  ChatExchange(std::shared_ptr<Core> core, ChatCallPtr call, std::optional<KeyPool::Lease> key, Sent sent,
+               bool text_completion)
       : core_(std::move(core)),
         call_(std::move(call)),
         key_(key),
         passthrough_(sent != Sent::Rendered),
         responses_(sent == Sent::Responses),
         embedding_(call_->request().operation() == Operation::Embedding),
+        text_completion_(text_completion),
         client_wants_usage_(call_->request().include_usage),
         link_(UpstreamLink::create(call_)) {}
 
@@ -590,7 +598,7 @@ class ChatExchange final : public HttpHandler {
     const openai::ChunkParser::Emit sink = [this](Event e) { emit(std::move(e)); };
     reader_.feed(bytes, [&](const sse::Message& message) {
       if (error || terminal_) return;
-      error = parser_.feed(message.data, sink);
+      error = feed_chunk(message.data, sink);
     });
     if (error) {
       fail(std::move(*error));
@@ -689,17 +697,25 @@ class ChatExchange final : public HttpHandler {
       // fails to parse, so a truncation still ends as an error).
       std::optional<Error> error;
       reader_.feed("\n\n", [&](const sse::Message& message) {
-        if (!error && !terminal_) error = parser_.feed(message.data, sink);
+        if (!error && !terminal_) error = feed_chunk(message.data, sink);
       });
       if (error) return fail(std::move(*error));
     }
     if (terminal_) return;
-    if (auto error = parser_.finish(sink)) fail(std::move(*error));
+    auto error = text_completion_ ? completion_parser_.finish(sink) : parser_.finish(sink);
+    if (error) fail(std::move(*error));
+  }
+
+  // One upstream chunk, read in the wire format the request went up in.
+  std::optional<Error> feed_chunk(std::string_view data, const openai::ChunkParser::Emit& sink) {
+    return text_completion_ ? completion_parser_.feed(data, sink) : parser_.feed(data, sink);
   }
 
   void finish_json() {
     std::vector<Event> events;
-    auto error = embedding_ ? embeddings::parse_response(body_, events) : openai::parse_chat_completion(body_, events);
+    auto error = embedding_          ? embeddings::parse_response(body_, events)
+                 : text_completion_ ? completions::parse_completion(body_, events)
+                                    : openai::parse_chat_completion(body_, events);
     if (error) return fail(std::move(*error));
     if (embedding_) {
       const auto vectors = std::count_if(events.begin(), events.end(),
@@ -721,6 +737,7 @@ class ChatExchange final : public HttpHandler {
   const bool passthrough_;
   const bool responses_;  // the client's Responses body went to /responses
   const bool embedding_;  // an embeddings call: POST /embeddings, one JSON answer
+  const bool text_completion_;  // the answer is a text_completion (native legacy completions)
   const bool client_wants_usage_;  // the client asked for the usage chunk (stream_options.include_usage)
 
   // Touched only on the HTTP thread (the handler's callbacks are sequential).
@@ -730,6 +747,7 @@ class ChatExchange final : public HttpHandler {
   std::string body_;
   sse::Reader reader_;
   openai::ChunkParser parser_;
+  completions::ChunkParser completion_parser_;  // text_completion_
   passthrough::FrameReader frames_;  // RawSse
   std::string raw_out_;       // RawSse: relayed bytes not emitted yet
   bool stream_valid_ = false;  // RawSse: the first data frame was a JSON object (or [DONE]): see flush_raw()
@@ -783,16 +801,19 @@ std::optional<std::vector<ModelInfo>> parse_model_list(const std::string& body, 
 }
 
 
-// A rendered body (chat or embeddings) for the upstream, with g4f's
-// `provider` member added when configured and the request has none.
-std::string render_body(const Core& core, const ChatRequest& request) {
+// A rendered body for the upstream (chat, embeddings, or with
+// `native_completion` a legacy completion for {base_url}/completions; a
+// completion otherwise goes as its chat form), with g4f's `provider` member
+// added when configured and the request has none.
+std::string render_body(const Core& core, const ChatRequest& request, bool native_completion) {
   std::string body;
   if (request.operation() == Operation::Embedding) {
     body = embeddings::render_request(request);
   } else {
     openai::RenderOptions options;
     options.force_usage = true;  // upstreams report streamed usage only when asked
-    body = openai::render_chat_request(request, options);
+    body = native_completion ? completions::render_request(request, options)
+                             : openai::render_chat_request(request, options);
   }
   if (!core.config.provider.empty() && !has_extra(request, "provider") && !body.empty() && body.back() == '}') {
     body.pop_back();
@@ -822,30 +843,37 @@ void start_chat(const std::shared_ptr<Core>& core, HttpClient& http, const ChatC
   }
   const ChatRequest& chat = call->request();
   const bool embedding = chat.operation() == Operation::Embedding;
+  // A legacy completion goes to the upstream's own completions endpoint
+  // unless the provider says to send its chat form.
+  const bool native_completion =
+      chat.completion.has_value() && core->config.completions == OpenAICompatConfig::Completions::Native;
   // What goes up: the client's own Responses body (responses: native), its
-  // own chat or embeddings body (passthrough), or a body rendered from the
-  // request.
+  // own chat, completions or embeddings body (passthrough), or a body
+  // rendered from the request.
   Sent sent = Sent::Rendered;
   std::optional<std::string> raw_body;
-  if (!embedding && core->config.responses == OpenAICompatConfig::Responses::Native) {
+  if (!embedding && !chat.completion && core->config.responses == OpenAICompatConfig::Responses::Native) {
     raw_body = passthrough::responses_body(chat, core->config.provider);
     if (raw_body) sent = Sent::Responses;
   }
-  if (!raw_body && core->config.passthrough) {
+  // Pass-through needs the upstream to speak the client's API: a completion's
+  // chat form never passes through (upstream_body sees it is no chat body).
+  if (!raw_body && core->config.passthrough && (native_completion || !chat.completion)) {
     raw_body = embedding ? passthrough::embeddings_upstream_body(chat, core->config.provider)
                          : passthrough::upstream_body(chat, core->config.provider);
     if (raw_body) sent = Sent::Chat;
   }
   const std::string& url = embedding                  ? core->embeddings_url
+                           : native_completion       ? core->completions_url
                            : sent == Sent::Responses ? core->responses_url
                                                      : core->chat_url;
-  HttpRequest request = core->request("POST", url, key ? std::optional(key->index) : std::nullopt,
-                                      chat.stream && !embedding);
+  HttpRequest request =
+      core->request("POST", url, key ? std::optional(key->index) : std::nullopt, chat.stream && !embedding);
   if (!chat.traceparent.empty() && one_line(chat.traceparent)) {
     set_header(request.headers, "traceparent", chat.traceparent);  // the call's trace wins over a configured one
   }
-  request.body = raw_body ? std::move(*raw_body) : render_body(*core, chat);
-  auto exchange = std::make_shared<ChatExchange>(core, call, key, sent);
+  request.body = raw_body ? std::move(*raw_body) : render_body(*core, chat, native_completion);
+  auto exchange = std::make_shared<ChatExchange>(core, call, key, sent, native_completion);
   exchange->link().attach(http.start(std::move(request), exchange));
 }
 

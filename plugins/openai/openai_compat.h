@@ -53,6 +53,13 @@ struct OpenAICompatConfig {
   // Whether the upstream serves POST {base_url}/embeddings (Provider::serves):
   // false lets a chain skip this provider for embedding requests.
   bool embeddings = true;
+  // Legacy completions (/v1/completions in): Native sends them to
+  // {base_url}/completions (the client's body passed through as above);
+  // Chat sends their chat form to {base_url}/chat/completions, for upstreams
+  // without a completions endpoint. The host renders either answer as a
+  // text_completion.
+  enum class Completions { Native, Chat };
+  Completions completions = Completions::Native;
   // Responses in (POST /v1/responses). Translate: the host's codec made a
   // chat of it and it goes to /chat/completions like any other. Native: the
   // client's body goes to {base_url}/responses with only the model renamed

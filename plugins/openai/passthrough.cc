@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <span>
 
 #include "llmux/json.h"
 
@@ -25,9 +26,14 @@ constexpr std::array<std::string_view, 17> kModeled = {
     "max_completion_tokens", "seed",    "stop",             "stream",      "stream_options",
     "reasoning_effort", "response_format"};
 
-int modeled_index(std::string_view name) {
-  for (std::size_t i = 0; i < kModeled.size(); ++i) {
-    if (kModeled[i] == name) return static_cast<int>(i);
+// The same for a legacy completion (completions::render_request).
+constexpr std::array<std::string_view, 12> kModeledCompletion = {
+    "model",       "prompt", "suffix",           "max_tokens",       "temperature", "top_p",
+    "frequency_penalty", "presence_penalty", "seed", "stop", "stream", "stream_options"};
+
+int modeled_index(std::span<const std::string_view> modeled, std::string_view name) {
+  for (std::size_t i = 0; i < modeled.size(); ++i) {
+    if (modeled[i] == name) return static_cast<int>(i);
   }
   return -1;
 }
@@ -118,7 +124,15 @@ bool ask_for_usage(std::string_view value, std::size_t at, std::vector<Edit>& ed
 }  // namespace
 
 std::optional<std::string> upstream_body(const ChatRequest& request, std::string_view provider_member) {
-  if (request.source_api != Api::OpenAIChat || !request.original_body) return std::nullopt;
+  if (!request.original_body) return std::nullopt;
+  std::span<const std::string_view> modeled;
+  if (request.source_api == Api::OpenAIChat && !request.completion) {
+    modeled = kModeled;
+  } else if (request.source_api == Api::OpenAICompletions && request.completion) {
+    modeled = kModeledCompletion;
+  } else {
+    return std::nullopt;
+  }
   const std::string& body = *request.original_body;
   thread_local std::vector<json::Member> members;
   members.clear();
@@ -130,7 +144,7 @@ std::optional<std::string> upstream_body(const ChatRequest& request, std::string
   unsigned seen = 0;  // modeled members, by bit: a duplicate one goes the slow way
   for (const json::Member& member : members) {
     if (member.name_escaped) return std::nullopt;
-    int index = modeled_index(member.name);
+    int index = modeled_index(modeled, member.name);
     if (index >= 0) {
       if (seen & (1u << index)) return std::nullopt;
       seen |= 1u << index;
@@ -225,7 +239,9 @@ CheckedCompletion check_completion(std::string_view body) {
       has_choice = first_in_array(member.value) == '{';
     }
   }
-  if (checked.error.empty() && !has_choice) checked.problem = "not a chat.completion (no choice in \"choices\")";
+  if (checked.error.empty() && !has_choice) {
+    checked.problem = "not a chat.completion or text_completion (no choice in \"choices\")";
+  }
   return checked;
 }
 

@@ -38,7 +38,8 @@
 
 namespace llmux::openai_compat::passthrough {
 
-// The body to send for `request` when it can pass through (OpenAI in, the
+// The body to send for `request` when it can pass through (OpenAI chat in for
+// a chat upstream, or a legacy completion in for an upstream /completions; the
 // original body kept, no step parameters applied since it was parsed, member
 // names plain); nullopt means "render it". The model is renamed; a streamed
 // request gets `stream_options.include_usage: true` (added, or merged into
@@ -60,7 +61,8 @@ struct CheckedCompletion {
   std::string_view usage;  // the top-level "usage" object, when there is one
 };
 // Reads `body` in full (syntax, then its top level): a JSON object with a
-// non-empty "choices" array of objects, or an error object.
+// non-empty "choices" array of objects (a chat.completion or a
+// text_completion), or an error object.
 CheckedCompletion check_completion(std::string_view body);
 
 // Embeddings (/v1/embeddings in, OpenAI upstream): the client's body with the

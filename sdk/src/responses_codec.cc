@@ -88,7 +88,8 @@ const char* token_type_name(std::string_view token) {
 }
 
 Error token_type_error(const std::string& path, const char* expected, std::string_view token) {
-  std::string message = "Invalid type for '" + path + "': expected " + expected + ", got " + token_type_name(token) + '.';
+  std::string message =
+      "Invalid type for '" + path + "': expected " + expected + ", got " + token_type_name(token) + '.';
   return Error::invalid_request(std::move(message), path, "invalid_type");
 }
 
@@ -331,7 +332,9 @@ class RequestParser : public FieldChecker {
   bool parse_content(const Value& content, const std::string& path, Message& m, bool tool_output) {
     if (content.IsString()) {
       m.content_was_string = true;
-      if (tool_output || content.GetStringLength() != 0) m.content.push_back(ContentPart::make_text(string_of(content)));
+      if (tool_output || content.GetStringLength() != 0) {
+        m.content.push_back(ContentPart::make_text(string_of(content)));
+      }
       return true;
     }
     if (!content.IsArray()) return type_error(path, "a string or an array of content parts", content);
@@ -1230,18 +1233,13 @@ struct StreamRenderer::State {
     out.append(",\"item\":");
     append_item(out, items.back(), false, include_encrypted());
     end_frame(out);
-    switch (items.back().kind) {
-      case Item::Kind::Message:
-        begin_frame(out, "response.content_part.added");
-        append_item_ref(out);
-        out.append(R"(,"content_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],"text":""})");
-        end_frame(out);
-        break;
-      case Item::Kind::Reasoning:
-        break;  // the summary part opens with the first text
-      case Item::Kind::FunctionCall:
-      case Item::Kind::CustomToolCall:
-        break;
+    // A message's one text part opens with it (a reasoning summary part
+    // opens with its first text: there may be none).
+    if (items.back().kind == Item::Kind::Message) {
+      begin_frame(out, "response.content_part.added");
+      append_item_ref(out);
+      out.append(R"(,"content_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],"text":""})");
+      end_frame(out);
     }
   }
 
@@ -1430,10 +1428,11 @@ struct StreamRenderer::State {
   // ---- pass-through
 
   void observe_raw_frame(std::string_view data) {
-    if (const auto sequence_number = json::find_member(data, "sequence_number")) {
+    if (const auto number = json::find_member(data, "sequence_number")) {
       std::int64_t n = 0;
-      const auto [end, ec] = std::from_chars(sequence_number->data(), sequence_number->data() + sequence_number->size(), n);
-      if (ec == std::errc() && end == sequence_number->data() + sequence_number->size()) raw_last_sequence = n;
+      const char* number_end = number->data() + number->size();
+      const auto [end, ec] = std::from_chars(number->data(), number_end, n);
+      if (ec == std::errc() && end == number_end) raw_last_sequence = n;
     }
     const std::optional<EventResponse> event = event_response(data);
     if (!event) return;

@@ -7,6 +7,9 @@
 
 #include <rapidjson/document.h>
 
+#include <fstream>
+#include <thread>
+
 #include "api/inbound_api.h"
 #include "services/response_store.h"
 #include "support/http_client.h"
@@ -110,7 +113,7 @@ TEST(ApiRegistry, ResponsePathsWithIdsPickTheApiByMethod) {
   EXPECT_EQ(registry.find("/v1/responses/a/input_items/x", "GET"), nullptr);
 }
 
-TEST(DISABLED_ResponsesApi, StoredResponseCanBeReadListedAndDeleted) {
+TEST(ResponsesApi, StoredResponseCanBeReadListedAndDeleted) {
   TestGateway gw(kConfig);
   HttpClient client;
   auto created = client.post(gw.url("/v1/responses"), R"({"model":"mock","input":"Say hi, please."})",
@@ -145,13 +148,13 @@ TEST(DISABLED_ResponsesApi, StoredResponseCanBeReadListedAndDeleted) {
   EXPECT_EQ(deleted_again.status, 404);
 }
 
-TEST(DISABLED_ResponsesApi, StoredResponsesNeedTheClientKey) {
+TEST(ResponsesApi, StoredResponsesNeedTheClientKey) {
   TestGateway gw(kConfig);
   HttpClient client;
   EXPECT_EQ(client.get(gw.url("/v1/responses/resp_x")).status, 401);
 }
 
-TEST(DISABLED_ResponsesApi, PreviousResponseIdContinuesFromTheStoredItems) {
+TEST(ResponsesApi, PreviousResponseIdContinuesFromTheStoredItems) {
   TestGateway gw(kConfig);
   HttpClient client;
   auto first = client.post(gw.url("/v1/responses"),
@@ -202,7 +205,7 @@ TEST(DISABLED_ResponsesApi, PreviousResponseIdContinuesFromTheStoredItems) {
   EXPECT_TRUE(page["has_more"].GetBool());
 }
 
-TEST(DISABLED_ResponsesApi, UnknownPreviousResponseIdIsA400AsOpenAIAnswers) {
+TEST(ResponsesApi, UnknownPreviousResponseIdIsA400AsOpenAIAnswers) {
   TestGateway gw(kConfig);
   HttpClient client;
   auto r = client.post(gw.url("/v1/responses"),
@@ -213,7 +216,7 @@ TEST(DISABLED_ResponsesApi, UnknownPreviousResponseIdIsA400AsOpenAIAnswers) {
   EXPECT_THAT(r.body, HasSubstr(R"("param":"previous_response_id")"));
 }
 
-TEST(DISABLED_ResponsesApi, StoreFalseKeepsNothing) {
+TEST(ResponsesApi, StoreFalseKeepsNothing) {
   TestGateway gw(kConfig);
   HttpClient client;
   auto r = client.post(gw.url("/v1/responses"), R"({"model":"mock","input":"hi","store":false})",
@@ -224,7 +227,7 @@ TEST(DISABLED_ResponsesApi, StoreFalseKeepsNothing) {
   EXPECT_EQ(gw.gateway().responses().size(), 0u);
 }
 
-TEST(DISABLED_ResponsesApi, AStreamedAnswerIsStoredAsItsCompletedResponse) {
+TEST(ResponsesApi, AStreamedAnswerIsStoredAsItsCompletedResponse) {
   TestGateway gw(kConfig);
   HttpClient client;
   auto r = client.post(gw.url("/v1/responses"), R"({"model":"mock","input":"Say hi, please.","stream":true})",
@@ -244,6 +247,85 @@ TEST(DISABLED_ResponsesApi, AStreamedAnswerIsStoredAsItsCompletedResponse) {
   EXPECT_STREQ(doc["status"].GetString(), "completed");
   EXPECT_EQ(std::string(doc["output"][0]["content"][0]["text"].GetString()),
             std::string(event["response"]["output"][0]["content"][0]["text"].GetString()));
+}
+
+}  // namespace
+}  // namespace llmux::test
+
+namespace llmux::test {
+namespace {
+
+// Codex sends web_search in every request: not refused, dropped for a
+// provider that cannot run it, and the access log says so.
+TEST(ResponsesApi, BuiltInToolsAreDroppedWithAWarningInTheAccessLog) {
+  TempDir dir;
+  const auto log = dir.path() / "access.log";
+  TestGateway gw(std::string(kConfig) + "access_log: " + log.string() + "\n");
+  HttpClient client;
+  auto r = client.post(gw.url("/v1/responses"),
+                       R"({"model":"mock","input":"Say hi, please.","stream":true,)"
+                       R"("tools":[{"type":"web_search","external_web_access":true}]})",
+                       with_header(kBearer));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string line;
+  for (int i = 0; i < 400 && line.empty(); ++i) {
+    gw.gateway().observability().access_log().flush();
+    std::ifstream in(log);
+    std::getline(in, line);
+    if (line.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto doc = parse(line);
+  EXPECT_STREQ(doc["api"].GetString(), "openai.responses");
+  ASSERT_TRUE(doc.HasMember("warnings")) << line;
+  ASSERT_EQ(doc["warnings"].Size(), 1u) << line;
+  EXPECT_THAT(std::string(doc["warnings"][0].GetString()), HasSubstr("web_search"));
+}
+
+}  // namespace
+}  // namespace llmux::test
+
+namespace llmux::test {
+namespace {
+
+const char* kChainConfig = R"(
+client_keys: [k-client-0001]
+providers:
+  broken:
+    plugin: mock
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+    options: {fail_status: 503}
+  mock:
+    plugin: mock
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+routes:
+  mock: [broken, mock]
+)";
+
+// The fallback rule over Responses: a failure before the first byte moves to
+// the next provider; one after it ends the stream with response.failed.
+TEST(ResponsesApi, FailureBeforeTheFirstByteFallsBackAfterItEndsWithResponseFailed) {
+  TestGateway gw(kChainConfig);
+  HttpClient client;
+  auto r = client.post(gw.url("/v1/responses"), R"({"model":"mock","input":"Say hi, please.","stream":true})",
+                       with_header(kBearer));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-llmux-provider"), "mock");
+  EXPECT_THAT(r.body, HasSubstr("event: response.completed\n"));
+
+  auto cut = client.post(gw.url("/v1/responses"),
+                         R"({"model":"mock","input":"Tell me a long story [[mock:cut=2]]","stream":true})",
+                         with_header(kBearer));
+  ASSERT_EQ(cut.status, 200) << cut.body;
+  auto frames = sse_data(cut.body);
+  ASSERT_FALSE(frames.empty());
+  auto last = parse(frames.back());
+  EXPECT_STREQ(last["type"].GetString(), "response.failed") << cut.body;
+  EXPECT_STREQ(last["response"]["status"].GetString(), "failed");
+  EXPECT_TRUE(last["response"]["error"]["message"].IsString());
+  EXPECT_FALSE(last.HasMember("error")) << "a top-level error key makes the SDK throw";
+  EXPECT_THAT(cut.body, Not(HasSubstr("response.completed")));
 }
 
 }  // namespace

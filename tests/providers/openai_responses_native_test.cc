@@ -573,7 +573,7 @@ TEST(OpenAIResponsesNative, TheOptionIsNativeOrTranslate) {
   EXPECT_EQ(config_error(openai_plugin(), base + "responses: native\n"), "no error");
   EXPECT_EQ(config_error(openai_plugin(), base + "responses: translate\n"), "no error");
   EXPECT_THAT(config_error(openai_plugin(), base + "responses: passthrough\n"),
-              HasSubstr("must be native or translate, got 'passthrough'"));
+              HasSubstr("must be 'native' or 'translate', got 'passthrough'"));
 }
 
 // ---------------------------------------------------------------------------
