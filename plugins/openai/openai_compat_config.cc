@@ -164,11 +164,11 @@ OpenAICompatConfig OpenAICompatConfig::parse(OpenAICompatConfig c, const ConfigN
   if (c.provider_option) {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization", "provider", "passthrough", "embeddings", "completions", "unauthorized_cooldown"});
+                        "organization", "provider", "passthrough", "embeddings", "completions", "responses", "unauthorized_cooldown"});
   } else {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization", "passthrough", "embeddings", "completions", "unauthorized_cooldown"});
+                        "organization", "passthrough", "embeddings", "completions", "responses", "unauthorized_cooldown"});
   }
   read_base_url(c, options);
   read_headers(c, options);
@@ -187,6 +187,16 @@ OpenAICompatConfig OpenAICompatConfig::parse(OpenAICompatConfig c, const ConfigN
     }
   }
   c.unauthorized_cooldown = options.get_duration("unauthorized_cooldown", c.unauthorized_cooldown);
+  if (const ConfigNode* responses = present(options.find("responses"))) {
+    std::string mode = responses->as_string();
+    if (mode == "native") {
+      c.responses = OpenAICompatConfig::Responses::Native;
+    } else if (mode == "translate") {
+      c.responses = OpenAICompatConfig::Responses::Translate;
+    } else {
+      throw ConfigError(*responses, "must be 'native' or 'translate', got " + quote(mode));
+    }
+  }
 
   if (const ConfigNode* models = present(options.find("models"))) {
     std::vector<std::string> list = options.get_string_list("models");
