@@ -186,6 +186,65 @@ std::string join_arrays(std::initializer_list<std::string_view> arrays) {
   return out;
 }
 
+// Input items as OpenAI lists them (GET .../input_items) and as they are
+// stored: every item typed, a message's string content as its parts, a
+// status, and an id made here when the client sent none, so an item keeps
+// its id through every later turn of the conversation.
+std::string normalized_items(std::string_view input_json, std::string_view seed) {
+  rapidjson::Document items;
+  items.Parse(input_json.data(), input_json.size());
+  if (items.HasParseError() || !items.IsArray()) return std::string(input_json);
+  auto& alloc = items.GetAllocator();
+  auto set_string = [&](rapidjson::Value& object, const char* name, std::string_view value) {
+    rapidjson::Value text(value.data(), static_cast<rapidjson::SizeType>(value.size()), alloc);
+    if (object.HasMember(name)) {
+      object[name] = text;
+    } else {
+      object.AddMember(rapidjson::StringRef(name), text, alloc);
+    }
+  };
+  std::size_t position = 0;
+  for (auto& item : items.GetArray()) {
+    ++position;
+    if (!item.IsObject()) continue;
+    if (!item.HasMember("type") && item.HasMember("role")) set_string(item, "type", "message");
+    const auto type_it = item.FindMember("type");
+    const std::string type = type_it != item.MemberEnd() && type_it->value.IsString() ? type_it->value.GetString() : "";
+    if (type == "message") {
+      auto content = item.FindMember("content");
+      if (content != item.MemberEnd() && content->value.IsString()) {
+        const bool assistant = item.HasMember("role") && item["role"].IsString() &&
+                               std::string_view(item["role"].GetString()) == "assistant";
+        rapidjson::Value part(rapidjson::kObjectType);
+        part.AddMember("type", rapidjson::StringRef(assistant ? "output_text" : "input_text"), alloc);
+        part.AddMember("text", rapidjson::Value(content->value, alloc), alloc);
+        if (assistant) part.AddMember("annotations", rapidjson::Value(rapidjson::kArrayType), alloc);
+        rapidjson::Value parts(rapidjson::kArrayType);
+        parts.PushBack(part, alloc);
+        content->value = parts;
+      }
+    }
+    if (!item.HasMember("status") && (type == "message" || type == "function_call" ||
+                                      type == "function_call_output" || type == "custom_tool_call")) {
+      set_string(item, "status", "completed");
+    }
+    if (!item.HasMember("id")) {
+      const char* prefix = type == "message"                  ? "msg_"
+                           : type == "function_call"          ? "fc_"
+                           : type == "function_call_output"   ? "fco_"
+                           : type == "custom_tool_call"       ? "ctc_"
+                           : type == "custom_tool_call_output" ? "ctco_"
+                           : type == "reasoning"              ? "rs_"
+                                                              : "item_";
+      set_string(item, "id", std::string(prefix) + std::string(seed) + "_in" + std::to_string(position - 1));
+    }
+  }
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  items.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 Error response_not_found(std::string_view id) {
   return Error::make(404, "invalid_request_error", "Response with id '" + std::string(id) + "' not found.", {},
                      {});
@@ -214,7 +273,12 @@ class CreateResponseApi final : public InboundApi {
       call.fail(*error);
       return nullptr;
     }
+    const std::string response_id = new_response_id();
     std::string input_json = std::move(head.input_json);
+    if (head.store) {
+      // Stored items keep the ids given now; the continuation sends them on.
+      input_json = normalized_items(input_json, std::string_view(response_id).substr(5));
+    }
     if (!head.previous_response_id.empty()) {
       auto stored = call.gateway.responses().get(head.previous_response_id);
       if (!stored) {
@@ -233,7 +297,7 @@ class CreateResponseApi final : public InboundApi {
     ResponsesMeta meta;
     meta.model = routed->request.model;
     meta.request = rendering_view(routed->request);
-    meta.meta.id = new_response_id();
+    meta.meta.id = response_id;
     meta.meta.model = meta.model;
     meta.meta.created_at = unix_now();
     meta.meta.request_body = *routed->request.original_body;

@@ -330,3 +330,47 @@ TEST(ResponsesApi, FailureBeforeTheFirstByteFallsBackAfterItEndsWithResponseFail
 
 }  // namespace
 }  // namespace llmux::test
+
+namespace llmux::test {
+namespace {
+
+// Regression (review): input_items listed short-form messages as sent (no
+// type, string content, no status) and gave items ids that changed from one
+// turn to the next.
+TEST(ResponsesApi, InputItemsAreListedInOpenAIsShapeWithIdsStableAcrossTurns) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  auto first = client.post(gw.url("/v1/responses"),
+                           R"({"model":"mock","input":[{"role":"developer","content":"Be brief."},)"
+                           R"({"role":"user","content":"Say hi, please."}]})",
+                           with_header(kBearer));
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string first_id = parse(first.body)["id"].GetString();
+  auto listed = client.get(gw.url("/v1/responses/" + first_id + "/input_items?order=asc"), with_header(kBearer));
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  auto items = parse(listed.body);
+  ASSERT_EQ(items["data"].Size(), 2u);
+  for (const auto& item : items["data"].GetArray()) {
+    EXPECT_STREQ(item["type"].GetString(), "message") << listed.body;
+    EXPECT_STREQ(item["status"].GetString(), "completed");
+    ASSERT_TRUE(item["content"].IsArray()) << listed.body;
+    EXPECT_STREQ(item["content"][0]["type"].GetString(), "input_text");
+    EXPECT_EQ(std::string(item["id"].GetString()).substr(0, 4), "msg_");
+  }
+  const std::string developer_id = items["data"][0]["id"].GetString();
+
+  auto second = client.post(gw.url("/v1/responses"),
+                            R"({"model":"mock","previous_response_id":")" + first_id + R"(","input":"And again."})",
+                            with_header(kBearer));
+  ASSERT_EQ(second.status, 200) << second.body;
+  const std::string second_id = parse(second.body)["id"].GetString();
+  auto relisted = client.get(gw.url("/v1/responses/" + second_id + "/input_items?order=asc"), with_header(kBearer));
+  auto again = parse(relisted.body);
+  ASSERT_EQ(again["data"].Size(), 4u) << relisted.body;  // developer, user, the answer, the new user turn
+  EXPECT_EQ(std::string(again["data"][0]["id"].GetString()), developer_id);
+  EXPECT_STREQ(again["data"][2]["content"][0]["type"].GetString(), "output_text");
+  EXPECT_STREQ(again["data"][3]["content"][0]["text"].GetString(), "And again.");
+}
+
+}  // namespace
+}  // namespace llmux::test
