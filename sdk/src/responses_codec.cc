@@ -153,6 +153,25 @@ std::optional<ThinkingBlock> decode_thinking(std::string_view encrypted) {
 
 class RequestParser : public FieldChecker {
  public:
+  // OpenAI's ranges: a value outside is a 400 naming the field, as OpenAI answers.
+  template <class Number>
+  bool in_range(const char* field, const std::optional<Number>& value, double low, double high) {
+    if (!value || (static_cast<double>(*value) >= low && static_cast<double>(*value) <= high)) return true;
+    std::string text = std::to_string(*value);
+    return fail(Error::invalid_request("Invalid '" + std::string(field) + "': " + text + " is outside [" +
+                                           compact_number(low) + ", " + compact_number(high) + "].",
+                                       field, "invalid_value"));
+  }
+  static std::string compact_number(double x) {
+    std::string text = std::to_string(x);
+    while (text.find('.') != std::string::npos && (text.back() == '0' || text.back() == '.')) {
+      const bool dot = text.back() == '.';
+      text.pop_back();
+      if (dot) break;
+    }
+    return text;
+  }
+
   bool parse(const Value& root, ChatRequest& r) {
     bool have_model = false;
     bool have_input = false;
@@ -181,11 +200,13 @@ class RequestParser : public FieldChecker {
       } else if (name == "parallel_tool_calls") {
         ok = optional_bool(v, "parallel_tool_calls", r.parallel_tool_calls);
       } else if (name == "max_output_tokens") {
-        ok = optional_int(v, "max_output_tokens", r.sampling.max_tokens);
+        ok = optional_int(v, "max_output_tokens", r.sampling.max_tokens) &&
+             in_range("max_output_tokens", r.sampling.max_tokens, 1, 1e9);
       } else if (name == "temperature") {
-        ok = optional_number(v, "temperature", r.sampling.temperature);
+        ok = optional_number(v, "temperature", r.sampling.temperature) &&
+             in_range("temperature", r.sampling.temperature, 0, 2);
       } else if (name == "top_p") {
-        ok = optional_number(v, "top_p", r.sampling.top_p);
+        ok = optional_number(v, "top_p", r.sampling.top_p) && in_range("top_p", r.sampling.top_p, 0, 1);
       } else if (name == "stream") {
         ok = parse_stream(v, r.stream);
       } else if (name == "reasoning") {

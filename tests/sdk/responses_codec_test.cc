@@ -1113,3 +1113,29 @@ TEST(ResponsesRoundTripTest, AnthropicThinkingComesBack) {
 
 }  // namespace
 }  // namespace llmux
+
+namespace llmux::responses {
+namespace {
+
+// Regression (review): out-of-range sampling values were accepted with 200.
+TEST(ResponsesRequestTest, SamplingOutsideOpenAIsRangesIsA400NamingTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"model":"m","input":"hi","temperature":3})", "temperature"},
+      {R"({"model":"m","input":"hi","temperature":-0.5})", "temperature"},
+      {R"({"model":"m","input":"hi","top_p":1.5})", "top_p"},
+      {R"({"model":"m","input":"hi","max_output_tokens":0})", "max_output_tokens"},
+  };
+  for (const auto& [body, field] : cases) {
+    ChatRequest r;
+    auto error = parse_request(body, r);
+    ASSERT_TRUE(error.has_value()) << body;
+    EXPECT_EQ(error->status, 400);
+    EXPECT_EQ(error->param, field);
+    EXPECT_EQ(error->code, "invalid_value");
+  }
+  ChatRequest ok;
+  EXPECT_FALSE(parse_request(R"({"model":"m","input":"hi","temperature":2,"top_p":0,"max_output_tokens":16})", ok));
+}
+
+}  // namespace
+}  // namespace llmux::responses
