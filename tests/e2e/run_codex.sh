@@ -188,8 +188,8 @@ want=hello
 [[ "$MODE" == apply-patch ]] && want=$'hello\n'  # an added patch line ends with a newline
 have=$(cat "$WORK/ws/hello.txt"; printf x)
 have=${have%x}
-[[ "$have" == "$want" ]] || e2e_fail "hello.txt holds '$have', expected '$want'"
-e2e_log "hello.txt = '$have'"
+[[ "$have" == "$want" ]] || e2e_fail "hello.txt holds $(printf %q "$have"), expected $(printf %q "$want")"
+e2e_log "hello.txt = $(printf %q "$have")"
 
 # What Codex did: the mock's tool call (run, successful), then its final text.
 node -e '
@@ -224,7 +224,7 @@ try:
     lines = [json.loads(l) for l in open(path) if l.strip()]
 except (OSError, ValueError) as e:
     sys.exit(f"  {who} access log: {e}")
-seen = [o for o in lines if o.get("api") not in ("health", "metrics")]
+seen = [o for o in lines if o.get("api") not in ("health", "metrics", "models")]  # the openai plugin asks for /v1/models
 bad = [o for o in seen if (o.get("api"), o.get("status"), o.get("provider"), o.get("model")) !=
        ("openai.responses", 200, provider, model)]
 for o in bad:
