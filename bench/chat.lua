@@ -3,6 +3,7 @@
 -- HEADERS="Name: value|Name: value" adds request headers (Portkey's routing).
 local stream = os.getenv("MODE") == "sse"
 local anthropic = os.getenv("API") == "anthropic"
+local responses = os.getenv("API") == "responses"
 local model = os.getenv("MODEL") or "mock"
 local system = string.rep("You are a careful coding assistant. Answer briefly and precisely. ", 10)
 local question = "Write a function that reverses a linked list in C, and explain the loop invariant in two sentences."
@@ -14,6 +15,14 @@ if anthropic then
   wrk.body = '{"model":"' .. model .. '","max_tokens":512,"system":"' .. system .. '",' ..
     '"messages":[{"role":"user","content":[{"type":"text","text":"' .. question .. '"}]}],' ..
     '"temperature":0.2' .. (stream and ',"stream":true' or '') .. '}'
+elseif responses then
+  -- The same conversation as a Responses body (Codex's shape: the system
+  -- prompt as a developer item).
+  wrk.headers["Authorization"] = "Bearer bench-key-0001"
+  wrk.body = '{"model":"' .. model .. '","input":[' ..
+    '{"type":"message","role":"developer","content":[{"type":"input_text","text":"' .. system .. '"}]},' ..
+    '{"type":"message","role":"user","content":[{"type":"input_text","text":"' .. question .. '"}]}' ..
+    '],"temperature":0.2,"max_output_tokens":512,"store":false' .. (stream and ',"stream":true' or '') .. '}'
 else
   wrk.headers["Authorization"] = "Bearer bench-key-0001"
   wrk.body = '{"model":"' .. model .. '","messages":[' ..

@@ -292,6 +292,11 @@ if a32 and s32:
     target("Anthropic in ≤ 10 % below OpenAI pass-through (SSE, 32 conns)", rel, rel >= 0.9, f"{rel:.2f}× of openai")
 else:
     target("Anthropic in ≤ 10 % below OpenAI pass-through", None, False, "")
+r32 = cell("llmux responses", "sse", 32)
+if r32 and s32:
+    rel = r32["rps"] / s32["rps"] if s32["rps"] else 0
+    target("Responses in (translated) ≤ 10 % below chat pass-through (SSE, 32 conns)", rel, rel >= 0.9,
+           f"{rel:.2f}× of openai")
 worst = None
 for (system, mode, conns) in order:
     if system != "portkey":

@@ -20,6 +20,7 @@
 #   pistache bare   wrk -> a Pistache handler answering the same bytes (Pistache's ceiling)
 #   llmux openai    wrk -> llmux -> openai plugin -> upstream (OpenAI in: pass-through)
 #   llmux anthropic wrk -> llmux POST /v1/messages -> openai plugin -> upstream (translation)
+#   llmux responses wrk -> llmux POST /v1/responses -> openai plugin -> upstream (translation to chat)
 #   llmux mock      wrk -> llmux with the mock in process (the host's own ceiling)
 #   portkey         wrk -> Portkey gateway (npm, pinned; bench/portkey.sh) -> upstream (the peer)
 # Modes JSON and SSE at 1, 32 and 128 connections, wrk posting a ~1 KB chat
@@ -321,6 +322,7 @@ for rep in $(seq 1 "$repeats"); do
       if ((anthropic)); then
         run "$rep" "llmux anthropic" "$mode" "$conns" "http://127.0.0.1:$port/v1/messages" "$model" "$llmux" anthropic
       fi
+      run "$rep" "llmux responses" "$mode" "$conns" "http://127.0.0.1:$port/v1/responses" "$model" "$llmux" responses
       run "$rep" "llmux mock" "$mode" "$conns" "http://127.0.0.1:$port/v1/chat/completions" mock "$llmux"
       if [[ -n "$portkey_start" ]]; then
         run "$rep" "portkey" "$mode" "$conns" "http://127.0.0.1:$pk/v1/chat/completions" "$model" "$portkey_pid" openai "$(portkey_headers "$prefix")"

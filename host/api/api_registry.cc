@@ -9,6 +9,7 @@ const ApiRegistry& default_registry() {
     ApiRegistry r;
     r.add(make_openai_chat_api());
     r.add(make_models_api());
+    r.add(make_embeddings_api());
     r.add(make_anthropic_messages_api());
     r.add(make_anthropic_count_tokens_api());
     r.add(make_responses_create_api());

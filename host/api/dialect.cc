@@ -1,6 +1,7 @@
 #include "api/dialect.h"
 
 #include "api/anthropic_api.h"
+#include "api/embeddings_api.h"
 #include "api/openai_api.h"
 #include "api/responses_api.h"
 
@@ -11,8 +12,8 @@ const Dialect& dialect_of(Api api) {
     case Api::Anthropic: return anthropic_dialect();
     case Api::OpenAIResponses: return responses_dialect();
     case Api::OpenAIChat:
-    case Api::OpenAICompletions:  // until their own dialects are registered
-    case Api::OpenAIEmbeddings: break;
+    case Api::OpenAICompletions: break;  // until its own dialect is registered
+    case Api::OpenAIEmbeddings: return embeddings_dialect();
   }
   return openai_dialect();
 }

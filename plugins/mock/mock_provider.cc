@@ -10,6 +10,7 @@
 
 #include <filesystem>
 
+#include "embeddings.h"
 #include "llmux/json.h"
 #include "mock_util.h"
 
@@ -470,7 +471,59 @@ Answer builtin_answer(const MockOptions& options, const ChatRequest& request, co
   return answer;
 }
 
+namespace {
+
+// An embeddings call: one vector per input (embeddings.h), the token
+// estimate, Finish; the faults of the options and markers (in any input text)
+// and the first-byte delay apply as for a chat.
+Plan embedding_plan(const MockOptions& options, const ChatRequest& request) {
+  const EmbeddingInput& input = *request.embedding;
+  std::string all_text;
+  for (const auto& text : input.texts) all_text += text;
+  const Markers markers = parse_markers(all_text);
+  const int fail = markers.fail ? markers.fail : options.fail_status;
+  const auto first_byte_delay = markers.first_byte_delay_ms >= 0
+                                    ? std::chrono::milliseconds(markers.first_byte_delay_ms)
+                                    : options.first_byte_delay;
+  Plan plan;
+  plan.origin = "embeddings";
+  if (fail != 0) {
+    std::string message = (markers.fail || options.fail_message.empty()) ? injected_failure_message(fail)
+                                                                        : options.fail_message;
+    plan.steps.push_back({first_byte_delay, {Event::failed(Error::upstream(fail, std::move(message)))}});
+    plan.origin = "injected failure";
+    return plan;
+  }
+  if (input.dimensions && *input.dimensions > kMaxEmbeddingDimensions) {
+    plan.steps.push_back({first_byte_delay,
+                          {Event::failed(Error::invalid_request(
+                              "mock: 'dimensions' must be at most " + std::to_string(kMaxEmbeddingDimensions) +
+                                  ", got " + std::to_string(*input.dimensions),
+                              "dimensions", "integer_above_max_value"))}});
+    return plan;
+  }
+  const std::size_t dimensions = input.dimensions ? static_cast<std::size_t>(*input.dimensions)
+                                                  : default_embedding_dimensions(request.model);
+  Plan::Step step{first_byte_delay, {}};
+  step.events.reserve(input.size() + 2);
+  for (std::size_t i = 0; i < input.texts.size(); ++i) {
+    step.events.push_back(Event::embedding_of(static_cast<int>(i), embed_text(input.texts[i], dimensions)));
+  }
+  for (std::size_t i = 0; i < input.tokens.size(); ++i) {
+    step.events.push_back(Event::embedding_of(static_cast<int>(i), embed_tokens(input.tokens[i], dimensions)));
+  }
+  Usage usage;
+  usage.input_tokens = embedding_input_tokens(input);
+  step.events.push_back(Event::usage_report(usage));
+  step.events.push_back(Event::finished(FinishReason::Stop));
+  plan.steps.push_back(std::move(step));
+  return plan;
+}
+
+}  // namespace
+
 Plan make_plan(const MockOptions& options, const ChatRequest& request) {
+  if (request.embedding) return embedding_plan(options, request);
   const Markers markers = parse_markers(request.last_user_text());
   const Conversation conversation = analyze(request);
 

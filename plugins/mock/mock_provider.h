@@ -6,7 +6,8 @@
 // their tools as XML tags in the system prompt get the same in that protocol.
 // A scenario file (scenario.h) scripts turns instead. Otherwise it answers by
 // echoing the last user message (or a configured reply), with one tool call
-// built from the schema when the request offers tools. It injects faults on
+// built from the schema when the request offers tools. Embedding requests get
+// deterministic vectors derived from their texts (embeddings.h). It injects faults on
 // demand, either from its options or from markers in the last user message:
 //
 //   [[mock:fail=503]]              fail the call with that HTTP status
@@ -98,6 +99,8 @@ class MockProvider : public Provider {
 
   std::vector<ModelInfo> models() const override;
   void chat(ChatCallPtr call) override;
+  // Chat, completions and embeddings (embeddings.h).
+  bool serves(Operation) const override { return true; }
 
   const MockOptions& options() const { return options_; }
 

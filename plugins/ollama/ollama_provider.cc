@@ -173,29 +173,29 @@ std::string tool_name_for(const std::vector<Message>& messages, std::size_t befo
   return {};
 }
 
-// OpenAI's response_format as Ollama's `format`: "json" or a JSON schema.
-std::optional<Value> format_from_extra(const ChatRequest& request, Allocator& a) {
-  for (const auto& [name, text] : request.extra) {
-    if (name != "response_format") continue;
-    rapidjson::Document doc;
-    doc.Parse(text.data(), text.size());
-    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
-    auto type = doc.FindMember("type");
-    if (type == doc.MemberEnd() || !type->value.IsString()) return std::nullopt;
-    std::string_view t(type->value.GetString(), type->value.GetStringLength());
-    if (t == "json_object") return Value("json", a);
-    if (t == "json_schema") {
-      auto js = doc.FindMember("json_schema");
-      if (js == doc.MemberEnd() || !js->value.IsObject()) return Value("json", a);
-      auto schema = js->value.FindMember("schema");
-      if (schema == js->value.MemberEnd() || !schema->value.IsObject()) return Value("json", a);
-      Value v;
-      v.CopyFrom(schema->value, a);
-      return v;
-    }
-    return std::nullopt;
+// OpenAI's response_format as Ollama's `format`: "json" or a JSON schema. A
+// route step's `response_format` (in `extra`) wins over the client's.
+std::optional<Value> format_from_request(const ChatRequest& request, Allocator& a) {
+  std::string_view text = request.response_format;
+  for (const auto& [name, value] : request.extra) {
+    if (name == "response_format") text = value;
   }
-  return std::nullopt;
+  if (text.empty()) return std::nullopt;
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  auto type = doc.FindMember("type");
+  if (type == doc.MemberEnd() || !type->value.IsString()) return std::nullopt;
+  std::string_view t(type->value.GetString(), type->value.GetStringLength());
+  if (t == "json_object") return Value("json", a);
+  if (t != "json_schema") return std::nullopt;
+  auto js = doc.FindMember("json_schema");
+  if (js == doc.MemberEnd() || !js->value.IsObject()) return Value("json", a);
+  auto schema = js->value.FindMember("schema");
+  if (schema == js->value.MemberEnd() || !schema->value.IsObject()) return Value("json", a);
+  Value v;
+  v.CopyFrom(schema->value, a);
+  return v;
 }
 
 // keep_alive: a number of seconds as a number, a duration ("5m") as a string
@@ -386,7 +386,7 @@ ChatBody build_chat_body(const ChatRequest& request, const OllamaOptions& option
   }
 
   doc.AddMember("stream", true, a);
-  if (auto format = format_from_extra(request, a)) doc.AddMember("format", *format, a);
+  if (auto format = format_from_request(request, a)) doc.AddMember("format", *format, a);
   // Ollama's own `think` (thinking models), when a client sends it along.
   for (const auto& [name, text] : request.extra) {
     if (name != "think") continue;
@@ -426,6 +426,76 @@ ChatBody build_chat_body(const ChatRequest& request, const OllamaOptions& option
 
   out.json = json::to_string(doc);
   return out;
+}
+
+EmbedBody build_embed_body(const ChatRequest& request, const OllamaOptions& options) {
+  EmbedBody out;
+  if (!request.embedding || request.embedding->texts.empty()) {
+    out.error = Error::invalid_request(
+        "ollama provider embeds texts only: send `input` as a string or a list of strings, not token ids", "input",
+        "unsupported_input");
+    return out;
+  }
+  rapidjson::Document doc;
+  doc.SetObject();
+  Allocator& a = doc.GetAllocator();
+  doc.AddMember("model", string_value(request.model, a), a);
+  Value input(rapidjson::kArrayType);
+  for (const auto& text : request.embedding->texts) input.PushBack(string_value(text, a), a);
+  doc.AddMember("input", input, a);
+  doc.AddMember("truncate", true, a);
+  if (request.embedding->dimensions) {
+    doc.AddMember("dimensions", Value(static_cast<int64_t>(*request.embedding->dimensions)), a);
+  }
+  Value opts(rapidjson::kObjectType);
+  for (const auto& [key, text] : options.model_options) {
+    if (auto v = parse_value(text, a)) opts.AddMember(Value(key.c_str(), a), std::move(*v), a);
+  }
+  if (!opts.ObjectEmpty()) doc.AddMember("options", opts, a);
+  if (!options.keep_alive.empty()) doc.AddMember("keep_alive", keep_alive_value(options.keep_alive, a), a);
+  out.json = json::to_string(doc);
+  return out;
+}
+
+std::optional<Error> parse_embed_response(std::string_view body, std::size_t inputs, std::vector<Event>& out) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return stream_error("ollama sent an /api/embed answer that is not a JSON object: " + excerpt(body));
+  }
+  if (auto err = doc.FindMember("error"); err != doc.MemberEnd() && !err->value.IsNull()) {
+    return stream_error("ollama: " + (err->value.IsString() ? std::string(err->value.GetString(), err->value.GetStringLength())
+                                                            : json::to_string(err->value)));
+  }
+  auto embeddings = doc.FindMember("embeddings");
+  if (embeddings == doc.MemberEnd() || !embeddings->value.IsArray()) {
+    return stream_error("ollama sent an /api/embed answer without \"embeddings\": " + excerpt(body));
+  }
+  const Value& list = embeddings->value;
+  if (list.Size() != inputs) {
+    return stream_error("ollama sent " + std::to_string(list.Size()) + " embeddings for " + std::to_string(inputs) +
+                        " inputs");
+  }
+  std::vector<Event> events;
+  events.reserve(list.Size() + 2);
+  for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+    if (!list[i].IsArray()) return stream_error("ollama sent an embedding that is not an array");
+    std::vector<float> vector;
+    vector.reserve(list[i].Size());
+    for (const Value& x : list[i].GetArray()) {
+      if (!x.IsNumber()) return stream_error("ollama sent an embedding with an element that is not a number");
+      vector.push_back(static_cast<float>(x.GetDouble()));
+    }
+    events.push_back(Event::embedding_of(static_cast<int>(i), std::move(vector)));
+  }
+  if (auto prompt = member_int(doc, "prompt_eval_count")) {
+    Usage usage;
+    usage.input_tokens = *prompt;
+    events.push_back(Event::usage_report(usage));
+  }
+  events.push_back(Event::finished(FinishReason::Stop));
+  for (Event& event : events) out.push_back(std::move(event));
+  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------
@@ -730,6 +800,67 @@ class ChatStream final : public HttpHandler {
   const std::shared_ptr<UpstreamLink> link_;
 };
 
+// One embeddings call: the /api/embed transfer's handler (one JSON answer).
+class EmbedExchange final : public HttpHandler {
+ public:
+  EmbedExchange(ChatCallPtr call, std::string who)
+      : call_(std::move(call)), who_(std::move(who)), link_(UpstreamLink::create(call_)) {}
+
+  UpstreamLink& link() { return *link_; }
+
+  void on_response(int status, const HttpHeaders& headers) override {
+    status_ = status;
+    if (!success()) headers_ = headers;
+  }
+
+  bool on_body(std::string_view bytes) override {
+    if (call_->cancelled()) return false;
+    const std::size_t limit = success() ? kMaxEmbedBody : kMaxErrorBody;
+    if (body_.size() + bytes.size() > limit) {
+      body_.append(bytes.substr(0, limit - body_.size()));
+      too_large_ = success();
+      return false;  // an error body: enough read for the message
+    }
+    body_.append(bytes);
+    return true;
+  }
+
+  void on_complete(const HttpOutcome& outcome) override {
+    link_->detach();
+    if (!call_->cancelled()) {
+      if (status_ != 0 && !success()) {
+        call_->emit(Event::failed(error_from_response(status_, headers_, body_)));
+      } else if (too_large_) {
+        call_->emit(Event::failed(stream_error(who_ + ": the /api/embed answer is larger than " +
+                                               std::to_string(kMaxEmbedBody >> 20) + " MiB")));
+      } else if (!outcome.ok()) {
+        call_->emit(Event::failed(Error::from_transport(outcome, who_)));
+      } else {
+        std::vector<Event> events;
+        const std::size_t inputs = call_->request().embedding ? call_->request().embedding->size() : 0;
+        if (auto error = parse_embed_response(body_, inputs, events)) {
+          call_->emit(Event::failed(std::move(*error)));
+        } else {
+          for (Event& event : events) call_->emit(std::move(event));
+        }
+      }
+    }
+    call_.reset();
+  }
+
+ private:
+  static constexpr std::size_t kMaxEmbedBody = 256u * 1024 * 1024;
+  bool success() const { return status_ >= 200 && status_ <= 299; }
+
+  ChatCallPtr call_;
+  std::string who_;
+  int status_ = 0;
+  HttpHeaders headers_;
+  std::string body_;
+  bool too_large_ = false;
+  const std::shared_ptr<UpstreamLink> link_;
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -765,10 +896,41 @@ std::vector<ModelInfo> OllamaProvider::models() const {
   return shared_->models;
 }
 
+HttpRequest OllamaProvider::upstream_request(const ChatRequest& chat, std::string_view path, const char* accept) const {
+  HttpRequest request;
+  request.method = "POST";
+  request.url = options_.base_url + std::string(path);
+  request.headers = options_.headers;
+  request.headers.emplace_back("Content-Type", "application/json");
+  request.headers.emplace_back("Accept", accept);
+  if (const std::string& trace = chat.traceparent; !trace.empty()) {
+    // The call's trace context wins over a configured header of that name.
+    std::erase_if(request.headers, [](const auto& h) {
+      return h.first.size() == 11 && starts_with_nocase(h.first, "traceparent");
+    });
+    request.headers.emplace_back("traceparent", trace);
+  }
+  request.timeouts = options_.timeouts;
+  return request;
+}
+
+void OllamaProvider::embed(const ChatCallPtr& call, const std::string& who) {
+  EmbedBody body = build_embed_body(call->request(), options_);
+  if (body.error) {
+    call->emit(Event::failed(std::move(*body.error)));
+    return;
+  }
+  HttpRequest request = upstream_request(call->request(), "/api/embed", "application/json");
+  request.body = std::move(body.json);
+  auto exchange = std::make_shared<EmbedExchange>(call, who);
+  exchange->link().attach(host_.http().start(std::move(request), exchange));
+}
+
 void OllamaProvider::chat(ChatCallPtr call) {
   if (call->cancelled()) return;
   const std::string who = "ollama provider '" + name_ + "'";
   try {
+    if (call->request().operation() == Operation::Embedding) return embed(call, who);
     ChatBody body = build_chat_body(call->request(), options_);
     if (!body.notes.empty() && host_.logger().enabled(LogLevel::Debug)) {
       for (const auto& note : body.notes) host_.logger().debug(who + ": " + note);
@@ -777,21 +939,8 @@ void OllamaProvider::chat(ChatCallPtr call) {
       call->emit(Event::failed(std::move(*body.error)));
       return;
     }
-    HttpRequest request;
-    request.method = "POST";
-    request.url = options_.base_url + "/api/chat";
-    request.headers = options_.headers;
-    request.headers.emplace_back("Content-Type", "application/json");
-    request.headers.emplace_back("Accept", "application/x-ndjson");
-    if (const std::string& trace = call->request().traceparent; !trace.empty()) {
-      // The call's trace context wins over a configured header of that name.
-      std::erase_if(request.headers, [](const auto& h) {
-        return h.first.size() == 11 && starts_with_nocase(h.first, "traceparent");
-      });
-      request.headers.emplace_back("traceparent", trace);
-    }
+    HttpRequest request = upstream_request(call->request(), "/api/chat", "application/x-ndjson");
     request.body = std::move(body.json);
-    request.timeouts = options_.timeouts;
 
     auto stream = std::make_shared<ChatStream>(call, who);
     stream->link().attach(host_.http().start(std::move(request), stream));

@@ -2,6 +2,8 @@
 //
 //   POST {base_url}/api/chat   always streamed (NDJSON); the host collects the
 //                              events for a client that asked for no stream
+//   POST {base_url}/api/embed  embeddings (/v1/embeddings): every input text
+//                              in one request, {"embeddings":[[...],...]} back
 //   GET  {base_url}/api/tags   the installed models, refreshed in the
 //                              background every models_ttl
 //
@@ -14,6 +16,9 @@
 //   the answer) unless the upstream sent an id
 // - response_format json_object / json_schema become Ollama's `format`; a
 //   `think` member (Ollama's own, for thinking models) is passed through
+// - embeddings: texts only (token-id input fails the call with 400: Ollama
+//   tokenizes itself); `truncate: true` is sent (Ollama's default, stated:
+//   an over-long text is cut to the model's context); `dimensions` is passed on
 // - the configured `options` are sent with every request; the request's
 //   sampling (temperature, top_p, seed, stop, max_tokens -> num_predict,
 //   frequency/presence_penalty) replaces the same keys
@@ -62,6 +67,20 @@ struct ChatBody {
 };
 ChatBody build_chat_body(const ChatRequest& request, const OllamaOptions& options);
 
+// The /api/embed body for an embeddings request ({"model","input":[texts],
+// "truncate":true,"dimensions"?,"options"?,"keep_alive"?}), or the Error (400)
+// for input Ollama cannot take (token ids).
+struct EmbedBody {
+  std::string json;
+  std::optional<Error> error;
+};
+EmbedBody build_embed_body(const ChatRequest& request, const OllamaOptions& options);
+
+// Turns an /api/embed answer ({"embeddings":[[...],...],"prompt_eval_count":N})
+// into events: one Embedding per vector (index = its position), Usage, Finish.
+// `inputs` is how many texts were sent: another count of vectors is an error.
+std::optional<Error> parse_embed_response(std::string_view body, std::size_t inputs, std::vector<Event>& out);
+
 // Turns the lines of one /api/chat NDJSON stream into events.
 class StreamDecoder {
  public:
@@ -103,11 +122,16 @@ class OllamaProvider : public Provider {
 
   std::vector<ModelInfo> models() const override;
   void chat(ChatCallPtr call) override;
+  bool serves(Operation) const override { return true; }
 
   const OllamaOptions& options() const { return options_; }
   struct Shared;  // state shared with timers and transfers (outlives nothing it must not)
 
  private:
+  // A POST to {base_url}{path} with the configured headers and timeouts and the call's traceparent.
+  HttpRequest upstream_request(const ChatRequest& chat, std::string_view path, const char* accept) const;
+  void embed(const ChatCallPtr& call, const std::string& who);
+
   std::string name_;
   OllamaOptions options_;
   HostServices& host_;

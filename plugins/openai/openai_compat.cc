@@ -15,6 +15,7 @@
 #include <mutex>
 #include <utility>
 
+#include "llmux/codec/embeddings.h"
 #include "llmux/codec/openai.h"
 #include "llmux/json.h"
 #include "llmux/sse.h"
@@ -202,6 +203,7 @@ struct Core : std::enable_shared_from_this<Core> {
         config(std::move(cfg)),
         who(config.plugin + " provider '" + name + "'"),
         chat_url(config.base_url + "/chat/completions"),
+        embeddings_url(config.base_url + "/embeddings"),
         models_url(config.base_url + "/models"),
         keys(config.keys, config.unauthorized_cooldown),
         host(services) {}
@@ -210,6 +212,7 @@ struct Core : std::enable_shared_from_this<Core> {
   const OpenAICompatConfig config;
   const std::string who;  // "openai provider 'name'": prefixes transport errors
   const std::string chat_url;
+  const std::string embeddings_url;
   const std::string models_url;
   KeyPool keys;
 
@@ -327,6 +330,7 @@ class ChatExchange final : public HttpHandler {
         call_(std::move(call)),
         key_(key),
         passthrough_(passthrough),
+        embedding_(call_->request().operation() == Operation::Embedding),
         client_wants_usage_(call_->request().include_usage),
         link_(UpstreamLink::create(call_)) {}
 
@@ -339,6 +343,11 @@ class ChatExchange final : public HttpHandler {
     if (status < 200 || status >= 300) {
       mode_ = Mode::Failure;
       retry_after_ = parse_retry_after(headers);
+      return;
+    }
+    if (embedding_) {
+      // An embeddings answer is one JSON body, whatever its content type says.
+      mode_ = passthrough_ ? Mode::RawJson : Mode::Json;
       return;
     }
     std::string_view type = find_header(headers, "content-type").value_or("");
@@ -546,9 +555,11 @@ class ChatExchange final : public HttpHandler {
     fail(Error::upstream(502, core_->who + ": the upstream stream ended without data: [DONE]"));
   }
 
-  // A whole answer goes out only once it is a well-formed chat.completion.
+  // A whole answer goes out only once it is a well-formed chat.completion
+  // (or embeddings list).
   void finish_raw_json() {
-    passthrough::CheckedCompletion checked = passthrough::check_completion(body_);
+    passthrough::CheckedCompletion checked =
+        embedding_ ? passthrough::check_embeddings(body_) : passthrough::check_completion(body_);
     if (!checked.problem.empty()) {
       return fail(Error::upstream(502, core_->who + ": the upstream's answer is " + checked.problem));
     }
@@ -576,7 +587,17 @@ class ChatExchange final : public HttpHandler {
 
   void finish_json() {
     std::vector<Event> events;
-    if (auto error = openai::parse_chat_completion(body_, events)) return fail(std::move(*error));
+    auto error = embedding_ ? embeddings::parse_response(body_, events) : openai::parse_chat_completion(body_, events);
+    if (error) return fail(std::move(*error));
+    if (embedding_) {
+      const auto vectors = std::count_if(events.begin(), events.end(),
+                                         [](const Event& e) { return e.kind == Event::Kind::Embedding; });
+      const std::size_t inputs = call_->request().embedding->size();
+      if (static_cast<std::size_t>(vectors) != inputs) {
+        return fail(Error::upstream(502, core_->who + ": the upstream sent " + std::to_string(vectors) +
+                                             " embeddings for " + std::to_string(inputs) + " inputs"));
+      }
+    }
     body_.clear();
     body_.shrink_to_fit();
     for (Event& event : events) emit(std::move(event));
@@ -586,6 +607,7 @@ class ChatExchange final : public HttpHandler {
   ChatCallPtr call_;  // held until on_complete
   const std::optional<KeyPool::Lease> key_;
   const bool passthrough_;
+  const bool embedding_;  // an embeddings call: POST /embeddings, one JSON answer
   const bool client_wants_usage_;  // the client asked for the usage chunk (stream_options.include_usage)
 
   // Touched only on the HTTP thread (the handler's callbacks are sequential).
@@ -647,10 +669,17 @@ std::optional<std::vector<ModelInfo>> parse_model_list(const std::string& body, 
 }
 
 
+// A rendered body (chat or embeddings) for the upstream, with g4f's
+// `provider` member added when configured and the request has none.
 std::string render_body(const Core& core, const ChatRequest& request) {
-  openai::RenderOptions options;
-  options.force_usage = true;  // upstreams report streamed usage only when asked
-  std::string body = openai::render_chat_request(request, options);
+  std::string body;
+  if (request.operation() == Operation::Embedding) {
+    body = embeddings::render_request(request);
+  } else {
+    openai::RenderOptions options;
+    options.force_usage = true;  // upstreams report streamed usage only when asked
+    body = openai::render_chat_request(request, options);
+  }
   if (!core.config.provider.empty() && !has_extra(request, "provider") && !body.empty() && body.back() == '}') {
     body.pop_back();
     body.append(",\"provider\":");
@@ -678,13 +707,17 @@ void start_chat(const std::shared_ptr<Core>& core, HttpClient& http, const ChatC
     }
   }
   const ChatRequest& chat = call->request();
-  HttpRequest request = core->request("POST", core->chat_url, key ? std::optional(key->index) : std::nullopt,
-                                      chat.stream);
+  const bool embedding = chat.operation() == Operation::Embedding;
+  HttpRequest request = core->request("POST", embedding ? core->embeddings_url : core->chat_url,
+                                      key ? std::optional(key->index) : std::nullopt, chat.stream && !embedding);
   if (!chat.traceparent.empty() && one_line(chat.traceparent)) {
     set_header(request.headers, "traceparent", chat.traceparent);  // the call's trace wins over a configured one
   }
   std::optional<std::string> raw_body;
-  if (core->config.passthrough) raw_body = passthrough::upstream_body(chat, core->config.provider);
+  if (core->config.passthrough) {
+    raw_body = embedding ? passthrough::embeddings_upstream_body(chat, core->config.provider)
+                         : passthrough::upstream_body(chat, core->config.provider);
+  }
   bool passthrough = raw_body.has_value();
   request.body = passthrough ? std::move(*raw_body) : render_body(*core, chat);
   auto exchange = std::make_shared<ChatExchange>(core, call, key, passthrough);
@@ -762,6 +795,10 @@ std::vector<ModelInfo> OpenAICompatProvider::models() const {
     return out;
   }
   return core_->models();
+}
+
+bool OpenAICompatProvider::serves(Operation operation) const {
+  return operation != Operation::Embedding || core_->config.embeddings;
 }
 
 ProviderCondition OpenAICompatProvider::condition() const {

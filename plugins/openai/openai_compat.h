@@ -5,7 +5,11 @@
 // two sets of defaults for OpenAICompatConfig; OpenAICompatPlugin turns a
 // providers.yaml `options` map into an OpenAICompatProvider. All behaviour
 // (key rotation and 401 probes, request rendering, pass-through, streaming,
-// errors, backpressure, model listing) lives here, once.
+// errors, backpressure, model listing) lives here, once, for chat calls
+// (POST {base_url}/chat/completions) and embedding calls (POST
+// {base_url}/embeddings: the client's body passed through with the model
+// renamed when it came in as /v1/embeddings, else rendered by the embeddings
+// codec; the same keys, errors, retries and cooldowns).
 #pragma once
 
 #include <chrono>
@@ -46,6 +50,9 @@ struct OpenAICompatConfig {
   // OpenAI in: send the client's body with only the model renamed and relay
   // the upstream's bytes (passthrough.h). false: always parse and re-render.
   bool passthrough = true;
+  // Whether the upstream serves POST {base_url}/embeddings (Provider::serves):
+  // false lets a chain skip this provider for embedding requests.
+  bool embeddings = true;
   // A key that got 401 waits this long, then the next request probes it.
   std::chrono::milliseconds unauthorized_cooldown{std::chrono::seconds(60)};
 
@@ -76,6 +83,8 @@ class OpenAICompatProvider final : public Provider {
 
   std::vector<ModelInfo> models() const override;
   void chat(ChatCallPtr call) override;
+  // Chat and completions always; embeddings unless the config says otherwise.
+  bool serves(Operation operation) const override;
   // Unauthorized while every key waits after a 401 (none due for its probe).
   ProviderCondition condition() const override;
 

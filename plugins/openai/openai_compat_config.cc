@@ -154,6 +154,7 @@ OpenAICompatConfig OpenAICompatConfig::g4f() {
   c.key_required = false;
   c.provider_option = true;
   c.base_url = "http://127.0.0.1:1337/v1";
+  c.embeddings = false;  // the gpt4free API server has no /v1/embeddings
   return c;
 }
 
@@ -162,17 +163,18 @@ OpenAICompatConfig OpenAICompatConfig::parse(OpenAICompatConfig c, const ConfigN
   if (c.provider_option) {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization", "provider", "passthrough", "unauthorized_cooldown"});
+                        "organization", "provider", "passthrough", "embeddings", "unauthorized_cooldown"});
   } else {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization", "passthrough", "unauthorized_cooldown"});
+                        "organization", "passthrough", "embeddings", "unauthorized_cooldown"});
   }
   read_base_url(c, options);
   read_headers(c, options);
 
   c.upstream = read_upstream_settings(options, std::move(c.upstream));
   c.passthrough = options.get_bool("passthrough", c.passthrough);
+  c.embeddings = options.get_bool("embeddings", c.embeddings);
   c.unauthorized_cooldown = options.get_duration("unauthorized_cooldown", c.unauthorized_cooldown);
 
   if (const ConfigNode* models = present(options.find("models"))) {

@@ -19,10 +19,11 @@ std::string_view trim(std::string_view text) {
 }
 
 // The members render_chat_request writes itself (the rest arrive in `extra`).
-constexpr std::array<std::string_view, 15> kModeled = {
+constexpr std::array<std::string_view, 17> kModeled = {
     "model",       "messages",          "tools",            "tool_choice", "parallel_tool_calls",
     "temperature", "top_p",             "frequency_penalty", "presence_penalty", "max_tokens",
-    "max_completion_tokens", "seed",    "stop",             "stream",      "stream_options"};
+    "max_completion_tokens", "seed",    "stop",             "stream",      "stream_options",
+    "reasoning_effort", "response_format"};
 
 int modeled_index(std::string_view name) {
   for (std::size_t i = 0; i < kModeled.size(); ++i) {
@@ -186,6 +187,50 @@ CheckedCompletion check_completion(std::string_view body) {
     }
   }
   if (checked.error.empty() && !has_choice) checked.problem = "not a chat.completion (no choice in \"choices\")";
+  return checked;
+}
+
+std::optional<std::string> embeddings_upstream_body(const ChatRequest& request, std::string_view provider_member) {
+  if (request.source_api != Api::OpenAIEmbeddings || !request.original_body) return std::nullopt;
+  const std::string& body = *request.original_body;
+  std::string model;
+  json::append_quoted(model, request.model);
+  std::string out;
+  out.reserve(body.size() + model.size() + provider_member.size() + 16);
+  if (!json::append_with_member(out, body, "model", model)) return std::nullopt;
+  if (!provider_member.empty() && !json::find_member(body, "provider")) {
+    const std::size_t close = out.rfind('}');  // the object's own (only blanks follow)
+    std::string added = ",\"provider\":";
+    json::append_quoted(added, provider_member);
+    out.insert(close, added);
+  }
+  return out;
+}
+
+CheckedCompletion check_embeddings(std::string_view body) {
+  CheckedCompletion checked;
+  std::string why;
+  if (!json::well_formed(body, &why)) {
+    checked.problem = "not valid JSON (" + why + ")";
+    return checked;
+  }
+  std::vector<json::Member> members;
+  if (!json::top_level_members(body, members)) {
+    checked.problem = "not a JSON object";
+    return checked;
+  }
+  bool has_data = false;
+  for (const json::Member& member : members) {
+    if (member.is("error") && member.value != "null") {
+      checked.error = member.value;
+    } else if (member.is("usage") && member.value.front() == '{') {
+      checked.usage = member.value;
+    } else if (member.is("data")) {
+      const char first = first_in_array(member.value);
+      has_data = first == '{' || first == ']';
+    }
+  }
+  if (checked.error.empty() && !has_data) checked.problem = "not an embeddings list (no \"data\" array of objects)";
   return checked;
 }
 

@@ -55,6 +55,16 @@ struct CheckedCompletion {
 // non-empty "choices" array of objects, or an error object.
 CheckedCompletion check_completion(std::string_view body);
 
+// Embeddings (/v1/embeddings in, OpenAI upstream): the client's body with the
+// model renamed (and `provider_member` added as above), or nullopt ("render
+// it") when the request did not come in as embeddings or its body is gone.
+std::optional<std::string> embeddings_upstream_body(const ChatRequest& request, std::string_view provider_member);
+
+// Reads a whole embeddings answer like check_completion: a JSON object with a
+// "data" array whose first item is an object (an empty array passes: nothing
+// to embed is no error of the upstream's), or an error object.
+CheckedCompletion check_embeddings(std::string_view body);
+
 // One SSE event of an upstream stream, as pass-through sees it.
 struct Frame {
   enum class Kind {

@@ -526,7 +526,10 @@ std::string render_messages_request(const ChatRequest& request, const RequestRen
     out.push_back(']');
   }
 
-  const bool replay_thinking = request.source_api == Api::Anthropic;
+  // Thinking reaches a Responses request only from llmux's own reasoning
+  // items (Anthropic thinking it rendered), so it is replayed too.
+  const bool replay_thinking =
+      request.source_api == Api::Anthropic || request.source_api == Api::OpenAIResponses;
   out.append(",\"messages\":[");
   bool first = true;
   bool in_tool_results = false;  // an open user turn of tool_result blocks
@@ -626,6 +629,8 @@ std::string render_messages_request(const ChatRequest& request, const RequestRen
   }
   if (any_stop) out.push_back(']');
   if (request.stream) out.append(",\"stream\":true");
+  // request.response_format and request.reasoning are not rendered: Messages
+  // has no structured-output member, and thinking is the provider's choice.
   if (request.source_api == Api::Anthropic) append_extra(out, request.extra, kModeledMembers);
   out.push_back('}');
   return out;

@@ -111,6 +111,14 @@ void keep_extra(std::vector<std::pair<std::string, std::string>>& extra, std::st
 void append_extra(std::string& out, const std::vector<std::pair<std::string, std::string>>& extra,
                   std::span<const std::string_view> modeled);
 
+// ---------------------------------------------------------------- base64
+
+// Standard base64 (RFC 4648, with padding).
+std::string base64_encode(std::string_view bytes);
+// Decodes standard base64 (padding optional, no whitespace); false on any
+// other character or a cut group.
+bool base64_decode(std::string_view text, std::string& out);
+
 // ---------------------------------------------------------------- upstream errors
 
 // The `error` member of an upstream error body when it looks like an error

@@ -158,6 +158,8 @@ class RequestParser : public FieldChecker {
       if (name == "seed") return optional_int(v, "seed", r.sampling.seed);
       if (name == "stop") return parse_stop(v, r.sampling.stop);
       if (name == "stream_options") return parse_stream_options(v, r.include_usage);
+      if (name == "reasoning_effort") return parse_reasoning_effort(v, r.reasoning);
+      if (name == "response_format") return parse_response_format(v, r.response_format);
       return std::nullopt;
     });
   }
@@ -357,6 +359,25 @@ class RequestParser : public FieldChecker {
     return string_elements(v, "stop", out);
   }
 
+  bool parse_reasoning_effort(const Value& v, std::optional<ReasoningOptions>& out) {
+    if (v.IsNull()) return true;
+    if (!v.IsString()) return type_error("reasoning_effort", "a string", v);
+    out.emplace().effort = string_of(v);
+    return true;
+  }
+
+  // Kept as JSON text; {"type":"text"} is the default and leaves it empty.
+  bool parse_response_format(const Value& v, std::string& out) {
+    out.clear();
+    if (v.IsNull()) return true;
+    if (!v.IsObject()) return type_error("response_format", "an object", v);
+    if (const Value* type = find(v, "type"); type != nullptr && type->IsString() && view_of(*type) == "text") {
+      return true;
+    }
+    out = json::to_string(v);
+    return true;
+  }
+
   bool parse_stream_options(const Value& v, bool& include_usage) {
     if (v.IsNull()) return true;
     if (!v.IsObject()) return type_error("stream_options", "an object", v);
@@ -374,6 +395,23 @@ class RequestParser : public FieldChecker {
 constexpr std::string_view kModeledMembers[] = {
     "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p", "frequency_penalty",
     "presence_penalty", "max_tokens", "max_completion_tokens", "seed", "stop", "stream", "stream_options"};
+
+// A Responses request's own members (kept in `extra` by its codec) that a
+// chat upstream would refuse or read differently; the rest of its `extra`
+// (members both APIs share, a route step's parameters) is forwarded.
+constexpr std::string_view kNotForChat[] = {
+    "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p", "frequency_penalty",
+    "presence_penalty", "max_tokens", "max_completion_tokens", "seed", "stop", "stream", "stream_options",
+    "input", "instructions", "text", "reasoning", "store", "include", "metadata", "previous_response_id",
+    "truncation", "background", "conversation", "prompt", "max_output_tokens", "max_tool_calls", "top_logprobs",
+    "client_metadata", "prompt_cache_retention", "context_management"};
+
+bool has_extra(const ChatRequest& request, std::string_view name) {
+  for (const auto& member : request.extra) {
+    if (member.first == name) return true;
+  }
+  return false;
+}
 
 void append_content(std::string& out, const Message& m) {
   const bool empty = m.content.empty();
@@ -443,7 +481,9 @@ std::optional<Error> parse_chat_request(std::string_view body, ChatRequest& out)
 
 // Member order: model, messages, tools, tool_choice, parallel_tool_calls,
 // temperature, top_p, frequency_penalty, presence_penalty, max_tokens, seed,
-// stop, stream, stream_options, then `extra` in its order.
+// stop, reasoning_effort, response_format, stream, stream_options, then
+// `extra` in its order (of a Responses request, only what chat understands).
+// Freeform tools are plain functions (their parameters say so).
 std::string render_chat_request(const ChatRequest& request, const RenderOptions& options) {
   std::string out = open_request_body(request);
   out.append(",\"messages\":[");
@@ -508,11 +548,22 @@ std::string render_chat_request(const ChatRequest& request, const RenderOptions&
     }
     out.push_back(']');
   }
+  // A route step's parameters arrive in `extra` and win over the parsed values.
+  if (request.reasoning && !request.reasoning->effort.empty() && !has_extra(request, "reasoning_effort")) {
+    out.append(",\"reasoning_effort\":");
+    json::append_quoted(out, request.reasoning->effort);
+  }
+  if (!request.response_format.empty() && !has_extra(request, "response_format")) {
+    out.append(",\"response_format\":");
+    out.append(request.response_format);
+  }
   if (request.stream) {
     out.append(",\"stream\":true");
     if (request.include_usage || options.force_usage) out.append(",\"stream_options\":{\"include_usage\":true}");
   }
-  append_extra(out, request.extra, kModeledMembers);
+  append_extra(out, request.extra,
+               request.source_api == Api::OpenAIResponses ? std::span<const std::string_view>(kNotForChat)
+                                                          : std::span<const std::string_view>(kModeledMembers));
   out.push_back('}');
   return out;
 }

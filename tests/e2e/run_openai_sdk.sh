@@ -54,6 +54,7 @@ providers:
       models: [mock]
 routes:
   mock: [mock]
+  "text-embedding-*": [mock]
 EOF
 
 case "$MODE" in
@@ -77,6 +78,7 @@ providers:
       api_key: $UPSTREAM_KEY
 routes:
   mock: [upstream]
+  "text-embedding-*": [upstream]
 YAML
     ;;
   through-claude)
@@ -84,6 +86,11 @@ YAML
     # answers parsed back) -> an upstream llmux serving the mock on /v1/messages.
     UPSTREAM_KEY=llmux-e2e-upstream-key-c3d8
     e2e_through_claude "mock"
+    # Anthropic has no embeddings: the claude provider is skipped for them and
+    # a local mock answers (the chain's skip of a provider that does not serve
+    # the operation, end to end).
+    sed -i 's/^providers:$/providers:\n  local-mock:\n    plugin: mock/' "$WORK/providers.yaml"
+    echo '  "text-embedding-*": [claude, local-mock]' >>"$WORK/providers.yaml"
     ;;
   *) e2e_fail "unknown mode '$MODE'" ;;
 esac

@@ -318,6 +318,21 @@ TEST(CliShippedConfig, EveryRouteFamilyAnswersOffline) {
   EXPECT_TRUE(llmux.process().running()) << llmux.process().err();
 }
 
+TEST(CliShippedConfig, EveryEmbeddingModelAnswersOffline) {
+  Llmux llmux(kShipped, {"--plugins", plugin_dir().string()});
+  ASSERT_TRUE(llmux.ready());
+  HttpClient client;
+  for (const char* model : {"text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002",
+                            "nomic-embed-text", "mxbai-embed-large", "all-minilm"}) {
+    auto r = client.post(llmux.url("/v1/embeddings"),
+                         std::string(R"({"model":")") + model + R"(","input":"hello","encoding_format":"base64"})");
+    EXPECT_EQ(r.status, 200) << model << ": " << r.error << r.body;
+    EXPECT_EQ(r.header("x-llmux-provider"), "mock") << model;
+    EXPECT_THAT(r.body, HasSubstr(R"({"object":"list","data":[{"object":"embedding","index":0,"embedding":")"))
+        << model;
+  }
+}
+
 // ---------------------------------------------------------------- reload
 
 std::string reload_config(const std::filesystem::path& plugins, const std::string& routes) {

@@ -11,6 +11,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -711,11 +713,20 @@ TEST_F(HttpEngineTest, IdleTimeoutDoesNotRunWhilePaused) {
   EXPECT_EQ(recorder->body(), "first\nsecond\n");
 }
 
+// Regression (flaky under load): the upstream answered before the test thread
+// got to pause(), so the body arrived "while paused". It now answers only once
+// the pause is in place.
 TEST_F(HttpEngineTest, PausedBeforeTheResponseStillGetsItAfterResume) {
-  upstream.set_handler([](const FakeRequest&, FakeExchange& exchange) { exchange.respond(200, {}, "hello"); });
+  auto paused = std::make_shared<std::promise<void>>();
+  auto paused_future = paused->get_future().share();
+  upstream.set_handler([paused_future](const FakeRequest&, FakeExchange& exchange) {
+    paused_future.wait_for(std::chrono::seconds(10));
+    exchange.respond(200, {}, "hello");
+  });
   auto recorder = std::make_shared<Recorder>();
   auto transfer = engine.start(get(upstream.url("/")), recorder);
   transfer->pause();
+  paused->set_value();
   ASSERT_TRUE(upstream.wait_for_requests(1, kWait));
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(recorder->body_size(), 0u);

@@ -103,6 +103,12 @@ inline void expect_request_eq(const ChatRequest& a, const ChatRequest& b) {
   EXPECT_EQ(a.sampling.stop, b.sampling.stop);
   EXPECT_EQ(a.stream, b.stream);
   EXPECT_EQ(a.include_usage, b.include_usage);
+  ASSERT_EQ(a.reasoning.has_value(), b.reasoning.has_value());
+  if (a.reasoning) {
+    EXPECT_EQ(a.reasoning->effort, b.reasoning->effort);
+    EXPECT_EQ(a.reasoning->summary, b.reasoning->summary);
+  }
+  EXPECT_EQ(a.response_format, b.response_format);
   EXPECT_EQ(a.extra, b.extra);
   EXPECT_EQ(a.source_api, b.source_api);
 }

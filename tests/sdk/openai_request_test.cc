@@ -123,9 +123,11 @@ TEST(OpenAIRequestTest, ParsesEveryModeledField) {
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
 
+  EXPECT_EQ(r.response_format, "{\"type\":\"json_object\"}");
+  EXPECT_FALSE(r.reasoning.has_value());
+
   const std::vector<std::pair<std::string, std::string>> extra = {
       {"user", "\"u-123\""},
-      {"response_format", "{\"type\":\"json_object\"}"},
       {"logit_bias", "{\"50256\":-100}"},
       {"n", "1"},
   };
@@ -150,8 +152,9 @@ TEST(OpenAIRequestTest, RendersGoldenRequest) {
             R"({"type":"function","function":{"name":"noop","parameters":{}}}],)"
             R"("tool_choice":{"type":"function","function":{"name":"lookup"}},"parallel_tool_calls":false,)"
             R"("temperature":0.7,"top_p":1,"frequency_penalty":-0.5,"presence_penalty":0.25,)"
-            R"("max_tokens":256,"seed":-3,"stop":["END"],"stream":true,"stream_options":{"include_usage":true},)"
-            R"("user":"u-123","response_format":{"type":"json_object"},"logit_bias":{"50256":-100},"n":1})");
+            R"("max_tokens":256,"seed":-3,"stop":["END"],"response_format":{"type":"json_object"},)"
+            R"("stream":true,"stream_options":{"include_usage":true},)"
+            R"("user":"u-123","logit_bias":{"50256":-100},"n":1})");
 }
 
 TEST(OpenAIRequestTest, RoundTripIsStable) {
@@ -377,6 +380,37 @@ TEST(OpenAIRequestTest, RendersProgrammaticRequests) {
             R"({"model":"m","messages":[{"role":"system","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},)"
             R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
             R"({"role":"user","content":""}],"temperature":1e-07,"user":"u"})");
+}
+
+TEST(OpenAIRequestTest, ReasoningEffortAndResponseFormatAreModeled) {
+  ChatRequest r = parse_ok(
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"high",)"
+      R"("response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"},"strict":true}}})");
+  ASSERT_TRUE(r.reasoning.has_value());
+  EXPECT_EQ(r.reasoning->effort, "high");
+  EXPECT_EQ(r.response_format, R"({"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"},"strict":true}})");
+  EXPECT_TRUE(r.extra.empty());
+  EXPECT_EQ(openai::render_chat_request(r),
+            R"({"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"high",)"
+            R"("response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"},"strict":true}}})");
+
+  // The default (plain text) is no response_format; null is absent.
+  r = parse_ok(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"text"},)"
+               R"("reasoning_effort":null})");
+  EXPECT_TRUE(r.response_format.empty());
+  EXPECT_FALSE(r.reasoning.has_value());
+  EXPECT_EQ(openai::render_chat_request(r), R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+
+  // A route step's parameter (in extra) wins over the parsed value.
+  r = parse_ok(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"low"})");
+  r.extra.emplace_back("reasoning_effort", "\"high\"");
+  EXPECT_EQ(openai::render_chat_request(r),
+            R"({"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"high"})");
+
+  EXPECT_EQ(parse_fail(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":1})").param,
+            "reasoning_effort");
+  EXPECT_EQ(parse_fail(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":"json"})").param,
+            "response_format");
 }
 
 }  // namespace

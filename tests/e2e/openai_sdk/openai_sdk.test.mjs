@@ -4,7 +4,8 @@
 //   LLMUX_API_KEY   a client key the gateway accepts
 //
 // The gateway must route model "mock" to the mock plugin with its defaults
-// (tool_calls: auto, no injected faults) and require client keys.
+// (tool_calls: auto, no injected faults), "text-embedding-*" to a chain that
+// ends in the mock's embeddings, and require client keys.
 // tests/e2e/run_openai_sdk.sh sets all of this up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -357,4 +358,119 @@ test('raw wire: non-streamed answer is JSON', async () => {
   assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
   const body = await response.json();
   assert.equal(body.choices[0].message.content, await nonStreamAnswer());
+});
+
+// ---------------------------------------------------------------- embeddings
+
+const EMBED_MODEL = 'text-embedding-3-small';  // the mock's vectors have 1536 dimensions for it
+const EMBED_TEXTS = [
+  'The quick brown fox jumps over the lazy dog',
+  'A quick brown fox jumped over the lazy dogs',
+  'Quarterly revenue grew in the third fiscal period',
+  'The quick brown fox jumps over the lazy dog',
+];
+
+function dot(a, b) {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+function assertEmbeddingList(response, count, dimensions) {
+  assert.equal(response.object, 'list');
+  assert.equal(response.model, EMBED_MODEL);
+  assert.equal(response.data.length, count);
+  response.data.forEach((item, i) => {
+    assert.equal(item.object, 'embedding');
+    assert.equal(item.index, i);
+    assert.ok(Array.isArray(item.embedding), `embedding ${i} is not an array of numbers`);
+    assert.equal(item.embedding.length, dimensions);
+    assert.ok(item.embedding.every((x) => typeof x === 'number' && Number.isFinite(x)));
+    assert.ok(Math.abs(dot(item.embedding, item.embedding) - 1) < 1e-4, 'not a unit vector');
+  });
+  assert.ok(response.usage.prompt_tokens > 0);
+  assert.equal(response.usage.total_tokens, response.usage.prompt_tokens);
+}
+
+// What the SDK asked for on the wire, and what came back.
+function recordingClient() {
+  const seen = [];
+  const recording = new OpenAI({
+    baseURL,
+    apiKey,
+    maxRetries: 0,
+    timeout: 30_000,
+    fetch: async (url, init) => {
+      const response = await fetch(url, init);
+      seen.push({ request: JSON.parse(init.body), body: await response.clone().json() });
+      return response;
+    },
+  });
+  return { recording, seen };
+}
+
+let defaultEmbeddings;
+async function embedDefault() {
+  if (defaultEmbeddings === undefined) {
+    defaultEmbeddings = await client.embeddings.create({ model: EMBED_MODEL, input: EMBED_TEXTS });
+  }
+  return defaultEmbeddings;
+}
+
+test('embeddings: default encoding is base64 on the wire, floats for the caller', async () => {
+  const { recording, seen } = recordingClient();
+  const response = await recording.embeddings.create({ model: EMBED_MODEL, input: EMBED_TEXTS });
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].request.encoding_format, 'base64', 'the SDK asks for base64 by default');
+  assert.equal(typeof seen[0].body.data[0].embedding, 'string', 'base64 on the wire');
+  assertEmbeddingList(response, EMBED_TEXTS.length, 1536);
+  assert.deepEqual(response.data, (await embedDefault()).data);
+});
+
+test('embeddings: equal texts give equal vectors, similar ones are closer', async () => {
+  const { data } = await embedDefault();
+  assert.deepEqual(data[0].embedding, data[3].embedding);
+  assert.notDeepEqual(data[0].embedding, data[1].embedding);
+  assert.ok(dot(data[0].embedding, data[1].embedding) > dot(data[0].embedding, data[2].embedding));
+});
+
+test('embeddings: encoding_format float gives the same vectors', async () => {
+  const response = await client.embeddings.create({ model: EMBED_MODEL, input: EMBED_TEXTS, encoding_format: 'float' });
+  assertEmbeddingList(response, EMBED_TEXTS.length, 1536);
+  const base64 = (await embedDefault()).data;
+  response.data.forEach((item, i) => {
+    // JSON carries each float32 as its shortest decimal text: it reads back as the same float32.
+    assert.deepEqual(item.embedding.map(Math.fround), base64[i].embedding);
+  });
+  assert.equal(response.usage.prompt_tokens, (await embedDefault()).usage.prompt_tokens);
+});
+
+test('embeddings: one string, dimensions, and token ids', async () => {
+  const one = await client.embeddings.create({ model: EMBED_MODEL, input: EMBED_TEXTS[0], dimensions: 256 });
+  assertEmbeddingList(one, 1, 256);
+  const tokens = await client.embeddings.create({ model: EMBED_MODEL, input: [[9906, 1917], [9906, 1917]], dimensions: 64 });
+  assertEmbeddingList(tokens, 2, 64);
+  assert.deepEqual(tokens.data[0].embedding, tokens.data[1].embedding);
+});
+
+test('embeddings: bad input is a BadRequestError naming the parameter', async () => {
+  const empty = await expectApiError(
+    client.embeddings.create({ model: EMBED_MODEL, input: '' }),
+    OpenAI.BadRequestError,
+    400,
+  );
+  assert.equal(empty.param, 'input');
+  assert.equal(empty.type, 'invalid_request_error');
+  const tooMany = await expectApiError(
+    client.embeddings.create({ model: EMBED_MODEL, input: Array.from({ length: 2049 }, () => 'x') }),
+    OpenAI.BadRequestError,
+    400,
+  );
+  assert.equal(tooMany.code, 'array_above_max_length');
+  const unknown = await expectApiError(
+    client.embeddings.create({ model: 'no-such-embedder-e2e', input: 'x' }),
+    OpenAI.NotFoundError,
+    404,
+  );
+  assert.equal(unknown.code, 'model_not_found');
 });

@@ -5,18 +5,25 @@
 //
 // Canonical mapping (see llmux/chat.h):
 // - `instructions` becomes a leading Role::System message; `input` as a string
-//   is one user message; message items keep their role (system, developer,
-//   user, assistant) with input_text / output_text / input_image parts.
-// - function_call items become assistant tool calls (consecutive calls join
-//   one assistant message), function_call_output items Role::Tool messages.
+//   is one user message; message items (also the short form {role, content},
+//   with or without `id` / `status`) keep their role (system, developer, user,
+//   assistant) with input_text / output_text / refusal / input_image parts.
+//   A message left without content (empty texts) is dropped.
+// - function_call items become assistant tool calls; an assistant message and
+//   the calls after it join one assistant message (a chat turn).
+//   function_call_output items become Role::Tool messages.
 // - `custom` tools become Tool{freeform = true} with the parameters
-//   {"type":"object","properties":{"input":{"type":"string"}},"required":["input"]};
+//   {"type":"object","properties":{"input":{"type":"string"}},"required":["input"]}
+//   (a grammar `format` is appended to the description);
 //   custom_tool_call / custom_tool_call_output items become tool calls with
 //   arguments {"input": text} and tool results. The renderers unwrap calls to a
 //   freeform tool back into custom_tool_call items (custom_tool_call_input.*).
-// - `namespace` tools: each nested function tool is offered under its
-//   namespace (see namespace_tool_name); a call to it is rendered back with
-//   the name and namespace the client knows.
+// - `namespace` tools: each nested function (or custom) tool is offered under
+//   namespace_tool_name(namespace, name); a call to it is rendered back as the
+//   Responses API and Codex have it: `name` the nested name plus `namespace`.
+//   Input items and tool_choice naming a `namespace` are read the same way.
+// - Other input item types (item_reference, built-in tool calls, ...) are
+//   dropped with a warning in ChatRequest::warnings.
 // - Built-in tools (web_search, file_search, code_interpreter, ...) are
 //   dropped with a warning in ChatRequest::warnings (a native Responses
 //   upstream gets the original body untouched and runs them).
@@ -70,8 +77,8 @@ std::string replace_input(std::string_view body, std::string_view input_array_js
 // caller beforehand are kept.
 std::optional<Error> parse_request(std::string_view body, ChatRequest& out);
 
-// The name a nested function tool of namespace `ns` is offered under to a
-// provider, and back.
+// The name a nested tool of namespace `ns` is offered under to a provider:
+// ns + "__" + name. The renderers map it back through the request's tools.
 std::string namespace_tool_name(std::string_view ns, std::string_view name);
 
 // What the answer says about itself, and the request members a response
@@ -79,16 +86,19 @@ std::string namespace_tool_name(std::string_view ns, std::string_view name);
 // max_output_tokens, parallel_tool_calls, previous_response_id, reasoning,
 // store, text, metadata, ...), read from the request body.
 struct ResponseMeta {
-  std::string id;  // "resp_..."
+  std::string id;  // "resp_..." (empty: the codec makes one, "resp_" + 32 letters and digits)
   std::string model;
-  std::int64_t created_at = 0;  // unix seconds
+  std::int64_t created_at = 0;  // unix seconds (0: now)
   std::string request_body;     // the (self-contained) request body, for the echoed members
   std::string previous_response_id;
   bool include_encrypted_reasoning = false;  // include: ["reasoning.encrypted_content"]
 };
 
 // A whole `response` object (status completed, incomplete when cut by
-// max_output_tokens, failed with `error` when the answer is an Error).
+// max_output_tokens or a content filter, failed with `error` when the answer
+// is an Error); output items reasoning, message, calls, with ids derived from
+// the response id ("msg_<id>_<index>", "fc_...", "ctc_...", "rs_..."). A
+// pass-through answer (ChatResponse::raw) is returned as it is.
 std::string render_response(const ChatResponse& response, const ResponseMeta& meta, const ChatRequest& request);
 
 // The output items of a whole answer as a JSON array (encrypted reasoning
@@ -113,16 +123,22 @@ std::string render_error(const Error& error);
 class StreamRenderer {
  public:
   StreamRenderer(ResponseMeta meta, const ChatRequest& request);
+  // A copy carries on independently from the state it was copied in (the
+  // host's writer keeps a fresh copy to start over); it shares only the
+  // unchanging per-request part, so copying is cheap.
+  StreamRenderer(const StreamRenderer& other);
+  StreamRenderer& operator=(const StreamRenderer& other);
   void render(const Event& event, std::string& out);
   bool done() const;
   // After done(): the response id and its output items as a JSON array
-  // (encrypted reasoning included); empty output when the answer failed.
+  // (encrypted reasoning included); an empty string when the answer failed.
+  // For pass-through: the id and output of the upstream's terminal event.
   const std::string& response_id() const;
   const std::string& output_json() const;
 
  private:
   struct State;
-  std::shared_ptr<State> state_;  // copyable: the host's writer keeps a fresh copy to start over
+  std::shared_ptr<State> state_;  // never shared between renderers (copies copy it)
 };
 
 // Usage of a Responses `usage` object (input_tokens, output_tokens, their
