@@ -774,7 +774,8 @@ std::string command_arguments(const CommandTool& tool, const Conversation& conve
 std::optional<PlannedToolCall> file_write_call(const std::vector<Tool>& tools, const Conversation& conversation,
                                                const std::string& path, const std::string& content) {
   if (auto writer = find_write_tool(tools)) {
-    return PlannedToolCall{{}, writer->tool->name, write_arguments(*writer, write_path(*writer, conversation, path), content)};
+    const std::string where = write_path(*writer, conversation, path);
+    return PlannedToolCall{{}, writer->tool->name, write_arguments(*writer, where, content)};
   }
   if (auto command = find_command_tool(tools)) {
     return PlannedToolCall{{}, command->tool->name, command_arguments(*command, conversation, path, content)};

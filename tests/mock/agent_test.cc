@@ -896,7 +896,8 @@ TEST(MockAgentCodex, ShellToolRunsBashLc) {
   EXPECT_EQ(ws.read("hello.txt"), "hello");
 
   r.messages.push_back(assistant_call(s.calls[0].id, "shell", s.calls[0].arguments));
-  r.messages.push_back(tool_result(s.calls[0].id, R"({"output":"","metadata":{"exit_code":0,"duration_seconds":0.0}})"));
+  r.messages.push_back(
+      tool_result(s.calls[0].id, R"({"output":"","metadata":{"exit_code":0,"duration_seconds":0.0}})"));
   EXPECT_EQ(plan_for(r).text, "Done: wrote hello.txt.");
 }
 
@@ -959,6 +960,65 @@ TEST(MockAgentCodex, ScenarioWriteUsesTheCommandTool) {
   auto args = parse(s.calls[0].arguments);
   ASSERT_EQ(run_command(str(args, "cmd"), str(args, "workdir")), 0) << str(args, "cmd");
   EXPECT_EQ(ws.read("out/hello.txt"), "scripted hello");
+}
+
+// Codex's recorded requests (tests/e2e/fixtures: turn two of a run; turn one
+// is its input without the call and its output), read by the Responses codec.
+ChatRequest recorded_codex(const std::string& fixture, bool first_turn) {
+  std::ifstream in(std::string(LLMUX_SOURCE_DIR) + "/tests/e2e/fixtures/" + fixture, std::ios::binary);
+  EXPECT_TRUE(in.good()) << fixture;
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (first_turn) {
+    rapidjson::Document doc;
+    doc.Parse(body.c_str());
+    EXPECT_TRUE(doc.IsObject() && doc["input"].IsArray() && doc["input"].Size() == 6u) << fixture;
+    doc["input"].Erase(doc["input"].Begin() + 4, doc["input"].End());
+    body = json::to_string(doc);
+  }
+  ChatRequest r;
+  if (auto error = responses::parse_request(body, r)) ADD_FAILURE() << fixture << ": " << error->message;
+  return r;
+}
+
+TEST(MockAgentCodex, RecordedExecCommandRequests) {
+  ChatRequest first = recorded_codex("codex-cli-0.171.0-exec-command.json", true);
+  Conversation c = analyze(first);
+  EXPECT_EQ(c.task, "create hello.txt containing hello");
+  EXPECT_EQ(c.working_directory, "/home/dev/project");
+  const std::string spawn = responses::namespace_tool_name("multi_agent_v1", "spawn_agent");
+  bool namespaced = false;
+  for (const Tool& t : first.tools) namespaced = namespaced || t.name == spawn;
+  EXPECT_TRUE(namespaced) << "the namespace's tools are offered";
+
+  Said s = plan_for(first);
+  ASSERT_EQ(s.calls.size(), 1u) << s.text;
+  EXPECT_EQ(s.calls[0].name, "exec_command");
+  EXPECT_EQ(s.calls[0].arguments, R"({"cmd":"printf '%s' 'hello' > 'hello.txt'","workdir":"/home/dev/project"})");
+  TempDir ws;
+  ASSERT_EQ(run_command(str(parse(s.calls[0].arguments), "cmd"), ws.path.string()), 0);
+  EXPECT_EQ(ws.read("hello.txt"), "hello");
+
+  // The recorded second turn (its call wrote "hello\n" with printf).
+  ChatRequest second = recorded_codex("codex-cli-0.171.0-exec-command.json", false);
+  Said done = plan_for(second);
+  EXPECT_TRUE(done.calls.empty());
+  EXPECT_EQ(done.text, "Done: wrote hello.txt.");
+  EXPECT_EQ(done.finish, FinishReason::Stop);
+}
+
+TEST(MockAgentCodex, RecordedApplyPatchRequests) {
+  ChatRequest first = recorded_codex("codex-cli-0.171.0-apply-patch.json", true);
+  bool freeform = false;
+  for (const Tool& t : first.tools) freeform = freeform || (t.name == "apply_patch" && t.freeform);
+  EXPECT_TRUE(freeform) << "the custom apply_patch tool is a freeform Tool";
+  Said s = plan_for(first);
+  ASSERT_EQ(s.calls.size(), 1u) << s.text;
+  EXPECT_EQ(s.calls[0].name, "apply_patch");
+  EXPECT_EQ(s.calls[0].arguments, R"({"input":"*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n"})");
+
+  Said done = plan_for(recorded_codex("codex-cli-0.171.0-apply-patch.json", false));
+  EXPECT_TRUE(done.calls.empty());
+  EXPECT_EQ(done.text, "Done: wrote hello.txt.");
 }
 
 }  // namespace
