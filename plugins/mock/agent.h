@@ -58,8 +58,8 @@ Conversation analyze(const ChatRequest& request);
 
 // A user message without the context blocks clients add around the prompt
 // (<environment_details>, <system-reminder>, Codex's <environment_context>),
-// the inside of <task> or
-// <user_message> when present, trimmed, without a pair of quotes around it.
+// the inside of <task> or <user_message> when present, trimmed, without a
+// pair of quotes around it.
 std::string clean_user_text(std::string_view text);
 
 // A file name and content named by a task such as

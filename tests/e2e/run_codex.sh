@@ -63,8 +63,11 @@ e2e_workdir codex
 # (@openai/codex-linux-x64 = npm:@openai/codex@<version>-linux-x64, ~315 MB).
 e2e_npm_install "$PKG_SRC" "$CACHE" "@openai/codex" "node_modules/.bin/codex"
 CODEX=$CACHE/node_modules/.bin/codex
-version=$(HOME=$WORK "$CODEX" --version 2>"$WORK/version.err") ||
-  { cat "$WORK/version.err" >&2; e2e_fail "$CODEX --version does not run (is the platform package installed?)"; }
+if ! version=$(HOME=$WORK "$CODEX" --version 2>"$WORK/version.err"); then
+  cat "$WORK/version.err" >&2
+  rm -f "$CACHE/node_modules/.llmux-e2e-lock.sha256"  # npm skips a failed optional package silently: reinstall next time
+  e2e_fail "$CODEX --version does not run (is the platform package installed?)"
+fi
 [[ "$version" == "codex-cli $E2E_NPM_VERSION" ]] || e2e_fail "codex --version says '$version', want 'codex-cli $E2E_NPM_VERSION'"
 e2e_log "@openai/codex $E2E_NPM_VERSION ($version)"
 
