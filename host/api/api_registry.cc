@@ -8,6 +8,7 @@ const ApiRegistry& default_registry() {
   static const ApiRegistry registry = [] {
     ApiRegistry r;
     r.add(make_openai_chat_api());
+    r.add(make_completions_api());
     r.add(make_models_api());
     r.add(make_embeddings_api());
     r.add(make_anthropic_messages_api());

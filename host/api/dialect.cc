@@ -2,6 +2,7 @@
 
 #include "api/anthropic_api.h"
 #include "api/embeddings_api.h"
+#include "api/completions_api.h"
 #include "api/openai_api.h"
 #include "api/responses_api.h"
 
@@ -11,9 +12,9 @@ const Dialect& dialect_of(Api api) {
   switch (api) {
     case Api::Anthropic: return anthropic_dialect();
     case Api::OpenAIResponses: return responses_dialect();
-    case Api::OpenAIChat:
-    case Api::OpenAICompletions: break;  // until its own dialect is registered
+    case Api::OpenAICompletions: return completions_dialect();
     case Api::OpenAIEmbeddings: return embeddings_dialect();
+    case Api::OpenAIChat: break;
   }
   return openai_dialect();
 }

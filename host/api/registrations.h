@@ -8,6 +8,7 @@
 namespace llmux::host {
 
 std::unique_ptr<InboundApi> make_openai_chat_api();              // openai_chat_api.cc
+std::unique_ptr<InboundApi> make_completions_api();              // completions_api.cc
 std::unique_ptr<InboundApi> make_models_api();                   // models_api.cc
 std::unique_ptr<InboundApi> make_embeddings_api();               // embeddings_api.cc
 std::unique_ptr<InboundApi> make_anthropic_messages_api();       // anthropic_messages_api.cc

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 
+#include "completion.h"
 #include "embeddings.h"
 #include "llmux/json.h"
 #include "mock_util.h"
@@ -435,6 +436,13 @@ MockOptions MockOptions::parse(const ConfigNode& options) {
 // Planning
 
 Answer builtin_answer(const MockOptions& options, const ChatRequest& request, const Conversation& conversation) {
+  if (request.completion) {
+    // A legacy completion: the text at the cursor (no agent, no tools).
+    Answer answer;
+    answer.text = options.reply.empty() ? completion_text(*request.completion) : options.reply;
+    answer.origin = "completion";
+    return answer;
+  }
   if (options.agent) {
     AgentSettings settings{options.tool_calls, options.max_tool_turns, options.reply};
     if (auto answer = agent_answer(request, conversation, settings)) return std::move(*answer);
@@ -553,7 +561,17 @@ Plan make_plan(const MockOptions& options, const ChatRequest& request) {
     if (answer.finish == FinishReason::ToolCalls) answer.finish.reset();
     answer.origin += " (tool turns spent)";
   }
-  if (!answer.error && answer.text.empty() && answer.tool_calls.empty()) answer.text = "Mock answer.";
+  if (request.completion && request.sampling.max_tokens && !answer.error) {
+    // A completion stops at max_tokens (about 4 characters a token, as the
+    // mock counts usage), as a model would: cut, finish_reason "length".
+    const auto limit = static_cast<std::size_t>(std::min<std::int64_t>(*request.sampling.max_tokens, 1 << 20)) * 4;
+    if (utf8_length(answer.text) > limit) {
+      answer.text = util::truncate_chars(answer.text, limit);
+      answer.finish = FinishReason::Length;
+    }
+  } else if (!answer.error && answer.text.empty() && answer.tool_calls.empty()) {
+    answer.text = "Mock answer.";
+  }
 
   const int fail = markers.fail ? markers.fail : options.fail_status;
   const std::int64_t cut = markers.cut >= 0 ? markers.cut : answer.cut_after >= 0 ? answer.cut_after : options.cut_after;
@@ -604,7 +622,11 @@ Plan make_plan(const MockOptions& options, const ChatRequest& request) {
       answer.finish.value_or(answer.tool_calls.empty() ? FinishReason::Stop : FinishReason::ToolCalls);
 
   std::size_t input_chars = 0;
-  for (const Message& m : request.messages) input_chars += utf8_length(m.text());
+  if (request.completion) {  // the prompt as the client sent it, not its chat form
+    input_chars = utf8_length(request.completion->prompt) + utf8_length(request.completion->suffix);
+  } else {
+    for (const Message& m : request.messages) input_chars += utf8_length(m.text());
+  }
   Usage usage;
   usage.input_tokens = tokens_for(input_chars);
   usage.output_tokens = tokens_for(output_chars);

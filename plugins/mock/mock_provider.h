@@ -7,8 +7,11 @@
 // A scenario file (scenario.h) scripts turns instead. Otherwise it answers by
 // echoing the last user message (or a configured reply), with one tool call
 // built from the schema when the request offers tools. Embedding requests get
-// deterministic vectors derived from their texts (embeddings.h). It injects faults on
-// demand, either from its options or from markers in the last user message:
+// deterministic vectors derived from their texts (embeddings.h). A legacy
+// completion (/v1/completions) gets a deterministic text for the cursor
+// (completion.h), cut at max_tokens. It injects faults on demand, either from
+// its options or from markers in the last user message (for a completion: in
+// its prompt):
 //
 //   [[mock:fail=503]]              fail the call with that HTTP status
 //   [[mock:cut=K]]                 end the stream with an Error after K chunks

@@ -257,7 +257,7 @@ OllamaOptions OllamaOptions::parse(const ConfigNode& options) {
   if (options.is_null()) return o;
   if (!options.is_map()) throw ConfigError(options, "must be a map");
   options.check_keys({"base_url", "headers", "connect_timeout", "first_byte_timeout", "idle_timeout",
-                      "total_timeout", "keep_alive", "models_ttl", "options"});
+                      "total_timeout", "keep_alive", "models_ttl", "options", "completions"});
 
   if (const ConfigNode* node = options.find("base_url")) {
     std::string url = options.get_string("base_url");
@@ -288,6 +288,13 @@ OllamaOptions OllamaOptions::parse(const ConfigNode& options) {
     o.keep_alive = node->value();
   }
   o.models_ttl = nonnegative_duration(options, "models_ttl", o.models_ttl);
+  if (const ConfigNode* node = options.find("completions")) {
+    std::string mode = options.get_string("completions");
+    if (mode != "native" && mode != "chat") {
+      throw ConfigError(*node, "must be 'native' or 'chat', not '" + mode + "'");
+    }
+    o.native_completions = mode == "native";
+  }
   if (const ConfigNode* node = options.find("options")) {
     if (!node->is_map()) throw ConfigError(*node, "must be a map of Ollama options (like num_ctx: 8192)");
     for (const auto& [key, value] : node->entries()) {
@@ -301,6 +308,42 @@ OllamaOptions OllamaOptions::parse(const ConfigNode& options) {
 
 // ---------------------------------------------------------------------------
 // Request body
+
+namespace {
+
+// `options`: the configured ones, then the request's sampling over them;
+// then keep_alive.
+void add_options(rapidjson::Document& doc, const ChatRequest& request, const OllamaOptions& options) {
+  Allocator& a = doc.GetAllocator();
+  Value opts(rapidjson::kObjectType);
+  const Sampling& s = request.sampling;
+  auto set = [&](const char* key, Value value) {
+    auto it = opts.FindMember(key);
+    if (it != opts.MemberEnd()) {
+      it->value = std::move(value);
+    } else {
+      opts.AddMember(Value(key, a), std::move(value), a);
+    }
+  };
+  for (const auto& [key, text] : options.model_options) {
+    if (auto v = parse_value(text, a)) set(key.c_str(), std::move(*v));
+  }
+  if (s.temperature) set("temperature", Value(*s.temperature));
+  if (s.top_p) set("top_p", Value(*s.top_p));
+  if (s.frequency_penalty) set("frequency_penalty", Value(*s.frequency_penalty));
+  if (s.presence_penalty) set("presence_penalty", Value(*s.presence_penalty));
+  if (s.seed) set("seed", Value(static_cast<int64_t>(*s.seed)));
+  if (s.max_tokens) set("num_predict", Value(static_cast<int64_t>(*s.max_tokens)));
+  if (!s.stop.empty()) {
+    Value stop(rapidjson::kArrayType);
+    for (const auto& st : s.stop) stop.PushBack(string_value(st, a), a);
+    set("stop", std::move(stop));
+  }
+  if (!opts.ObjectEmpty()) doc.AddMember("options", opts, a);
+  if (!options.keep_alive.empty()) doc.AddMember("keep_alive", keep_alive_value(options.keep_alive, a), a);
+}
+
+}  // namespace
 
 ChatBody build_chat_body(const ChatRequest& request, const OllamaOptions& options) {
   ChatBody out;
@@ -396,34 +439,26 @@ ChatBody build_chat_body(const ChatRequest& request, const OllamaOptions& option
     break;
   }
 
-  // options: the configured ones, then the request's sampling over them.
-  Value opts(rapidjson::kObjectType);
-  const Sampling& s = request.sampling;
-  auto set = [&](const char* key, Value value) {
-    auto it = opts.FindMember(key);
-    if (it != opts.MemberEnd()) {
-      it->value = std::move(value);
-    } else {
-      opts.AddMember(Value(key, a), std::move(value), a);
-    }
-  };
-  for (const auto& [key, text] : options.model_options) {
-    if (auto v = parse_value(text, a)) set(key.c_str(), std::move(*v));
-  }
-  if (s.temperature) set("temperature", Value(*s.temperature));
-  if (s.top_p) set("top_p", Value(*s.top_p));
-  if (s.frequency_penalty) set("frequency_penalty", Value(*s.frequency_penalty));
-  if (s.presence_penalty) set("presence_penalty", Value(*s.presence_penalty));
-  if (s.seed) set("seed", Value(static_cast<int64_t>(*s.seed)));
-  if (s.max_tokens) set("num_predict", Value(static_cast<int64_t>(*s.max_tokens)));
-  if (!s.stop.empty()) {
-    Value stop(rapidjson::kArrayType);
-    for (const auto& st : s.stop) stop.PushBack(string_value(st, a), a);
-    set("stop", std::move(stop));
-  }
-  if (!opts.ObjectEmpty()) doc.AddMember("options", opts, a);
-  if (!options.keep_alive.empty()) doc.AddMember("keep_alive", keep_alive_value(options.keep_alive, a), a);
+  add_options(doc, request, options);
+  out.json = json::to_string(doc);
+  return out;
+}
 
+ChatBody build_generate_body(const ChatRequest& request, const OllamaOptions& options) {
+  ChatBody out;
+  rapidjson::Document doc;
+  doc.SetObject();
+  Allocator& a = doc.GetAllocator();
+  doc.AddMember("model", string_value(request.model, a), a);
+  if (request.completion) {
+    doc.AddMember("prompt", string_value(request.completion->prompt, a), a);
+    // Ollama fills the middle with the model's own FIM template.
+    if (!request.completion->suffix.empty()) doc.AddMember("suffix", string_value(request.completion->suffix, a), a);
+  } else {
+    doc.AddMember("prompt", string_value(request.last_user_text(), a), a);
+  }
+  doc.AddMember("stream", true, a);
+  add_options(doc, request, options);
   out.json = json::to_string(doc);
   return out;
 }
@@ -523,6 +558,12 @@ StreamDecoder::Status StreamDecoder::decode(std::string_view line, std::vector<E
                                                 : json::to_string(err->value);
     out.push_back(Event::failed(stream_error("ollama: " + message)));
     return Status::Failed;
+  }
+  // /api/generate: the text is `response` (a model's `thinking` is left out:
+  // a completion is the text alone).
+  if (std::string response = member_string(doc, "response"); !response.empty()) {
+    role(out);
+    out.push_back(Event::text_delta(std::move(response)));
   }
   if (auto msg = doc.FindMember("message"); msg != doc.MemberEnd() && msg->value.IsObject()) {
     const Value& m = msg->value;
@@ -931,7 +972,11 @@ void OllamaProvider::chat(ChatCallPtr call) {
   const std::string who = "ollama provider '" + name_ + "'";
   try {
     if (call->request().operation() == Operation::Embedding) return embed(call, who);
-    ChatBody body = build_chat_body(call->request(), options_);
+    // A legacy completion goes to /api/generate (prompt and suffix: the
+    // model's own fill-in-the-middle) unless `completions: chat`.
+    const bool generate = call->request().completion.has_value() && options_.native_completions;
+    ChatBody body =
+        generate ? build_generate_body(call->request(), options_) : build_chat_body(call->request(), options_);
     if (!body.notes.empty() && host_.logger().enabled(LogLevel::Debug)) {
       for (const auto& note : body.notes) host_.logger().debug(who + ": " + note);
     }
@@ -939,7 +984,8 @@ void OllamaProvider::chat(ChatCallPtr call) {
       call->emit(Event::failed(std::move(*body.error)));
       return;
     }
-    HttpRequest request = upstream_request(call->request(), "/api/chat", "application/x-ndjson");
+    HttpRequest request = upstream_request(call->request(), generate ? "/api/generate" : "/api/chat",
+                                           "application/x-ndjson");
     request.body = std::move(body.json);
 
     auto stream = std::make_shared<ChatStream>(call, who);

@@ -4,6 +4,9 @@
 //                              events for a client that asked for no stream
 //   POST {base_url}/api/embed  embeddings (/v1/embeddings): every input text
 //                              in one request, {"embeddings":[[...],...]} back
+//   POST {base_url}/api/generate  legacy completions (/v1/completions): prompt
+//                              and suffix (fill-in-the-middle with the model's
+//                              own template), streamed the same way
 //   GET  {base_url}/api/tags   the installed models, refreshed in the
 //                              background every models_ttl
 //
@@ -53,6 +56,9 @@ struct OllamaOptions {
   std::chrono::milliseconds models_ttl{std::chrono::seconds(60)};  // 0: fetch once
   // Extra Ollama `options` (e.g. num_ctx): name -> JSON value text.
   std::vector<std::pair<std::string, std::string>> model_options;
+  // Legacy completions: /api/generate (native, the default) or their chat
+  // form on /api/chat (`completions: chat`).
+  bool native_completions = true;
 
   // Reads and validates a provider's `options` map. Throws ConfigError.
   static OllamaOptions parse(const ConfigNode& options);
@@ -66,6 +72,9 @@ struct ChatBody {
   std::vector<std::string> notes;  // debug-level remarks (e.g. unparsable tool arguments)
 };
 ChatBody build_chat_body(const ChatRequest& request, const OllamaOptions& options);
+// The /api/generate body for a legacy completion: model, prompt, suffix (when
+// there is one), stream, options (sampling as for chat), keep_alive.
+ChatBody build_generate_body(const ChatRequest& request, const OllamaOptions& options);
 
 // The /api/embed body for an embeddings request ({"model","input":[texts],
 // "truncate":true,"dimensions"?,"options"?,"keep_alive"?}), or the Error (400)
@@ -81,7 +90,7 @@ EmbedBody build_embed_body(const ChatRequest& request, const OllamaOptions& opti
 // `inputs` is how many texts were sent: another count of vectors is an error.
 std::optional<Error> parse_embed_response(std::string_view body, std::size_t inputs, std::vector<Event>& out);
 
-// Turns the lines of one /api/chat NDJSON stream into events.
+// Turns the lines of one /api/chat or /api/generate NDJSON stream into events.
 class StreamDecoder {
  public:
   enum class Status { Continue, Done, Failed };

@@ -16,7 +16,9 @@
 #include <utility>
 
 #include "llmux/codec/embeddings.h"
+#include "llmux/codec/completions.h"
 #include "llmux/codec/openai.h"
+#include "llmux/codec/responses.h"
 #include "llmux/json.h"
 #include "llmux/sse.h"
 #include "llmux/upstream_link.h"
@@ -203,7 +205,9 @@ struct Core : std::enable_shared_from_this<Core> {
         config(std::move(cfg)),
         who(config.plugin + " provider '" + name + "'"),
         chat_url(config.base_url + "/chat/completions"),
+        responses_url(config.base_url + "/responses"),
         embeddings_url(config.base_url + "/embeddings"),
+        completions_url(config.base_url + "/completions"),
         models_url(config.base_url + "/models"),
         keys(config.keys, config.unauthorized_cooldown),
         host(services) {}
@@ -212,7 +216,9 @@ struct Core : std::enable_shared_from_this<Core> {
   const OpenAICompatConfig config;
   const std::string who;  // "openai provider 'name'": prefixes transport errors
   const std::string chat_url;
+  const std::string responses_url;  // `responses: native`
   const std::string embeddings_url;
+  const std::string completions_url;  // legacy completions, sent natively
   const std::string models_url;
   KeyPool keys;
 
@@ -321,16 +327,27 @@ struct Core : std::enable_shared_from_this<Core> {
 
 namespace {
 
+// What went up, and so how the answer is read.
+enum class Sent {
+  Rendered,     // a chat request llmux rendered: the answer is parsed into events
+  Chat,         // the client's chat (completions, embeddings) body: the answer passes through (passthrough.h)
+  Responses,    // the client's Responses body to /responses: the answer passes through
+};
+
 class ChatExchange final : public HttpHandler {
  public:
-  // `passthrough`: the client's own body went up, so the answer passes
-  // through too (passthrough.h).
-  ChatExchange(std::shared_ptr<Core> core, ChatCallPtr call, std::optional<KeyPool::Lease> key, bool passthrough)
+  // `sent`: what went up (the client's own body passes its answer through
+  // too, passthrough.h). `text_completion`: the request went to
+  // {base_url}/completions, so a re-rendered answer is read as text_completion.
+  ChatExchange(std::shared_ptr<Core> core, ChatCallPtr call, std::optional<KeyPool::Lease> key, Sent sent,
+               bool text_completion)
       : core_(std::move(core)),
         call_(std::move(call)),
         key_(key),
-        passthrough_(passthrough),
+        passthrough_(sent != Sent::Rendered),
+        responses_(sent == Sent::Responses),
         embedding_(call_->request().operation() == Operation::Embedding),
+        text_completion_(text_completion),
         client_wants_usage_(call_->request().include_usage),
         link_(UpstreamLink::create(call_)) {}
 
@@ -360,8 +377,13 @@ class ChatExchange final : public HttpHandler {
       mode_ = stream ? Mode::Sse : Mode::Json;
     }
     // The answer is in the shape the client asked for: its bytes pass through.
-    if (passthrough_ && mode_ == Mode::Sse && stream) mode_ = Mode::RawSse;
-    if (passthrough_ && mode_ == Mode::Json && !stream) mode_ = Mode::RawJson;
+    if (passthrough_ && mode_ == Mode::Sse && stream) {
+      mode_ = Mode::RawSse;
+    } else if (passthrough_ && mode_ == Mode::Json && !stream) {
+      mode_ = Mode::RawJson;
+    } else if (responses_) {
+      mode_ = Mode::Mismatch;  // a Responses answer llmux cannot read in the other shape
+    }
   }
 
   bool on_body(std::string_view bytes) override {
@@ -387,6 +409,8 @@ class ChatExchange final : public HttpHandler {
         return feed_sse(bytes);
       case Mode::RawSse:
         return feed_raw_sse(bytes);
+      case Mode::Mismatch:
+        return false;  // nothing in it can be used
       case Mode::None:
         break;
     }
@@ -401,7 +425,7 @@ class ChatExchange final : public HttpHandler {
   }
 
  private:
-  enum class Mode { None, Failure, Sse, Json, RawSse, RawJson };
+  enum class Mode { None, Failure, Sse, Json, RawSse, RawJson, Mismatch };
 
   void emit(Event event) {
     if (terminal_) return;
@@ -439,6 +463,7 @@ class ChatExchange final : public HttpHandler {
   // Takes one upstream event into raw_out_, or ends the call. False stops
   // reading the stream.
   bool relay(const passthrough::Frame& frame) {
+    if (responses_) return relay_responses(frame);
     using Kind = passthrough::Frame::Kind;
     switch (frame.kind) {
       case Kind::Other:
@@ -473,6 +498,79 @@ class ChatExchange final : public HttpHandler {
     return true;
   }
 
+  // relay() for a Responses stream (passthrough.h): whole events, each a JSON
+  // object with a "type", up to the terminal event.
+  bool relay_responses(const passthrough::Frame& frame) {
+    using Kind = passthrough::Frame::Kind;
+    using Type = passthrough::ResponsesEvent;
+    switch (frame.kind) {
+      case Kind::Other:
+        raw_out_.append(frame.text);
+        return true;
+      case Kind::Empty:
+        return true;  // dropped: a client would read it as broken JSON
+      case Kind::Done:  // not in the Responses wire: only the terminal event ends a stream
+        flush_raw();
+        fail(Error::upstream(502, core_->who + ": upstream sent data: [DONE] before " + kResponsesEnd));
+        return false;
+      case Kind::Invalid:
+        flush_raw();
+        fail(Error::upstream(502, core_->who + ": upstream sent a stream event that is " + frame.problem));
+        return false;
+      case Kind::Object:
+        break;
+    }
+    switch (passthrough::responses_event(frame.type)) {
+      case Type::Opening:
+        raw_out_.append(frame.text);  // held until more comes (flush_raw)
+        return true;
+      case Type::Content:
+        stream_valid_ = true;
+        raw_out_.append(frame.text);
+        return true;
+      case Type::Completed:
+        if (auto completed = responses::completed_response(frame.data); completed && completed->usage) {
+          usage_ = completed->usage;
+        }
+        stream_valid_ = saw_done_ = true;
+        raw_out_.append(frame.text);
+        return false;  // the end: what may follow is not read
+      case Type::Failed:
+      case Type::Error:
+        return responses_failed(frame);
+      case Type::Untyped:
+        break;
+    }
+    flush_raw();
+    if (!frame.error.empty()) {
+      fail(passthrough::responses_failure(frame.data));  // the OpenAI error shape in a stream
+    } else {
+      fail(Error::upstream(502, core_->who + ": upstream sent a stream event without a \"type\""));
+    }
+    return false;
+  }
+
+  // A response.failed or `error` event ends the call. Before anything was
+  // emitted the attempt fails (the chain may move on; the held opening events
+  // go nowhere); after, the event reaches the client, then the Error (the
+  // host adds a response.failed after an `error` event, nothing after
+  // response.failed).
+  bool responses_failed(const passthrough::Frame& frame) {
+    Error error = passthrough::responses_failure(frame.data);
+    if (!raw_emitted_) {
+      fail(std::move(error));
+      return false;
+    }
+    if (auto failed = responses::completed_response(frame.data); failed && failed->usage) usage_ = failed->usage;
+    stream_valid_ = true;
+    raw_out_.append(frame.text);
+    flush_raw();
+    fail(std::move(error));
+    return false;
+  }
+
+  static constexpr const char* kResponsesEnd = "response.completed, response.incomplete or response.failed";
+
   // The Error an upstream's `{"error":...}` frame stands for.
   Error upstream_stream_error(std::string_view data) {
     openai::ChunkParser parser;  // one reading of error objects for both paths
@@ -487,6 +585,7 @@ class ChatExchange final : public HttpHandler {
   // (ChatCall::committed()) decides between fallback and an in-band end.
   void flush_raw() {
     if (!stream_valid_ || raw_out_.empty() || terminal_) return;
+    raw_emitted_ = true;
     emit(Event::raw(std::move(raw_out_)));
     raw_out_.clear();
   }
@@ -499,7 +598,7 @@ class ChatExchange final : public HttpHandler {
     const openai::ChunkParser::Emit sink = [this](Event e) { emit(std::move(e)); };
     reader_.feed(bytes, [&](const sse::Message& message) {
       if (error || terminal_) return;
-      error = parser_.feed(message.data, sink);
+      error = feed_chunk(message.data, sink);
     });
     if (error) {
       fail(std::move(*error));
@@ -517,6 +616,12 @@ class ChatExchange final : public HttpHandler {
   // ---- the end of the response
 
   void finish(const HttpOutcome& outcome) {
+    if (mode_ == Mode::Mismatch) {
+      fail(Error::upstream(502, core_->who + (call_->request().stream
+                                                 ? ": the upstream answered a streamed Responses request whole"
+                                                 : ": the upstream answered a whole Responses request with a stream")));
+      return;
+    }
     if (mode_ == Mode::Failure) {
       // The status says it all, even if the error body was cut short.
       Error error = openai::parse_error_response(status_, body_);
@@ -542,6 +647,7 @@ class ChatExchange final : public HttpHandler {
         return finish_json();
       case Mode::None:
       case Mode::Failure:
+      case Mode::Mismatch:
         break;
     }
     fail(Error::upstream(502, core_->who + ": the upstream closed without a response"));
@@ -552,12 +658,14 @@ class ChatExchange final : public HttpHandler {
     flush_raw();
     if (terminal_) return;
     if (saw_done_) return emit(Event::finished(FinishReason::Stop));
-    fail(Error::upstream(502, core_->who + ": the upstream stream ended without data: [DONE]"));
+    fail(Error::upstream(502, core_->who + ": the upstream stream ended without " +
+                                  (responses_ ? std::string(kResponsesEnd) : std::string("data: [DONE]"))));
   }
 
   // A whole answer goes out only once it is a well-formed chat.completion
-  // (or embeddings list).
+  // (a response object for Responses, an embeddings list for embeddings).
   void finish_raw_json() {
+    if (responses_) return finish_raw_response();
     passthrough::CheckedCompletion checked =
         embedding_ ? passthrough::check_embeddings(body_) : passthrough::check_completion(body_);
     if (!checked.problem.empty()) {
@@ -570,6 +678,18 @@ class ChatExchange final : public HttpHandler {
     emit(Event::finished(FinishReason::Stop));
   }
 
+  void finish_raw_response() {
+    passthrough::CheckedResponse checked = passthrough::check_response(body_);
+    if (!checked.problem.empty()) {
+      return fail(Error::upstream(502, core_->who + ": the upstream's answer is " + checked.problem));
+    }
+    if (checked.failed) return fail(passthrough::responses_failure(body_));
+    if (!checked.usage.empty()) usage_ = responses::parse_usage(checked.usage);
+    emit(Event::raw(std::move(body_)));
+    body_.clear();
+    emit(Event::finished(FinishReason::Stop));
+  }
+
   void finish_sse() {
     const openai::ChunkParser::Emit sink = [this](Event e) { emit(std::move(e)); };
     if (reader_.mid_event()) {
@@ -577,17 +697,25 @@ class ChatExchange final : public HttpHandler {
       // fails to parse, so a truncation still ends as an error).
       std::optional<Error> error;
       reader_.feed("\n\n", [&](const sse::Message& message) {
-        if (!error && !terminal_) error = parser_.feed(message.data, sink);
+        if (!error && !terminal_) error = feed_chunk(message.data, sink);
       });
       if (error) return fail(std::move(*error));
     }
     if (terminal_) return;
-    if (auto error = parser_.finish(sink)) fail(std::move(*error));
+    auto error = text_completion_ ? completion_parser_.finish(sink) : parser_.finish(sink);
+    if (error) fail(std::move(*error));
+  }
+
+  // One upstream chunk, read in the wire format the request went up in.
+  std::optional<Error> feed_chunk(std::string_view data, const openai::ChunkParser::Emit& sink) {
+    return text_completion_ ? completion_parser_.feed(data, sink) : parser_.feed(data, sink);
   }
 
   void finish_json() {
     std::vector<Event> events;
-    auto error = embedding_ ? embeddings::parse_response(body_, events) : openai::parse_chat_completion(body_, events);
+    auto error = embedding_          ? embeddings::parse_response(body_, events)
+                 : text_completion_ ? completions::parse_completion(body_, events)
+                                    : openai::parse_chat_completion(body_, events);
     if (error) return fail(std::move(*error));
     if (embedding_) {
       const auto vectors = std::count_if(events.begin(), events.end(),
@@ -607,7 +735,9 @@ class ChatExchange final : public HttpHandler {
   ChatCallPtr call_;  // held until on_complete
   const std::optional<KeyPool::Lease> key_;
   const bool passthrough_;
+  const bool responses_;  // the client's Responses body went to /responses
   const bool embedding_;  // an embeddings call: POST /embeddings, one JSON answer
+  const bool text_completion_;  // the answer is a text_completion (native legacy completions)
   const bool client_wants_usage_;  // the client asked for the usage chunk (stream_options.include_usage)
 
   // Touched only on the HTTP thread (the handler's callbacks are sequential).
@@ -617,10 +747,12 @@ class ChatExchange final : public HttpHandler {
   std::string body_;
   sse::Reader reader_;
   openai::ChunkParser parser_;
+  completions::ChunkParser completion_parser_;  // text_completion_
   passthrough::FrameReader frames_;  // RawSse
   std::string raw_out_;       // RawSse: relayed bytes not emitted yet
   bool stream_valid_ = false;  // RawSse: the first data frame was a JSON object (or [DONE]): see flush_raw()
-  bool saw_done_ = false;      // RawSse: data: [DONE] arrived
+  bool saw_done_ = false;      // RawSse: data: [DONE] (Responses: response.completed or .incomplete) arrived
+  bool raw_emitted_ = false;   // RawSse: a Raw event went out (a failure now ends the answer in-band)
   std::optional<Usage> usage_;  // pass-through: usage the upstream reported, emitted before the terminal event
   bool terminal_ = false;
 
@@ -669,16 +801,19 @@ std::optional<std::vector<ModelInfo>> parse_model_list(const std::string& body, 
 }
 
 
-// A rendered body (chat or embeddings) for the upstream, with g4f's
-// `provider` member added when configured and the request has none.
-std::string render_body(const Core& core, const ChatRequest& request) {
+// A rendered body for the upstream (chat, embeddings, or with
+// `native_completion` a legacy completion for {base_url}/completions; a
+// completion otherwise goes as its chat form), with g4f's `provider` member
+// added when configured and the request has none.
+std::string render_body(const Core& core, const ChatRequest& request, bool native_completion) {
   std::string body;
   if (request.operation() == Operation::Embedding) {
     body = embeddings::render_request(request);
   } else {
     openai::RenderOptions options;
     options.force_usage = true;  // upstreams report streamed usage only when asked
-    body = openai::render_chat_request(request, options);
+    body = native_completion ? completions::render_request(request, options)
+                             : openai::render_chat_request(request, options);
   }
   if (!core.config.provider.empty() && !has_extra(request, "provider") && !body.empty() && body.back() == '}') {
     body.pop_back();
@@ -708,19 +843,37 @@ void start_chat(const std::shared_ptr<Core>& core, HttpClient& http, const ChatC
   }
   const ChatRequest& chat = call->request();
   const bool embedding = chat.operation() == Operation::Embedding;
-  HttpRequest request = core->request("POST", embedding ? core->embeddings_url : core->chat_url,
-                                      key ? std::optional(key->index) : std::nullopt, chat.stream && !embedding);
+  // A legacy completion goes to the upstream's own completions endpoint
+  // unless the provider says to send its chat form.
+  const bool native_completion =
+      chat.completion.has_value() && core->config.completions == OpenAICompatConfig::Completions::Native;
+  // What goes up: the client's own Responses body (responses: native), its
+  // own chat, completions or embeddings body (passthrough), or a body
+  // rendered from the request.
+  Sent sent = Sent::Rendered;
+  std::optional<std::string> raw_body;
+  if (!embedding && !chat.completion && core->config.responses == OpenAICompatConfig::Responses::Native) {
+    raw_body = passthrough::responses_body(chat, core->config.provider);
+    if (raw_body) sent = Sent::Responses;
+  }
+  // Pass-through needs the upstream to speak the client's API: a completion's
+  // chat form never passes through (upstream_body sees it is no chat body).
+  if (!raw_body && core->config.passthrough && (native_completion || !chat.completion)) {
+    raw_body = embedding ? passthrough::embeddings_upstream_body(chat, core->config.provider)
+                         : passthrough::upstream_body(chat, core->config.provider);
+    if (raw_body) sent = Sent::Chat;
+  }
+  const std::string& url = embedding                  ? core->embeddings_url
+                           : native_completion       ? core->completions_url
+                           : sent == Sent::Responses ? core->responses_url
+                                                     : core->chat_url;
+  HttpRequest request =
+      core->request("POST", url, key ? std::optional(key->index) : std::nullopt, chat.stream && !embedding);
   if (!chat.traceparent.empty() && one_line(chat.traceparent)) {
     set_header(request.headers, "traceparent", chat.traceparent);  // the call's trace wins over a configured one
   }
-  std::optional<std::string> raw_body;
-  if (core->config.passthrough) {
-    raw_body = embedding ? passthrough::embeddings_upstream_body(chat, core->config.provider)
-                         : passthrough::upstream_body(chat, core->config.provider);
-  }
-  bool passthrough = raw_body.has_value();
-  request.body = passthrough ? std::move(*raw_body) : render_body(*core, chat);
-  auto exchange = std::make_shared<ChatExchange>(core, call, key, passthrough);
+  request.body = raw_body ? std::move(*raw_body) : render_body(*core, chat, native_completion);
+  auto exchange = std::make_shared<ChatExchange>(core, call, key, sent, native_completion);
   exchange->link().attach(http.start(std::move(request), exchange));
 }
 

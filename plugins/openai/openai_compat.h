@@ -53,6 +53,20 @@ struct OpenAICompatConfig {
   // Whether the upstream serves POST {base_url}/embeddings (Provider::serves):
   // false lets a chain skip this provider for embedding requests.
   bool embeddings = true;
+  // Legacy completions (/v1/completions in): Native sends them to
+  // {base_url}/completions (the client's body passed through as above);
+  // Chat sends their chat form to {base_url}/chat/completions, for upstreams
+  // without a completions endpoint. The host renders either answer as a
+  // text_completion.
+  enum class Completions { Native, Chat };
+  Completions completions = Completions::Native;
+  // Responses in (POST /v1/responses). Translate: the host's codec made a
+  // chat of it and it goes to /chat/completions like any other. Native: the
+  // client's body goes to {base_url}/responses with only the model renamed
+  // and the upstream's Responses answer comes back as it is (passthrough.h);
+  // a request whose body cannot pass (a step with `params`) is translated.
+  enum class Responses { Translate, Native };
+  Responses responses = Responses::Translate;
   // A key that got 401 waits this long, then the next request probes it.
   std::chrono::milliseconds unauthorized_cooldown{std::chrono::seconds(60)};
 

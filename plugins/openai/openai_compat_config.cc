@@ -155,6 +155,7 @@ OpenAICompatConfig OpenAICompatConfig::g4f() {
   c.provider_option = true;
   c.base_url = "http://127.0.0.1:1337/v1";
   c.embeddings = false;  // the gpt4free API server has no /v1/embeddings
+  c.completions = Completions::Chat;  // g4f's providers are chat models
   return c;
 }
 
@@ -163,11 +164,11 @@ OpenAICompatConfig OpenAICompatConfig::parse(OpenAICompatConfig c, const ConfigN
   if (c.provider_option) {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization", "provider", "passthrough", "embeddings", "unauthorized_cooldown"});
+                        "organization", "provider", "passthrough", "embeddings", "completions", "responses", "unauthorized_cooldown"});
   } else {
     options.check_keys({"base_url", "api_key", "api_keys", "headers", "connect_timeout", "first_byte_timeout",
                         "idle_timeout", "total_timeout", "proxy", "verify_tls", "ca_path", "models", "models_ttl",
-                        "organization", "passthrough", "embeddings", "unauthorized_cooldown"});
+                        "organization", "passthrough", "embeddings", "completions", "responses", "unauthorized_cooldown"});
   }
   read_base_url(c, options);
   read_headers(c, options);
@@ -175,7 +176,27 @@ OpenAICompatConfig OpenAICompatConfig::parse(OpenAICompatConfig c, const ConfigN
   c.upstream = read_upstream_settings(options, std::move(c.upstream));
   c.passthrough = options.get_bool("passthrough", c.passthrough);
   c.embeddings = options.get_bool("embeddings", c.embeddings);
+  if (const ConfigNode* completions = present(options.find("completions"))) {
+    std::string mode = completions->as_string();
+    if (mode == "native") {
+      c.completions = OpenAICompatConfig::Completions::Native;
+    } else if (mode == "chat") {
+      c.completions = OpenAICompatConfig::Completions::Chat;
+    } else {
+      throw ConfigError(*completions, "must be 'native' or 'chat', got " + quote(mode));
+    }
+  }
   c.unauthorized_cooldown = options.get_duration("unauthorized_cooldown", c.unauthorized_cooldown);
+  if (const ConfigNode* responses = present(options.find("responses"))) {
+    std::string mode = responses->as_string();
+    if (mode == "native") {
+      c.responses = OpenAICompatConfig::Responses::Native;
+    } else if (mode == "translate") {
+      c.responses = OpenAICompatConfig::Responses::Translate;
+    } else {
+      throw ConfigError(*responses, "must be 'native' or 'translate', got " + quote(mode));
+    }
+  }
 
   if (const ConfigNode* models = present(options.find("models"))) {
     std::vector<std::string> list = options.get_string_list("models");

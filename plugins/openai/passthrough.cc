@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <span>
 
 #include "llmux/json.h"
 
@@ -25,9 +26,14 @@ constexpr std::array<std::string_view, 17> kModeled = {
     "max_completion_tokens", "seed",    "stop",             "stream",      "stream_options",
     "reasoning_effort", "response_format"};
 
-int modeled_index(std::string_view name) {
-  for (std::size_t i = 0; i < kModeled.size(); ++i) {
-    if (kModeled[i] == name) return static_cast<int>(i);
+// The same for a legacy completion (completions::render_request).
+constexpr std::array<std::string_view, 12> kModeledCompletion = {
+    "model",       "prompt", "suffix",           "max_tokens",       "temperature", "top_p",
+    "frequency_penalty", "presence_penalty", "seed", "stop", "stream", "stream_options"};
+
+int modeled_index(std::span<const std::string_view> modeled, std::string_view name) {
+  for (std::size_t i = 0; i < modeled.size(); ++i) {
+    if (modeled[i] == name) return static_cast<int>(i);
   }
   return -1;
 }
@@ -67,6 +73,31 @@ struct Edit {
   std::string text;
 };
 
+// The edit that renames the model: `model` (a member of `body`) gets `name`.
+Edit model_edit(std::string_view body, const json::Member& model, std::string_view name) {
+  Edit renamed{static_cast<std::size_t>(model.value.data() - body.data()), model.value.size(), {}};
+  json::append_quoted(renamed.text, name);
+  return renamed;
+}
+
+// `body` with `edits` (at distinct places, or inserts at one place in the
+// order given) applied in one pass.
+std::string edited(std::string_view body, std::vector<Edit> edits) {
+  std::stable_sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.at < b.at; });
+  std::size_t grows = 0;
+  for (const Edit& edit : edits) grows += edit.text.size();
+  std::string out;
+  out.reserve(body.size() + grows);
+  std::size_t from = 0;
+  for (const Edit& edit : edits) {
+    out.append(body.substr(from, edit.at - from));
+    out.append(edit.text);
+    from = edit.at + edit.length;
+  }
+  out.append(body.substr(from));
+  return out;
+}
+
 constexpr std::string_view kUsageOn = "\"include_usage\":true";
 
 // Adds the edits that make the client's stream_options value (`value`, at
@@ -93,7 +124,15 @@ bool ask_for_usage(std::string_view value, std::size_t at, std::vector<Edit>& ed
 }  // namespace
 
 std::optional<std::string> upstream_body(const ChatRequest& request, std::string_view provider_member) {
-  if (request.source_api != Api::OpenAIChat || !request.original_body) return std::nullopt;
+  if (!request.original_body) return std::nullopt;
+  std::span<const std::string_view> modeled;
+  if (request.source_api == Api::OpenAIChat && !request.completion) {
+    modeled = kModeled;
+  } else if (request.source_api == Api::OpenAICompletions && request.completion) {
+    modeled = kModeledCompletion;
+  } else {
+    return std::nullopt;
+  }
   const std::string& body = *request.original_body;
   thread_local std::vector<json::Member> members;
   members.clear();
@@ -105,7 +144,7 @@ std::optional<std::string> upstream_body(const ChatRequest& request, std::string
   unsigned seen = 0;  // modeled members, by bit: a duplicate one goes the slow way
   for (const json::Member& member : members) {
     if (member.name_escaped) return std::nullopt;
-    int index = modeled_index(member.name);
+    int index = modeled_index(modeled, member.name);
     if (index >= 0) {
       if (seen & (1u << index)) return std::nullopt;
       seen |= 1u << index;
@@ -133,9 +172,7 @@ std::optional<std::string> upstream_body(const ChatRequest& request, std::string
 
   auto offset = [&](std::string_view part) { return static_cast<std::size_t>(part.data() - body.data()); };
   std::vector<Edit> edits;
-  Edit renamed{offset(model->value), model->value.size(), {}};
-  json::append_quoted(renamed.text, request.model);
-  edits.push_back(std::move(renamed));
+  edits.push_back(model_edit(body, *model, request.model));
   std::string added;  // members appended before the closing brace
   if (request.stream) {
     // Usage is always asked for: the host needs it even when the client did not ask.
@@ -150,18 +187,34 @@ std::optional<std::string> upstream_body(const ChatRequest& request, std::string
     json::append_quoted(added, provider_member);
   }
   if (!added.empty()) edits.push_back({body.rfind('}'), 0, std::move(added)});  // the object's own (only blanks follow)
-  std::stable_sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.at < b.at; });
+  return edited(body, std::move(edits));
+}
 
-  std::string out;
-  out.reserve(body.size() + request.model.size() + provider_member.size() + 64);
-  std::size_t from = 0;
-  for (const Edit& edit : edits) {
-    out.append(body, from, edit.at - from);
-    out.append(edit.text);
-    from = edit.at + edit.length;
+std::optional<std::string> responses_body(const ChatRequest& request, std::string_view provider_member) {
+  if (request.source_api != Api::OpenAIResponses || !request.original_body) return std::nullopt;
+  const std::string& body = *request.original_body;
+  thread_local std::vector<json::Member> members;
+  members.clear();
+  if (!json::top_level_members(body, members)) return std::nullopt;
+  const json::Member* model = nullptr;
+  bool has_provider = false;
+  for (const json::Member& member : members) {
+    if (member.name_escaped) return std::nullopt;  // could be a second "model" in disguise
+    if (member.name == "model") {
+      if (model != nullptr) return std::nullopt;
+      model = &member;
+    }
+    has_provider = has_provider || member.name == "provider";
   }
-  out.append(body, from, std::string::npos);
-  return out;
+  if (model == nullptr || model->value.empty() || model->value.front() != '"') return std::nullopt;
+  std::vector<Edit> edits;
+  edits.push_back(model_edit(body, *model, request.model));
+  if (!provider_member.empty() && !has_provider) {
+    std::string added = ",\"provider\":";
+    json::append_quoted(added, provider_member);
+    edits.push_back({body.rfind('}'), 0, std::move(added)});
+  }
+  return edited(body, std::move(edits));
 }
 
 CheckedCompletion check_completion(std::string_view body) {
@@ -186,7 +239,9 @@ CheckedCompletion check_completion(std::string_view body) {
       has_choice = first_in_array(member.value) == '{';
     }
   }
-  if (checked.error.empty() && !has_choice) checked.problem = "not a chat.completion (no choice in \"choices\")";
+  if (checked.error.empty() && !has_choice) {
+    checked.problem = "not a chat.completion or text_completion (no choice in \"choices\")";
+  }
   return checked;
 }
 
@@ -331,11 +386,101 @@ bool FrameReader::event(std::string_view text, const OnFrame& on_frame) {
         if (member.value.front() == '{') frame.usage = member.value;
       } else if (member.is("choices")) {
         no_choices = first_in_array(member.value) == ']';
+      } else if (member.is("type")) {
+        if (frame.type.empty()) frame.type = member.value;
       }
     }
     frame.usage_only = !frame.usage.empty() && no_choices;
   }
   return on_frame(frame);
+}
+
+// ---------------------------------------------------------------------------
+// Responses
+
+ResponsesEvent responses_event(std::string_view type) {
+  if (type.size() < 2 || type.front() != '"' || type.back() != '"') return ResponsesEvent::Untyped;
+  std::string_view name = type.substr(1, type.size() - 2);
+  if (name == "response.created" || name == "response.in_progress" || name == "response.queued") {
+    return ResponsesEvent::Opening;
+  }
+  if (name == "response.completed" || name == "response.incomplete") return ResponsesEvent::Completed;
+  if (name == "response.failed") return ResponsesEvent::Failed;
+  if (name == "error") return ResponsesEvent::Error;
+  return ResponsesEvent::Content;
+}
+
+CheckedResponse check_response(std::string_view body) {
+  CheckedResponse checked;
+  std::string why;
+  if (!json::well_formed(body, &why)) {
+    checked.problem = "not valid JSON (" + why + ")";
+    return checked;
+  }
+  std::vector<json::Member> members;
+  if (!json::top_level_members(body, members)) {
+    checked.problem = "not a JSON object";
+    return checked;
+  }
+  bool has_output = false;
+  for (const json::Member& member : members) {
+    if (member.is("error")) {
+      checked.failed = checked.failed || member.value != "null";
+    } else if (member.is("usage")) {
+      if (member.value.front() == '{') checked.usage = member.value;
+    } else if (member.is("output")) {
+      has_output = member.value.front() == '[';
+    }
+  }
+  if (!checked.failed && !has_output) checked.problem = "not a response object (no \"output\" array)";
+  return checked;
+}
+
+namespace {
+
+std::string string_member(const rapidjson::Value& object, const char* name) {
+  auto it = object.FindMember(name);
+  if (it == object.MemberEnd() || !it->value.IsString()) return {};
+  return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+const rapidjson::Value* object_member(const rapidjson::Value& object, const char* name) {
+  auto it = object.FindMember(name);
+  return it != object.MemberEnd() && it->value.IsObject() ? &it->value : nullptr;
+}
+
+}  // namespace
+
+Error responses_failure(std::string_view json_text) {
+  rapidjson::Document doc;
+  doc.Parse(json_text.data(), json_text.size());
+  const rapidjson::Value* error = nullptr;
+  if (!doc.HasParseError() && doc.IsObject()) {
+    if (string_member(doc, "type") == "error") {
+      error = &doc;  // an `error` event: code, message and param at its top
+    } else if (const rapidjson::Value* response = object_member(doc, "response")) {
+      error = object_member(*response, "error");  // response.failed
+    } else {
+      error = object_member(doc, "error");  // a whole body: a failed response, or the OpenAI error shape
+    }
+  }
+  if (error == nullptr) return Error::upstream(502, "the upstream reported a failure without saying why");
+  std::string code;
+  int status = 502;
+  if (auto it = error->FindMember("code"); it != error->MemberEnd()) {
+    if (it->value.IsString()) {
+      code.assign(it->value.GetString(), it->value.GetStringLength());
+    } else if (it->value.IsInt() && it->value.GetInt() >= 400 && it->value.GetInt() <= 599) {
+      status = it->value.GetInt();
+    }
+  }
+  if (code == "rate_limit_exceeded") status = 429;
+  if (code == "invalid_prompt" || code == "context_length_exceeded") status = 400;
+  std::string message = string_member(*error, "message");
+  Error e = Error::upstream(status, message.empty() ? "upstream error" : std::move(message));
+  e.code = std::move(code);
+  e.param = string_member(*error, "param");
+  return e;
 }
 
 }  // namespace llmux::openai_compat::passthrough

@@ -33,17 +33,26 @@
 #include <vector>
 
 #include "llmux/chat.h"
+#include "llmux/event.h"
 #include "llmux/json_scan.h"
 
 namespace llmux::openai_compat::passthrough {
 
-// The body to send for `request` when it can pass through (OpenAI in, the
+// The body to send for `request` when it can pass through (OpenAI chat in for
+// a chat upstream, or a legacy completion in for an upstream /completions; the
 // original body kept, no step parameters applied since it was parsed, member
 // names plain); nullopt means "render it". The model is renamed; a streamed
 // request gets `stream_options.include_usage: true` (added, or merged into
 // the client's own stream_options); `provider_member` (g4f) is added when not
 // empty and the body has no "provider".
 std::optional<std::string> upstream_body(const ChatRequest& request, std::string_view provider_member);
+
+// The body to send to {base_url}/responses for `request` when it can pass
+// through natively (Responses in, the original body kept, a plain string
+// "model" member): the client's own, byte for byte, with only the model
+// renamed (and `provider_member` added as upstream_body does); nullopt means
+// "translate it" (the request goes to /chat/completions instead).
+std::optional<std::string> responses_body(const ChatRequest& request, std::string_view provider_member);
 
 // A whole non-streamed answer, checked.
 struct CheckedCompletion {
@@ -52,7 +61,8 @@ struct CheckedCompletion {
   std::string_view usage;  // the top-level "usage" object, when there is one
 };
 // Reads `body` in full (syntax, then its top level): a JSON object with a
-// non-empty "choices" array of objects, or an error object.
+// non-empty "choices" array of objects (a chat.completion or a
+// text_completion), or an error object.
 CheckedCompletion check_completion(std::string_view body);
 
 // Embeddings (/v1/embeddings in, OpenAI upstream): the client's body with the
@@ -79,6 +89,7 @@ struct Frame {
   std::string_view data;   // the data fields' values, joined with '\n'
   std::string_view error;  // Object: a top-level "error" that is not null
   std::string_view usage;  // Object: the top-level "usage" when it is an object
+  std::string_view type;   // Object: the top-level "type" as JSON text ("\"response.completed\"")
   bool usage_only = false;  // Object: usage with an empty "choices" (what include_usage adds)
   std::string problem;     // Invalid: "not valid JSON (at line 1, column 9: ...)" or "not a JSON object"
 };
@@ -105,5 +116,35 @@ class FrameReader {
   std::string joined_;  // the data of an event with several data lines
   std::vector<json::Member> members_;  // scratch for a frame's top level
 };
+
+// ---- Responses (native pass-through)
+
+// What an event of a Responses stream means to pass-through, by its "type"
+// (the JSON text of the member, quotes included).
+enum class ResponsesEvent {
+  Opening,    // response.created, response.in_progress, response.queued: held until more comes
+  Content,    // anything else that is not terminal (output items, deltas, ...)
+  Completed,  // response.completed, response.incomplete: the answer's end
+  Failed,     // response.failed: the answer's end, failed
+  Error,      // "error": the upstream reports a failure in its stream
+  Untyped,    // no "type", or not a string
+};
+ResponsesEvent responses_event(std::string_view type);
+
+// A whole non-streamed Responses answer, checked.
+struct CheckedResponse {
+  std::string problem;     // what makes it no response object ("" when it is one)
+  bool failed = false;     // a top-level "error" that is not null: read it with responses_failure
+  std::string_view usage;  // the top-level "usage" object, when there is one
+};
+CheckedResponse check_response(std::string_view body);
+
+// The Error a failure from a Responses upstream stands for, in the upstream's
+// words: the data of an `error` event ({"type":"error","code","message",...}),
+// of a response.failed event ("response"."error"), or a whole body with a
+// top-level "error" (a failed response object, or the OpenAI error shape).
+// The status comes from the code: rate_limit_exceeded 429, invalid_prompt and
+// context_length_exceeded 400, a numeric code 400..599 itself, else 502.
+Error responses_failure(std::string_view json_text);
 
 }  // namespace llmux::openai_compat::passthrough

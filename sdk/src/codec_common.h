@@ -143,9 +143,9 @@ class FieldChecker {
   // `temperature`, `top_p` and `stream` are read here; every other member goes
   // to `member(name, value)`, which returns whether it was valid, or nullopt
   // when the API does not model it (then it is kept in `extra`). `model` and
-  // `messages` are required.
+  // `required` (the API's content member, `messages` unless said) are required.
   template <class Member>
-  bool parse_members(const Value& root, ChatRequest& r, Member&& member) {
+  bool parse_members(const Value& root, ChatRequest& r, Member&& member, std::string_view required = "messages") {
     bool have_model = false;
     bool have_messages = false;
     for (const auto& m : root.GetObject()) {
@@ -163,14 +163,14 @@ class FieldChecker {
         ok = parse_stream(v, r.stream);
       } else if (const std::optional<bool> valid = member(name, v)) {
         ok = *valid;
-        have_messages = have_messages || name == "messages";
+        have_messages = have_messages || name == required;
       } else {
         keep_extra(r.extra, name, v);
       }
       if (!ok) return false;
     }
     if (!have_model) return missing("model");
-    if (!have_messages) return missing("messages");
+    if (!have_messages) return missing(std::string(required));
     return true;
   }
 

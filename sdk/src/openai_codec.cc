@@ -412,6 +412,14 @@ bool has_extra(const ChatRequest& request, std::string_view name) {
   }
   return false;
 }
+// The request members of a legacy completion (/v1/completions) kept in
+// `extra` that its chat form does not send: `n` (one answer is relayed),
+// `echo`, `logprobs` (an integer there, a boolean in chat), `best_of`; and
+// every member render_chat_request writes itself.
+constexpr std::string_view kCompletionOnlyMembers[] = {
+    "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p", "frequency_penalty",
+    "presence_penalty", "max_tokens", "max_completion_tokens", "seed", "stop", "stream", "stream_options",
+    "prompt", "suffix", "n", "echo", "logprobs", "best_of"};
 
 void append_content(std::string& out, const Message& m) {
   const bool empty = m.content.empty();
@@ -561,9 +569,15 @@ std::string render_chat_request(const ChatRequest& request, const RenderOptions&
     out.append(",\"stream\":true");
     if (request.include_usage || options.force_usage) out.append(",\"stream_options\":{\"include_usage\":true}");
   }
-  append_extra(out, request.extra,
-               request.source_api == Api::OpenAIResponses ? std::span<const std::string_view>(kNotForChat)
-                                                          : std::span<const std::string_view>(kModeledMembers));
+  if (request.source_api == Api::OpenAICompletions) {
+    // The chat form of a legacy completion: its own members mean nothing
+    // (or something else) to Chat Completions.
+    append_extra(out, request.extra, kCompletionOnlyMembers);
+  } else {
+    append_extra(out, request.extra,
+                 request.source_api == Api::OpenAIResponses ? std::span<const std::string_view>(kNotForChat)
+                                                            : std::span<const std::string_view>(kModeledMembers));
+  }
   out.push_back('}');
   return out;
 }

@@ -474,3 +474,93 @@ test('embeddings: bad input is a BadRequestError naming the parameter', async ()
   );
   assert.equal(unknown.code, 'model_not_found');
 });
+
+// ---------------------------------------------------------------------------
+// Legacy completions (/v1/completions): editors' autocomplete, fill-in-the-middle.
+// The mock completes the prompt itself (directly, or through the openai
+// plugin's native /completions); through the claude plugin the completion
+// travels as its chat form, and the mock answers that chat.
+const COMPLETION_FIM = { prompt: 'def add(a, b):\n    ', suffix: '\n\nprint(add(1, 2))\n', max_tokens: 32 };
+
+function assertCompletionShape(completion) {
+  assert.equal(completion.object, 'text_completion');
+  assert.ok(completion.id.startsWith('cmpl-'), `id ${completion.id}`);
+  assert.equal(completion.model, MODEL);
+  assert.equal(typeof completion.created, 'number');
+  assert.equal(completion.choices.length, 1);
+  assert.equal(completion.choices[0].index, 0);
+  assert.equal(completion.choices[0].logprobs, null);
+}
+
+// The text the mock puts at the cursor; through a chat-only path, its chat answer.
+function assertFimText(text) {
+  if (text.startsWith('Mock answer')) return;  // the chat form (through the claude plugin)
+  assert.equal(text, 'return a + b');
+}
+
+test('completions: non-streamed, with a suffix', async () => {
+  const completion = await client.completions.create({ model: MODEL, ...COMPLETION_FIM });
+  assertCompletionShape(completion);
+  assertFimText(completion.choices[0].text);
+  assert.equal(completion.choices[0].finish_reason, 'stop');
+  const u = completion.usage;
+  assert.ok(u.prompt_tokens > 0 && u.completion_tokens > 0, JSON.stringify(u));
+  assert.equal(u.total_tokens, u.prompt_tokens + u.completion_tokens);
+});
+
+test('completions: streamed, with a suffix and include_usage: the same text', async () => {
+  const whole = await client.completions.create({ model: MODEL, ...COMPLETION_FIM });
+  const stream = await client.completions.create({
+    model: MODEL,
+    ...COMPLETION_FIM,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = '';
+  const finishes = [];
+  let usage;
+  let textChunks = 0;
+  for await (const chunk of stream) {
+    assert.equal(chunk.object, 'text_completion');
+    assert.equal(chunk.model, MODEL);
+    if (chunk.choices.length === 0) {
+      assert.equal(usage, undefined, 'one usage chunk');
+      usage = chunk.usage;
+      continue;
+    }
+    assert.equal(usage, undefined, 'usage comes last');
+    const choice = chunk.choices[0];
+    text += choice.text;
+    if (choice.finish_reason) finishes.push(choice.finish_reason);
+    else textChunks += 1;
+  }
+  assert.equal(text, whole.choices[0].text);
+  assertFimText(text);
+  assert.deepEqual(finishes, ['stop']);
+  assert.ok(textChunks >= 1);
+  assert.ok(usage, 'no usage chunk');
+  assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
+});
+
+test('completions: streamed without a suffix and without include_usage', async () => {
+  const request = { model: MODEL, prompt: 'Once upon a time', max_tokens: 64 };
+  const whole = await client.completions.create(request);
+  assertCompletionShape(whole);
+  assert.ok(whole.choices[0].text.length > 0);
+  const stream = await client.completions.create({ ...request, stream: true });
+  let text = '';
+  for await (const chunk of stream) {
+    assert.ok(chunk.choices.length === 1, 'no usage chunk unless asked');
+    text += chunk.choices[0].text;
+  }
+  assert.equal(text, whole.choices[0].text, 'deterministic: streamed and whole agree');
+});
+
+test('completions: more than one prompt: BadRequestError on prompt', async () => {
+  const error = await expectApiError(
+    client.completions.create({ model: MODEL, prompt: ['one', 'two'] }),
+    OpenAI.BadRequestError,
+    400,
+  );
+  assert.equal(error.param, 'prompt');
+});
