@@ -89,20 +89,93 @@ bool is_path_key(std::string_view key) {
   return std::find(kExact.begin(), kExact.end(), k) != kExact.end();
 }
 
-// The path a write tool call's JSON arguments name, if any.
-std::string written_path(std::string_view arguments) {
-  rapidjson::Document doc;
-  doc.Parse(arguments.data(), arguments.size());
-  if (doc.HasParseError() || !doc.IsObject()) return {};
-  for (const auto& m : doc.GetObject()) {
-    if (m.value.IsString() && is_path_key(std::string_view(m.name.GetString(), m.name.GetStringLength()))) {
-      return std::string(m.value.GetString(), m.value.GetStringLength());
+// One shell word starting at `i` (after blanks), unquoted ('...', "...",
+// backslashes); `i` ends after it. Empty when there is none or a quote is open.
+std::string shell_word(std::string_view cmd, std::size_t& i) {
+  while (i < cmd.size() && (cmd[i] == ' ' || cmd[i] == '\t')) ++i;
+  static constexpr std::string_view kEnd = " \t\n;&|<>()";
+  std::string word;
+  while (i < cmd.size() && kEnd.find(cmd[i]) == std::string_view::npos) {
+    const char ch = cmd[i];
+    if (ch == '\'') {
+      std::size_t close = cmd.find('\'', i + 1);
+      if (close == std::string_view::npos) return {};
+      word.append(cmd.substr(i + 1, close - i - 1));
+      i = close + 1;
+    } else if (ch == '"') {
+      ++i;
+      while (i < cmd.size() && cmd[i] != '"') {
+        if (cmd[i] == '\\' && i + 1 < cmd.size()) ++i;
+        word.push_back(cmd[i++]);
+      }
+      if (i >= cmd.size()) return {};
+      ++i;
+    } else if (ch == '\\' && i + 1 < cmd.size()) {
+      word.push_back(cmd[i + 1]);
+      i += 2;
+    } else {
+      word.push_back(ch);
+      ++i;
+    }
+  }
+  return word;
+}
+
+// The file the last unquoted `>` / `>>` redirection of a shell command
+// writes (not a descriptor, not /dev/null), unquoted; empty when none.
+std::string redirect_target(std::string_view cmd) {
+  std::string target;
+  char quote = 0;
+  for (std::size_t i = 0; i < cmd.size(); ++i) {
+    const char ch = cmd[i];
+    if (quote) {
+      if (ch == quote) {
+        quote = 0;
+      } else if (quote == '"' && ch == '\\') {
+        ++i;
+      }
+    } else if (ch == '\'' || ch == '"') {
+      quote = ch;
+    } else if (ch == '\\') {
+      ++i;
+    } else if (ch == '>') {
+      std::size_t at = i + 1;
+      if (at < cmd.size() && (cmd[at] == '>' || cmd[at] == '|')) ++at;
+      if (at < cmd.size() && cmd[at] == '&') {  // 2>&1
+        i = at;
+        continue;
+      }
+      std::string word = shell_word(cmd, at);
+      if (!word.empty() && word != "/dev/null") target = std::move(word);
+      i = at - 1;
+    }
+  }
+  return target;
+}
+
+// The first file an apply_patch patch adds or updates, or empty.
+std::string patched_path(std::string_view patch) {
+  for (std::string_view marker : {std::string_view("*** Add File: "), std::string_view("*** Update File: ")}) {
+    std::size_t at = 0;
+    while ((at = patch.find(marker, at)) != std::string_view::npos) {
+      const bool line_start = at == 0 || patch[at - 1] == '\n';
+      at += marker.size();
+      if (!line_start) continue;
+      std::size_t eol = patch.find('\n', at);
+      std::string_view path = trim_all(patch.substr(at, eol == std::string_view::npos ? eol : eol - at));
+      if (!path.empty()) return std::string(path);
     }
   }
   return {};
 }
 
 std::string find_working_directory(std::string_view text) {
+  // Codex CLI: <environment_context>\n  <cwd>/x</cwd> ...
+  std::string cwd = between(text, "<cwd>", "</cwd>");
+  if (!cwd.empty() && cwd.find('\n') == std::string::npos &&
+      (cwd.front() == '/' || (cwd.size() > 2 && cwd[1] == ':'))) {
+    return cwd;
+  }
   static constexpr std::string_view kLabel = "working directory:";
   std::string low = lower(text);
   std::size_t at = 0;
@@ -274,12 +347,11 @@ namespace {
 
 std::optional<Answer> native_answer(const ChatRequest& request, const Conversation& c, const AgentSettings& s) {
   if (!s.tool_calls || request.tool_choice.mode == ToolChoice::Mode::None) return std::nullopt;
-  auto writer = find_write_tool(request.tools);
+  const FileTask ft = file_task(c.task);
+  std::optional<PlannedToolCall> writer = file_write_call(request.tools, c, ft.path, ft.content);
   const Tool* done = find_tool(request.tools, "attempt_completion");
-  auto write_call = [&](const WriteTool& w) {
-    FileTask ft = file_task(c.task);
-    std::string path = write_path(w, c, ft.path);
-    return call_answer(request, c, w.tool->name, write_arguments(w, path, ft.content), "agent: " + w.tool->name);
+  auto write_call = [&](const PlannedToolCall& w) {
+    return call_answer(request, c, w.name, w.arguments, "agent: " + w.name);
   };
   auto done_call = [&](const std::string& result) {
     return call_answer(request, c, done->name, arguments_with(*done, "result", result), "agent: attempt_completion");
@@ -288,7 +360,7 @@ std::optional<Answer> native_answer(const ChatRequest& request, const Conversati
   if (request.tool_choice.mode == ToolChoice::Mode::Function) {
     if (c.tool_result) return std::nullopt;
     const std::string& named = request.tool_choice.function_name;
-    if (writer && writer->tool->name == named) return write_call(*writer);
+    if (writer && writer->name == named) return write_call(*writer);
     if (done && done->name == named) return done_call(echo_text(c));
     return std::nullopt;
   }
@@ -342,6 +414,7 @@ std::string clean_user_text(std::string_view text) {
   std::string s(text);
   remove_blocks(s, "environment_details");
   remove_blocks(s, "system-reminder");
+  remove_blocks(s, "environment_context");
   for (std::string_view tag : {std::string_view("task"), std::string_view("user_message")}) {
     std::string inner = between(s, "<" + std::string(tag) + ">", "</" + std::string(tag) + ">");
     if (!inner.empty()) {
@@ -414,6 +487,7 @@ Conversation analyze(const ChatRequest& request) {
       const Message& m = msgs[i - 1];
       if (m.role == Role::User && !is_xml_result_text(m.text())) {
         c.task = clean_user_text(m.text());
+        if (c.task.empty()) continue;  // only context (Codex's <environment_context> item)
         break;
       }
     }
@@ -571,6 +645,169 @@ std::optional<WriteTool> find_write_tool(const std::vector<Tool>& tools) {
     }
   }
   return best;
+}
+
+std::optional<CommandTool> find_command_tool(const std::vector<Tool>& tools) {
+  // The type of property `key` in `tool`'s schema ("" when untyped, nullopt when absent).
+  auto property_type = [](const rapidjson::Document& doc, const char* key) -> std::optional<std::string> {
+    auto props = doc.FindMember("properties");
+    if (props == doc.MemberEnd() || !props->value.IsObject()) return std::nullopt;
+    auto p = props->value.FindMember(key);
+    if (p == props->value.MemberEnd()) return std::nullopt;
+    if (!p->value.IsObject()) return std::string();
+    auto t = p->value.FindMember("type");
+    return t != p->value.MemberEnd() && t->value.IsString() ? std::string(t->value.GetString()) : std::string();
+  };
+  struct Want {
+    CommandTool::Kind kind;
+    std::string_view name;
+    const char* key;
+    std::string_view type;
+  };
+  static constexpr std::array<Want, 4> kWanted = {{
+      {CommandTool::Kind::ApplyPatch, "apply_patch", "input", "string"},
+      {CommandTool::Kind::ExecCommand, "exec_command", "cmd", "string"},
+      {CommandTool::Kind::ShellCommand, "shell_command", "command", "string"},
+      {CommandTool::Kind::Shell, "shell", "command", "array"},
+  }};
+  for (const Want& want : kWanted) {
+    for (const Tool& tool : tools) {
+      if (tool.name != want.name) continue;
+      rapidjson::Document doc;
+      doc.Parse(tool.parameters_json.c_str());
+      if (doc.HasParseError() || !doc.IsObject()) continue;
+      auto type = property_type(doc, want.key);
+      if (!tool.freeform && (!type || (!type->empty() && *type != want.type))) continue;
+      CommandTool found;
+      found.tool = &tool;
+      found.kind = want.kind;
+      found.has_workdir = property_type(doc, "workdir").has_value();
+      return found;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string shell_quote(std::string_view s) {
+  std::string out = "'";
+  for (char ch : s) {
+    if (ch == '\'') out += "'\\''";
+    else out.push_back(ch);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+namespace {
+// A path as a shell word: quoted, except a leading "~/" (so the shell expands it).
+std::string shell_path(std::string_view path) {
+  if (path.substr(0, 2) == "~/") return "~/" + shell_quote(path.substr(2));
+  return shell_quote(path);
+}
+}  // namespace
+
+std::string write_command(const std::string& path, const std::string& content) {
+  std::string cmd;
+  std::size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0 && path.substr(0, slash) != "~") {
+    cmd = "mkdir -p " + shell_path(path.substr(0, slash)) + " && ";
+  }
+  cmd += "printf '%s' " + shell_quote(content) + " > " + shell_path(path);
+  return cmd;
+}
+
+std::string add_file_patch(const std::string& path, const std::string& content) {
+  std::string patch = "*** Begin Patch\n*** Add File: " + path + "\n";
+  std::string_view rest = content;
+  if (!rest.empty() && rest.back() == '\n') rest.remove_suffix(1);  // every added line ends with one
+  while (true) {
+    std::size_t eol = rest.find('\n');
+    patch += '+';
+    patch.append(rest.substr(0, eol));
+    patch += '\n';
+    if (eol == std::string_view::npos) break;
+    rest.remove_prefix(eol + 1);
+  }
+  patch += "*** End Patch\n";
+  return patch;
+}
+
+std::string command_arguments(const CommandTool& tool, const Conversation& conversation, const std::string& path,
+                              const std::string& content) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  auto string = [&](std::string_view v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); };
+  w.StartObject();
+  if (tool.kind == CommandTool::Kind::ApplyPatch) {
+    w.Key("input");
+    string(add_file_patch(path, content));
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+  const std::string cmd = write_command(path, content);
+  switch (tool.kind) {
+    case CommandTool::Kind::ExecCommand:
+      w.Key("cmd");
+      string(cmd);
+      break;
+    case CommandTool::Kind::ShellCommand:
+      w.Key("command");
+      string(cmd);
+      break;
+    default:
+      w.Key("command");
+      w.StartArray();
+      string("bash");
+      string("-lc");
+      string(cmd);
+      w.EndArray();
+      break;
+  }
+  if (tool.has_workdir && !conversation.working_directory.empty()) {
+    w.Key("workdir");
+    string(conversation.working_directory);
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::optional<PlannedToolCall> file_write_call(const std::vector<Tool>& tools, const Conversation& conversation,
+                                               const std::string& path, const std::string& content) {
+  if (auto writer = find_write_tool(tools)) {
+    const std::string where = write_path(*writer, conversation, path);
+    return PlannedToolCall{{}, writer->tool->name, write_arguments(*writer, where, content)};
+  }
+  if (auto command = find_command_tool(tools)) {
+    return PlannedToolCall{{}, command->tool->name, command_arguments(*command, conversation, path, content)};
+  }
+  return std::nullopt;
+}
+
+bool can_write_files(const std::vector<Tool>& tools) {
+  return find_write_tool(tools).has_value() || find_command_tool(tools).has_value();
+}
+
+std::string written_path(std::string_view arguments) {
+  rapidjson::Document doc;
+  doc.Parse(arguments.data(), arguments.size());
+  if (doc.HasParseError() || !doc.IsObject()) return {};
+  for (const auto& m : doc.GetObject()) {
+    if (m.value.IsString() && is_path_key(std::string_view(m.name.GetString(), m.name.GetStringLength()))) {
+      return std::string(m.value.GetString(), m.value.GetStringLength());
+    }
+  }
+  auto text = [&](const char* key) -> std::string_view {
+    auto it = doc.FindMember(key);
+    if (it == doc.MemberEnd()) return {};
+    const rapidjson::Value* v = &it->value;
+    if (v->IsArray() && !v->Empty()) v = &(*v)[v->Size() - 1];  // ["bash", "-lc", "..."]
+    return v->IsString() ? std::string_view(v->GetString(), v->GetStringLength()) : std::string_view();
+  };
+  if (std::string path = patched_path(text("input")); !path.empty()) return path;
+  for (const char* key : {"cmd", "command"}) {
+    if (std::string path = redirect_target(text(key)); !path.empty()) return path;
+  }
+  return {};
 }
 
 std::int64_t line_count(std::string_view content) {

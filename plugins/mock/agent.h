@@ -49,7 +49,7 @@ struct Conversation {
   std::string task;             // the user's task, cleaned (see clean_user_text)
   std::string last_user;        // the last user message, cleaned
   std::string system;           // system and developer messages joined
-  std::string working_directory;  // from a "Working directory: /x" line, if any
+  std::string working_directory;  // from a "Working directory: /x" line or a <cwd>/x</cwd> tag, if any
   std::string last_tool;        // the tool the last assistant turn used (native name or XML tag)
   std::string last_write_path;  // the file the last assistant turn wrote, if it did
   std::string last_tool_result; // text of the last tool result
@@ -57,8 +57,9 @@ struct Conversation {
 Conversation analyze(const ChatRequest& request);
 
 // A user message without the context blocks clients add around the prompt
-// (<environment_details>, <system-reminder>), the inside of <task> or
-// <user_message> when present, trimmed, without a pair of quotes around it.
+// (<environment_details>, <system-reminder>, Codex's <environment_context>),
+// the inside of <task> or <user_message> when present, trimmed, without a
+// pair of quotes around it.
 std::string clean_user_text(std::string_view text);
 
 // A file name and content named by a task such as
@@ -92,6 +93,48 @@ std::string write_arguments(const WriteTool& tool, const std::string& path, cons
 // `path` as the tool wants it: joined to the conversation's working directory
 // when the tool asks for an absolute path and the client named the directory.
 std::string write_path(const WriteTool& tool, const Conversation& conversation, const std::string& path);
+
+// Codex CLI's tools that can write a file without a dedicated write tool, in
+// the order the mock prefers them: the freeform `apply_patch` (a patch in
+// {"input": text}), `exec_command` ({"cmd": string}), `shell_command`
+// ({"command": string}) and `shell` ({"command": ["bash", "-lc", ...]}).
+struct CommandTool {
+  enum class Kind { ApplyPatch, ExecCommand, ShellCommand, Shell };
+  const Tool* tool = nullptr;
+  Kind kind = Kind::ExecCommand;
+  bool has_workdir = false;  // the schema has a `workdir` property
+};
+std::optional<CommandTool> find_command_tool(const std::vector<Tool>& tools);
+
+// `s` as one single-quoted POSIX shell word ("it's" -> 'it'\''s').
+std::string shell_quote(std::string_view s);
+
+// A shell command that writes exactly `content` (no newline added) to `path`,
+// relative to the working directory, creating its parent folders:
+// "printf '%s' 'hello' > 'hello.txt'".
+std::string write_command(const std::string& path, const std::string& content);
+
+// An apply_patch patch adding the file `path` with `content`
+// ("*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n").
+std::string add_file_patch(const std::string& path, const std::string& content);
+
+// Arguments for `tool` writing `content` to `path` (relative paths stay
+// relative: Codex resolves them against its working directory, which goes
+// into `workdir` when the schema has one and the conversation names it).
+std::string command_arguments(const CommandTool& tool, const Conversation& conversation, const std::string& path,
+                              const std::string& content);
+
+// The call that writes `content` to `path` with what the client offers: its
+// write tool (path made absolute when the tool asks), else a Codex command
+// tool (find_command_tool); nullopt when neither is offered.
+std::optional<PlannedToolCall> file_write_call(const std::vector<Tool>& tools, const Conversation& conversation,
+                                               const std::string& path, const std::string& content);
+bool can_write_files(const std::vector<Tool>& tools);
+
+// The file a write call made by the mock (or a model like it) names: a
+// path-like argument, the target of the last `>` redirection of a command,
+// or the first file an apply_patch patch adds or updates. Empty when none.
+std::string written_path(std::string_view arguments);
 
 // Lines in `content` as an editor counts them ("a\nb" and "a\nb\n" are 2).
 std::int64_t line_count(std::string_view content);

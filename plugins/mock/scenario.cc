@@ -415,7 +415,7 @@ std::optional<Scenario::Match> Scenario::match(const ChatRequest& request, const
     if (!t.tool.empty()) {
       bool offered = false;
       if (t.tool == "@write") {
-        offered = find_write_tool(request.tools).has_value();
+        offered = can_write_files(request.tools);
       } else {
         for (const Tool& tool : request.tools) offered = offered || tool.name == t.tool;
       }
@@ -457,16 +457,16 @@ std::optional<Scenario::Match> Scenario::match(const ChatRequest& request, const
       std::string name = call.name;
       std::string arguments = json::to_string(args);
       if (name == "@write") {
-        auto writer = find_write_tool(request.tools);
-        if (!writer) continue;
-        name = writer->tool->name;
         auto get = [&](const char* key, const std::string& fallback) {
           auto it = args.FindMember(key);
           return it != args.MemberEnd() && it->value.IsString()
                      ? std::string(it->value.GetString(), it->value.GetStringLength())
                      : fallback;
         };
-        arguments = write_arguments(*writer, write_path(*writer, c, get("path", ft.path)), get("content", ft.content));
+        auto writer = file_write_call(request.tools, c, get("path", ft.path), get("content", ft.content));
+        if (!writer) continue;
+        name = std::move(writer->name);
+        arguments = std::move(writer->arguments);
       }
       a.tool_calls.push_back({tool_call_id(request, c, name, index), name, std::move(arguments)});
       ++index;

@@ -9,10 +9,10 @@
 //         tool_result: false              # a tool result came back after the last assistant turn
 //         turn: 1                         # 1-based: 1 + assistant messages; N, [N, M] or "N+"
 //         system: "Kilo"                  # the system prompt contains this text
-//         tool: write                     # a tool of this name is offered ("@write": any file writer)
+//         tool: write                     # a tool of this name is offered ("@write": any way to write a file)
 //       reasoning: "Thinking about it"    # reasoning deltas before the answer
 //       text: "Hello! You said {{user}}"  # the answer's text
-//       tool_calls:                       # tool calls ("@write" = the client's file-writing tool)
+//       tool_calls:                       # tool calls ("@write" = the client's file-writing tool, or Codex's apply_patch / exec_command / shell)
 //         - name: "@write"
 //           arguments: {path: "{{file}}", content: "{{content}}"}
 //       error: 503                        # or {status: 429, message: "slow down", retry_after: 2s}

@@ -3,7 +3,7 @@
 # POSTed to a live llmux serving the mock; the answers must be what those
 # agents need to go on.
 #
-#   run_recorded_requests.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo|anthropic
+#   run_recorded_requests.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo|anthropic|codex
 #
 # xml: the XML-tag tool protocol of the Kilo Code / Roo Code / Cline VS Code
 #   extensions (no `tools`; the tools are described in the system prompt, the
@@ -20,10 +20,18 @@
 #   must stream a tool_use of its Write tool (file_path absolute in the working
 #   directory its system prompt names, content "hello"), stop_reason tool_use;
 #   turn two, after the tool_result, a text block and stop_reason end_turn.
+# codex: the second request Codex CLI 0.171.0 sent on POST /v1/responses for
+#   "create hello.txt containing hello" (recorded; paths renamed), and the first
+#   (its input without the call and its output), streamed and not: with only
+#   exec_command offered, turn one must answer with a function_call whose `cmd`,
+#   run by bash in a scratch folder, writes exactly "hello" to hello.txt
+#   (workdir: the <cwd> of Codex's environment context); with the freeform
+#   apply_patch offered, with a custom_tool_call adding hello.txt. Turn two,
+#   after the call's output, is the final message "Done: wrote hello.txt.".
 set -euo pipefail
 
 if [[ $# -ne 4 ]]; then
-  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo|anthropic" >&2
+  echo "usage: $0 LLMUX_BINARY BUILD_DIR SOURCE_DIR xml|kilo|anthropic|codex" >&2
   exit 2
 fi
 MODE=$4
@@ -55,7 +63,7 @@ e2e_start_llmux "$LLMUX_BINARY" "$WORK/providers.yaml" "$WORK/llmux.log"
 
 status=0
 python3 - "$MODE" "$LLMUX_PORT" "$FIXTURES" <<'PY' || status=$?
-import json, re, sys, urllib.request
+import json, os, re, subprocess, sys, tempfile, urllib.request
 
 mode, port, fixtures = sys.argv[1], sys.argv[2], sys.argv[3]
 url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -207,6 +215,75 @@ elif mode == "anthropic":
             check(kinds == ["text"], f"turn 2: one text block, got {kinds}")
             text = "".join(b.get("text", "") for b in blocks.values())
             check(text == "Done: wrote /home/dev/project/hello.txt.", f"turn 2: final text, got {text!r}")
+elif mode == "codex":
+    def responses_events(raw):
+        """(event name, data) pairs of a Responses stream, checked for framing and order."""
+        out, name = [], None
+        for line in raw.split("\n"):
+            if line.startswith("event: "):
+                name = line[7:].strip()
+            elif line.startswith("data: "):
+                out.append((name, json.loads(line[6:])))
+        seqs = [d.get("sequence_number") for _, d in out]
+        check(all(n == d.get("type") for n, d in out), "event lines match their data's type")
+        check(all(isinstance(a, int) for a in seqs) and seqs == sorted(set(seqs)), "sequence_number increases")
+        names = [n for n, _ in out]
+        terminal = [n for n in names if n in ("response.completed", "response.incomplete", "response.failed")]
+        check(names[:1] == ["response.created"] and terminal == ["response.completed"] and names[-1:] == terminal,
+              f"response.created ... one response.completed, got {names}")
+        return out
+
+    def answer(body, what):
+        """The output items of a streamed (output_item.done) or whole answer."""
+        st, hdrs, raw = post(body, "/v1/responses")
+        check(st == 200, f"{what}: HTTP 200")
+        check(hdrs.get("x-llmux-provider") == "mock", f"{what}: served by the mock")
+        if not body.get("stream"):
+            r = json.loads(raw)
+            check(r.get("object") == "response" and r.get("status") == "completed", f"{what}: a completed response")
+            return r.get("output", [])
+        events = responses_events(raw)
+        items = [d["item"] for n, d in events if n == "response.output_item.done"]
+        done = [d["response"] for n, d in events if n == "response.completed"]
+        if done:
+            check([i.get("type") for i in done[0].get("output", [])] == [i.get("type") for i in items],
+                  f"{what}: response.completed lists the streamed items")
+        return items
+
+    for fixture, tool in (("codex-cli-0.171.0-exec-command.json", "exec_command"),
+                          ("codex-cli-0.171.0-apply-patch.json", "apply_patch")):
+        recorded = json.load(open(f"{fixtures}/{fixture}"))
+        check([i["type"] for i in recorded["input"][4:]] in (["function_call", "function_call_output"],
+                                                              ["custom_tool_call", "custom_tool_call_output"]),
+              f"{fixture}: turn two of a recorded run")
+        for stream in (True, False):
+            turn1 = dict(recorded, input=recorded["input"][:4], stream=stream)
+            what = f"{tool} turn 1 stream={stream}"
+            items = answer(turn1, what)
+            check(len(items) == 1, f"{what}: one output item, got {[i.get('type') for i in items]}")
+            item = items[0] if items else {}
+            check(bool(item.get("call_id")), f"{what}: the call has a call_id")
+            if tool == "exec_command":
+                check(item.get("type") == "function_call" and item.get("name") == "exec_command",
+                      f"{what}: an exec_command function_call, got {item}")
+                args = json.loads(item.get("arguments") or "{}")
+                check(args.get("cmd") == "printf '%s' 'hello' > 'hello.txt'", f"{what}: the command, got {args}")
+                check(args.get("workdir") == "/home/dev/project", f"{what}: workdir is Codex's cwd, got {args}")
+                with tempfile.TemporaryDirectory() as ws:
+                    rc = subprocess.run(["bash", "--noprofile", "--norc", "-c", args.get("cmd", "false")], cwd=ws).returncode
+                    path = os.path.join(ws, "hello.txt")
+                    content = open(path).read() if os.path.exists(path) else None
+                check(rc == 0 and content == "hello", f"{what}: running it leaves hello.txt = 'hello', got {content!r}")
+            else:
+                check(item.get("type") == "custom_tool_call" and item.get("name") == "apply_patch",
+                      f"{what}: an apply_patch custom_tool_call, got {item}")
+                check(item.get("input") == "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n",
+                      f"{what}: the patch adds hello.txt, got {item.get('input')!r}")
+            what = f"{tool} turn 2 stream={stream}"
+            items = answer(dict(recorded, stream=stream), what)
+            check([i.get("type") for i in items] == ["message"], f"{what}: one message, got {items}")
+            text = "".join(p.get("text", "") for i in items for p in i.get("content", []) if p.get("type") == "output_text")
+            check(text == "Done: wrote hello.txt.", f"{what}: the final text, got {text!r}")
 else:
     check(False, f"unknown mode {mode}")
 

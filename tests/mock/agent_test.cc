@@ -1,16 +1,25 @@
 // The mock's agent simulator: conversations shaped like the ones real coding
 // agents send (Kilo Code CLI, Claude Code through the Anthropic codec, Roo /
-// Cline with native tools, the XML-tag protocol of the older extensions),
+// Cline with native tools, Codex CLI through the Responses codec, the XML-tag
+// protocol of the older extensions),
 // planned with make_plan() and checked event by event.
 #include "agent.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "llmux/codec/responses.h"
 #include "llmux/json.h"
 #include "mock_provider.h"
+#include "scenario.h"
 
 namespace llmux::mock {
 namespace {
@@ -581,6 +590,435 @@ TEST(MockAgentXml, NoLineCountWhenNotDescribed) {
   Said s = plan_for(r);
   EXPECT_EQ(s.text.find("<line_count>"), std::string::npos) << s.text;
   EXPECT_NE(s.text.find("<path>a.py</path>\n<content>\nprint(1)\n</content>"), std::string::npos) << s.text;
+}
+
+// ---------------------------------------------------------------------------
+// Codex CLI (Responses API): no write tool; apply_patch, exec_command or shell
+
+// Codex 0.171.0's exec_command schema, as sent for a model without metadata
+// (tools_mock_fallback.json of the recorded requests).
+const char* kCodexExec =
+    R"J({"type":"object","properties":{"cmd":{"type":"string","description":"Shell command to execute."},)J"
+    R"J("justification":{"type":"string","description":"User-facing approval question for `require_escalated`; omit otherwise."},)J"
+    R"J("login":{"type":"boolean","description":"Request login-shell startup. Omit to inherit."},)J"
+    R"J("max_output_tokens":{"type":"number","description":"Output token budget. Defaults to 10000 tokens; larger requests may be capped by policy."},)J"
+    R"J("prefix_rule":{"type":"array","description":"Reusable approval prefix for `cmd`, only with `sandbox_permissions: \"require_escalated\"`; for example [\"git\", \"pull\"].","items":{"type":"string"}},)J"
+    R"J("sandbox_permissions":{"type":"string","description":"Per-command sandbox override. Defaults to `use_default`; use `require_escalated` for unsandboxed execution.","enum":["use_default","require_escalated"]},)J"
+    R"J("shell":{"type":"string","description":"Shell binary to launch. Defaults to the user's default shell."},)J"
+    R"J("tty":{"type":"boolean","description":"True allocates a PTY for the command; false or omitted uses plain pipes."},)J"
+    R"J("workdir":{"type":"string","description":"Working directory for the command. Defaults to the turn cwd."},)J"
+    R"J("yield_time_ms":{"type":"number","description":"Wait before yielding output. Defaults to 10000 ms; effective range is 250-30000 ms."}},)J"
+    R"J("required":["cmd"],"additionalProperties":false})J";
+const char* kCodexWriteStdin = R"({"type":"object","properties":{"chars":{"type":"string"},
+  "max_output_tokens":{"type":"number"},"session_id":{"type":"number"},"yield_time_ms":{"type":"number"}},
+  "required":["session_id"],"additionalProperties":false})";
+const char* kCodexViewImage = R"({"type":"object","properties":{"path":{"type":"string",
+  "description":"Local filesystem path to an image file."}},"required":["path"],"additionalProperties":false})";
+const char* kCodexSendInput = R"({"type":"object","properties":{"interrupt":{"type":"boolean"},
+  "items":{"type":"array","items":{"type":"object","properties":{"path":{"type":"string"},"text":{"type":"string"},
+  "type":{"type":"string"}},"additionalProperties":false}},"message":{"type":"string"},"target":{"type":"string"}},
+  "required":["target"],"additionalProperties":false})";
+const char* kCodexCreateGoal = R"({"type":"object","properties":{"objective":{"type":"string"},
+  "token_budget":{"type":"integer"}},"required":["objective"],"additionalProperties":false})";
+// Older Codex versions: `shell` with an argv array.
+const char* kCodexShell = R"({"type":"object","properties":{"command":{"type":"array","items":{"type":"string"},
+  "description":"The command to execute"},"workdir":{"type":"string","description":"The working directory to execute the command in"},
+  "timeout_ms":{"type":"number"}},"required":["command"],"additionalProperties":false})";
+// A `custom` tool as the Responses codec offers it (Tool::freeform).
+const char* kFreeformInput = R"({"type":"object","properties":{"input":{"type":"string"}},"required":["input"]})";
+
+Tool freeform_tool(std::string name) {
+  Tool t = tool(std::move(name), kFreeformInput);
+  t.freeform = true;
+  return t;
+}
+
+// What Codex offers the model "mock" (fallback metadata), canonical: the
+// multi_agent_v1 namespace's functions under their namespaced names.
+std::vector<Tool> codex_tools() {
+  return {tool("exec_command", kCodexExec),
+          tool("write_stdin", kCodexWriteStdin),
+          tool("view_image", kCodexViewImage),
+          tool(responses::namespace_tool_name("multi_agent_v1", "send_input"), kCodexSendInput),
+          tool("get_goal", R"({"type":"object","properties":{},"required":[],"additionalProperties":false})"),
+          tool("create_goal", kCodexCreateGoal)};
+}
+
+std::string environment_context(const std::string& cwd) {
+  return "<environment_context>\n  <cwd>" + cwd + "</cwd>\n  <shell>bash</shell>\n  <current_date>2026-12-03"
+         "</current_date>\n  <timezone>Etc/UTC</timezone>\n  <filesystem><workspace_roots><root>" + cwd +
+         "</root></workspace_roots><permission_profile type=\"disabled\"><file_system type=\"unrestricted\" />"
+         "</permission_profile></filesystem>\n</environment_context>";
+}
+
+// Codex CLI 0.171.0's first request (`codex exec "<prompt>"`), as the
+// Responses codec reads it: two developer items (base instructions; skills and
+// permissions), the environment context, then the prompt.
+ChatRequest codex_request(const std::string& cwd, const std::string& prompt = "create hello.txt containing hello") {
+  ChatRequest r;
+  r.model = "mock";
+  r.stream = true;
+  r.source_api = Api::OpenAIResponses;
+  r.messages.push_back(parts(Role::Developer, {"You are a coding agent running in the Codex CLI, a terminal-based "
+                                               "coding assistant. ..."}));
+  r.messages.push_back(parts(Role::Developer,
+                             {"<skills_instructions>\n## Skills\n...</skills_instructions>",
+                              "<permissions instructions>\nFilesystem sandboxing defines which files can be read or "
+                              "written. `sandbox_mode` is `danger-full-access`...</permissions instructions>"}));
+  r.messages.push_back(parts(Role::User, {environment_context(cwd)}));
+  r.messages.push_back(parts(Role::User, {prompt}));
+  r.tools = codex_tools();
+  r.tool_choice.mode = ToolChoice::Mode::Auto;
+  r.parallel_tool_calls = true;
+  return r;
+}
+
+// A scratch folder, removed at the end of the test.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string templ = (std::filesystem::temp_directory_path() / "llmux-mock-agent.XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = templ;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string read(const std::string& name) const {
+    std::ifstream in(path / name, std::ios::binary);
+    EXPECT_TRUE(in.good()) << "no file " << (path / name);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+};
+
+// Runs argv in `cwd` (as Codex runs a command) and returns its exit status.
+int run_in(const std::vector<std::string>& argv, const std::string& cwd) {
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// A command for exec_command as Codex runs it: the user's shell with -lc
+// (without profile files here, so the test does not depend on them).
+int run_command(const std::string& cmd, const std::string& cwd) {
+  return run_in({"bash", "--noprofile", "--norc", "-c", cmd}, cwd);
+}
+
+TEST(MockAgentCodex, CleanUserTextDropsTheEnvironmentContext) {
+  EXPECT_EQ(clean_user_text(environment_context("/w")), "");
+  EXPECT_EQ(clean_user_text(environment_context("/w") + "\ncreate a.txt"), "create a.txt");
+}
+
+TEST(MockAgentCodex, ReadsTheConversation) {
+  ChatRequest r = codex_request("/work/ws");
+  Conversation c = analyze(r);
+  EXPECT_EQ(c.turn, 1);
+  EXPECT_FALSE(c.tool_result);
+  EXPECT_EQ(c.task, "create hello.txt containing hello") << "the prompt, not the environment context";
+  EXPECT_EQ(c.last_user, "create hello.txt containing hello");
+  EXPECT_EQ(c.working_directory, "/work/ws") << "from <cwd>";
+  EXPECT_NE(c.system.find("Codex CLI"), std::string::npos);
+  EXPECT_NE(c.system.find("<permissions instructions>"), std::string::npos);
+
+  r.messages.push_back(assistant_call("call_1", "exec_command", R"({"cmd":"printf 'hello\\n' > hello.txt"})"));
+  r.messages.push_back(tool_result("call_1", "Chunk ID: fb2c5d\nWall time: 0.0015 seconds\nProcess exited with "
+                                             "code 0\nOriginal token count: 0\nOutput:\n"));
+  c = analyze(r);
+  EXPECT_EQ(c.turn, 2);
+  EXPECT_TRUE(c.tool_result);
+  EXPECT_EQ(c.task_tool_turns, 1);
+  EXPECT_EQ(c.task, "create hello.txt containing hello");
+  EXPECT_EQ(c.last_tool, "exec_command");
+  EXPECT_EQ(c.last_write_path, "hello.txt") << "the command's redirection target";
+
+  // A later `codex exec resume`-like turn: a new environment context, then a new prompt.
+  r.messages.push_back(msg(Role::Assistant, "Done: wrote hello.txt."));
+  r.messages.push_back(parts(Role::User, {environment_context("/work/other")}));
+  r.messages.push_back(parts(Role::User, {"create b.txt containing bee"}));
+  c = analyze(r);
+  EXPECT_FALSE(c.tool_result);
+  EXPECT_EQ(c.task, "create b.txt containing bee");
+  EXPECT_EQ(c.working_directory, "/work/other") << "the latest <cwd>";
+
+  // Only the environment context after the task's text: the task is still found.
+  ChatRequest ctx_last = codex_request("/w");
+  std::swap(ctx_last.messages[2], ctx_last.messages[3]);
+  EXPECT_EQ(analyze(ctx_last).task, "create hello.txt containing hello");
+}
+
+TEST(MockAgentCodex, FindsCommandToolsInOrder) {
+  const std::vector<Tool> codex = codex_tools();
+  auto exec = find_command_tool(codex);
+  ASSERT_TRUE(exec);
+  EXPECT_EQ(exec->tool->name, "exec_command");
+  EXPECT_EQ(exec->kind, CommandTool::Kind::ExecCommand);
+  EXPECT_TRUE(exec->has_workdir);
+  EXPECT_FALSE(find_write_tool(codex)) << "none of Codex's function tools writes files (view_image has no content)";
+
+  std::vector<Tool> with_patch = codex_tools();
+  with_patch.push_back(freeform_tool("apply_patch"));
+  auto patch = find_command_tool(with_patch);
+  ASSERT_TRUE(patch);
+  EXPECT_EQ(patch->kind, CommandTool::Kind::ApplyPatch) << "apply_patch before exec_command";
+  EXPECT_FALSE(patch->has_workdir);
+
+  std::vector<Tool> old = {tool("shell", kCodexShell), tool("update_plan", R"({"type":"object","properties":{}})")};
+  auto shell = find_command_tool(old);
+  ASSERT_TRUE(shell);
+  EXPECT_EQ(shell->kind, CommandTool::Kind::Shell);
+  std::vector<Tool> both = {tool("shell", kCodexShell), tool("exec_command", kCodexExec)};
+  EXPECT_EQ(find_command_tool(both)->kind, CommandTool::Kind::ExecCommand) << "exec_command before shell";
+
+  // Names alone are not enough: the schema must fit.
+  EXPECT_FALSE(find_command_tool({tool("shell", kBash)})) << "a string `command` is not shell's argv";
+  EXPECT_FALSE(find_command_tool({tool("exec_command", kBash)}));
+  EXPECT_FALSE(find_command_tool(kilo_tools())) << "Kilo's bash is not one of them";
+  std::vector<Tool> json_patch = {tool("apply_patch", kFreeformInput)};
+  EXPECT_EQ(find_command_tool(json_patch)->kind, CommandTool::Kind::ApplyPatch) << "older Codex: a function tool";
+
+  // A dedicated write tool wins over all of them.
+  std::vector<Tool> mixed = with_patch;
+  mixed.push_back(tool("write_file", kRooWrite));
+  Conversation c;
+  auto call = file_write_call(mixed, c, "a.txt", "x");
+  ASSERT_TRUE(call);
+  EXPECT_EQ(call->name, "write_file");
+  EXPECT_TRUE(can_write_files(codex));
+  EXPECT_FALSE(can_write_files({tool("read", kKiloRead)}));
+}
+
+TEST(MockAgentCodex, WriteCommandsAreExactAndSafe) {
+  EXPECT_EQ(shell_quote("it's"), R"('it'\''s')");
+  EXPECT_EQ(write_command("hello.txt", "hello"), "printf '%s' 'hello' > 'hello.txt'");
+  EXPECT_EQ(write_command("src/a b.md", "x"), "mkdir -p 'src' && printf '%s' 'x' > 'src/a b.md'");
+  EXPECT_EQ(add_file_patch("hello.txt", "hello"), "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n");
+  EXPECT_EQ(add_file_patch("a.md", "# A\n\nb\n"), "*** Begin Patch\n*** Add File: a.md\n+# A\n+\n+b\n*** End Patch\n");
+
+  // Whatever the content, running the command leaves exactly it in the file.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"hello.txt", "hello"},
+      {"quotes.txt", "it's \"quoted\" and 'single'"},
+      {"shell.txt", "$HOME `id` $(id) \\ %s %d -- > < | ; & *"},
+      {"lines.txt", "first\nsecond\n\nlast\n"},
+      {"-dash.txt", "-n"},
+      {"sub dir/deeper/x.txt", "\xC3\xA9t\xC3\xA9 \t tab"},
+  };
+  TempDir dir;
+  for (const auto& [path, content] : cases) {
+    const std::string cmd = write_command(path, content);
+    EXPECT_EQ(run_command(cmd, dir.path.string()), 0) << cmd;
+    EXPECT_EQ(dir.read(path), content) << cmd;
+    rapidjson::Document args(rapidjson::kObjectType);
+    args.AddMember("cmd", rapidjson::Value(cmd.c_str(), args.GetAllocator()), args.GetAllocator());
+    EXPECT_EQ(written_path(json::to_string(args)), path) << "the mock reads back what it wrote: " << cmd;
+  }
+}
+
+TEST(MockAgentCodex, WrittenPathOfCommandsAndPatches) {
+  EXPECT_EQ(written_path(R"({"cmd":"printf 'hello\\n' > hello.txt"})"), "hello.txt");
+  EXPECT_EQ(written_path(R"({"cmd":"echo hi >> \"a b.txt\" 2>&1"})"), "a b.txt");
+  EXPECT_EQ(written_path(R"({"cmd":"cat > out.md <<'EOF'\nx\nEOF"})"), "out.md");
+  EXPECT_EQ(written_path(R"({"cmd":"echo '>' not-a-file"})"), "");
+  EXPECT_EQ(written_path(R"({"cmd":"ls > /dev/null"})"), "");
+  EXPECT_EQ(written_path(R"({"command":["bash","-lc","printf '%s' x > 'b.txt'"],"workdir":"/w"})"), "b.txt");
+  EXPECT_EQ(written_path(R"({"input":"*** Begin Patch\n*** Add File: src/new.rs\n+x\n*** End Patch\n"})"),
+            "src/new.rs");
+  EXPECT_EQ(written_path(R"({"input":"*** Begin Patch\n*** Update File: a.py\n@@\n-x\n+y\n*** End Patch"})"), "a.py");
+  EXPECT_EQ(written_path(R"({"cmd":"ls -la"})"), "");
+}
+
+TEST(MockAgentCodex, ExecCommandCreatesTheFileThenFinishes) {
+  TempDir ws;
+  const std::string cwd = ws.path.string();
+  ChatRequest r = codex_request(cwd);
+  Said first = plan_for(r);
+  ASSERT_EQ(first.calls.size(), 1u) << first.text;
+  EXPECT_EQ(first.calls[0].name, "exec_command");
+  EXPECT_EQ(first.calls[0].id.rfind("call_mock_", 0), 0u);
+  EXPECT_EQ(first.finish, FinishReason::ToolCalls);
+  EXPECT_TRUE(first.text.empty());
+  rapidjson::Document expected(rapidjson::kObjectType);
+  expected.AddMember("cmd", "printf '%s' 'hello' > 'hello.txt'", expected.GetAllocator());
+  expected.AddMember("workdir", rapidjson::Value(cwd.c_str(), expected.GetAllocator()), expected.GetAllocator());
+  EXPECT_EQ(first.calls[0].arguments, json::to_string(expected));
+
+  // Codex runs `cmd` in `workdir`: the file is there with exactly the content.
+  auto args = parse(first.calls[0].arguments);
+  ASSERT_EQ(run_command(str(args, "cmd"), str(args, "workdir")), 0);
+  EXPECT_EQ(ws.read("hello.txt"), "hello");
+
+  // The second request: the call echoed back, and its output.
+  r.messages.push_back(assistant_call(first.calls[0].id, "exec_command", first.calls[0].arguments));
+  r.messages.push_back(tool_result(first.calls[0].id, "Chunk ID: 3f2a1b\nWall time: 0.0012 seconds\nProcess "
+                                                      "exited with code 0\nOriginal token count: 0\nOutput:\n"));
+  Said second = plan_for(r);
+  EXPECT_TRUE(second.calls.empty());
+  EXPECT_EQ(second.text, "Done: wrote hello.txt.");
+  EXPECT_EQ(second.finish, FinishReason::Stop);
+}
+
+TEST(MockAgentCodex, ContentWithQuotesAndSubfolders) {
+  TempDir ws;
+  ChatRequest r = codex_request(ws.path.string(), "create notes/todo.md with the text \"it's $HOME `x`\"");
+  Said s = plan_for(r);
+  ASSERT_EQ(s.calls.size(), 1u);
+  auto args = parse(s.calls[0].arguments);
+  EXPECT_EQ(str(args, "cmd"), R"(mkdir -p 'notes' && printf '%s' 'it'\''s $HOME `x`' > 'notes/todo.md')");
+  ASSERT_EQ(run_command(str(args, "cmd"), str(args, "workdir")), 0);
+  EXPECT_EQ(ws.read("notes/todo.md"), "it's $HOME `x`");
+}
+
+TEST(MockAgentCodex, ShellToolRunsBashLc) {
+  TempDir ws;
+  ChatRequest r = codex_request(ws.path.string());
+  r.tools = {tool("shell", kCodexShell), tool("update_plan", R"({"type":"object","properties":{}})")};
+  Said s = plan_for(r);
+  ASSERT_EQ(s.calls.size(), 1u);
+  EXPECT_EQ(s.calls[0].name, "shell");
+  auto args = parse(s.calls[0].arguments);
+  ASSERT_TRUE(args.HasMember("command") && args["command"].IsArray());
+  std::vector<std::string> argv;
+  for (const auto& v : args["command"].GetArray()) argv.emplace_back(v.GetString());
+  EXPECT_EQ(argv, (std::vector<std::string>{"bash", "-lc", "printf '%s' 'hello' > 'hello.txt'"}));
+  EXPECT_EQ(str(args, "workdir"), ws.path.string());
+  ASSERT_EQ(run_in({"bash", "--noprofile", "--norc", "-c", argv[2]}, str(args, "workdir")), 0);
+  EXPECT_EQ(ws.read("hello.txt"), "hello");
+
+  r.messages.push_back(assistant_call(s.calls[0].id, "shell", s.calls[0].arguments));
+  r.messages.push_back(
+      tool_result(s.calls[0].id, R"({"output":"","metadata":{"exit_code":0,"duration_seconds":0.0}})"));
+  EXPECT_EQ(plan_for(r).text, "Done: wrote hello.txt.");
+}
+
+TEST(MockAgentCodex, FreeformApplyPatchAddsTheFile) {
+  ChatRequest r = codex_request("/work/ws");
+  r.tools.insert(r.tools.begin() + 2, freeform_tool("apply_patch"));
+  Said s = plan_for(r);
+  ASSERT_EQ(s.calls.size(), 1u);
+  EXPECT_EQ(s.calls[0].name, "apply_patch");
+  EXPECT_EQ(s.calls[0].arguments,
+            R"({"input":"*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n"})");
+
+  r.messages.push_back(assistant_call(s.calls[0].id, "apply_patch", s.calls[0].arguments));
+  r.messages.push_back(tool_result(s.calls[0].id, "Exit code: 0\nWall time: 0 seconds\nOutput:\nSuccess. Updated the "
+                                                  "following files:\nA hello.txt\n"));
+  Said done = plan_for(r);
+  EXPECT_TRUE(done.calls.empty());
+  EXPECT_EQ(done.text, "Done: wrote hello.txt.");
+}
+
+TEST(MockAgentCodex, QuestionsToolChoiceAndBounds) {
+  ChatRequest q = codex_request("/w", "What is the capital of France?");
+  Said a = plan_for(q);
+  EXPECT_TRUE(a.calls.empty());
+  EXPECT_EQ(a.text, "Mock answer to: What is the capital of France?");
+
+  ChatRequest named = codex_request("/w");
+  named.tool_choice.mode = ToolChoice::Mode::Function;
+  named.tool_choice.function_name = "exec_command";
+  Said n = plan_for(named);
+  ASSERT_EQ(n.calls.size(), 1u);
+  EXPECT_EQ(str(parse(n.calls[0].arguments), "cmd"), "printf '%s' 'hello' > 'hello.txt'");
+
+  // A client that keeps answering: one command, then text.
+  ChatRequest r = codex_request("/w");
+  int calls = 0;
+  for (int turn = 0; turn < 10; ++turn) {
+    Said s = plan_for(r);
+    if (s.calls.empty()) break;
+    ++calls;
+    r.messages.push_back(assistant_call(s.calls[0].id, s.calls[0].name, s.calls[0].arguments));
+    r.messages.push_back(tool_result(s.calls[0].id, "Process exited with code 0"));
+  }
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(MockAgentCodex, ScenarioWriteUsesTheCommandTool) {
+  auto scenario = Scenario::parse(R"(turns:
+  - match: {tool: "@write", tool_result: false}
+    tool_calls:
+      - name: "@write"
+        arguments: {path: "out/{{file}}", content: "scripted {{content}}"}
+)", "codex.yaml");
+  MockOptions o;
+  o.scenario = scenario;
+  TempDir ws;
+  Said s = plan_for(codex_request(ws.path.string()), o);
+  ASSERT_EQ(s.calls.size(), 1u);
+  EXPECT_EQ(s.calls[0].name, "exec_command");
+  auto args = parse(s.calls[0].arguments);
+  ASSERT_EQ(run_command(str(args, "cmd"), str(args, "workdir")), 0) << str(args, "cmd");
+  EXPECT_EQ(ws.read("out/hello.txt"), "scripted hello");
+}
+
+// Codex's recorded requests (tests/e2e/fixtures: turn two of a run; turn one
+// is its input without the call and its output), read by the Responses codec.
+ChatRequest recorded_codex(const std::string& fixture, bool first_turn) {
+  std::ifstream in(std::string(LLMUX_SOURCE_DIR) + "/tests/e2e/fixtures/" + fixture, std::ios::binary);
+  EXPECT_TRUE(in.good()) << fixture;
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (first_turn) {
+    rapidjson::Document doc;
+    doc.Parse(body.c_str());
+    EXPECT_TRUE(doc.IsObject() && doc["input"].IsArray() && doc["input"].Size() == 6u) << fixture;
+    doc["input"].Erase(doc["input"].Begin() + 4, doc["input"].End());
+    body = json::to_string(doc);
+  }
+  ChatRequest r;
+  if (auto error = responses::parse_request(body, r)) ADD_FAILURE() << fixture << ": " << error->message;
+  return r;
+}
+
+TEST(MockAgentCodex, RecordedExecCommandRequests) {
+  ChatRequest first = recorded_codex("codex-cli-0.171.0-exec-command.json", true);
+  Conversation c = analyze(first);
+  EXPECT_EQ(c.task, "create hello.txt containing hello");
+  EXPECT_EQ(c.working_directory, "/home/dev/project");
+  const std::string spawn = responses::namespace_tool_name("multi_agent_v1", "spawn_agent");
+  bool namespaced = false;
+  for (const Tool& t : first.tools) namespaced = namespaced || t.name == spawn;
+  EXPECT_TRUE(namespaced) << "the namespace's tools are offered";
+
+  Said s = plan_for(first);
+  ASSERT_EQ(s.calls.size(), 1u) << s.text;
+  EXPECT_EQ(s.calls[0].name, "exec_command");
+  EXPECT_EQ(s.calls[0].arguments, R"({"cmd":"printf '%s' 'hello' > 'hello.txt'","workdir":"/home/dev/project"})");
+  TempDir ws;
+  ASSERT_EQ(run_command(str(parse(s.calls[0].arguments), "cmd"), ws.path.string()), 0);
+  EXPECT_EQ(ws.read("hello.txt"), "hello");
+
+  // The recorded second turn (its call wrote "hello\n" with printf).
+  ChatRequest second = recorded_codex("codex-cli-0.171.0-exec-command.json", false);
+  Said done = plan_for(second);
+  EXPECT_TRUE(done.calls.empty());
+  EXPECT_EQ(done.text, "Done: wrote hello.txt.");
+  EXPECT_EQ(done.finish, FinishReason::Stop);
+}
+
+TEST(MockAgentCodex, RecordedApplyPatchRequests) {
+  ChatRequest first = recorded_codex("codex-cli-0.171.0-apply-patch.json", true);
+  bool freeform = false;
+  for (const Tool& t : first.tools) freeform = freeform || (t.name == "apply_patch" && t.freeform);
+  EXPECT_TRUE(freeform) << "the custom apply_patch tool is a freeform Tool";
+  Said s = plan_for(first);
+  ASSERT_EQ(s.calls.size(), 1u) << s.text;
+  EXPECT_EQ(s.calls[0].name, "apply_patch");
+  EXPECT_EQ(s.calls[0].arguments, R"({"input":"*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n"})");
+
+  Said done = plan_for(recorded_codex("codex-cli-0.171.0-apply-patch.json", false));
+  EXPECT_TRUE(done.calls.empty());
+  EXPECT_EQ(done.text, "Done: wrote hello.txt.");
 }
 
 }  // namespace
