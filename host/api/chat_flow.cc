@@ -1,10 +1,26 @@
 #include "api/chat_flow.h"
 
+#include <mutex>
+#include <unordered_set>
+
 #include "gateway/exchange.h"
 #include "gateway/gateway.h"
 #include "services/log.h"
 
 namespace llmux::host {
+namespace {
+
+// A codec warning is logged at warn level once per process (Codex sends the
+// same dropped built-in tool with every turn); the access log has every one.
+bool first_time(const std::string& warning) {
+  static std::mutex mu;
+  static std::unordered_set<std::string> seen;
+  std::lock_guard lock(mu);
+  if (seen.size() >= 256) return false;  // bounded: a client cannot grow it without end
+  return seen.insert(warning).second;
+}
+
+}  // namespace
 
 std::optional<RoutedChat> route_chat(ApiCall& call, ChatParser parse) {
   const auto& config = call.table->config();
@@ -24,7 +40,9 @@ std::optional<RoutedChat> route_chat(ApiCall& call, ChatParser parse) {
   }
   if (!chat.warnings.empty()) {
     for (const std::string& warning : chat.warnings) {
-      Log::write(LogLevel::Warn, call.context->api, warning + " (request " + call.context->id + ")");
+      const bool first = first_time(warning);
+      Log::write(first ? LogLevel::Warn : LogLevel::Debug, call.context->api,
+                 warning + " (request " + call.context->id + (first ? "; repeats are logged at debug level)" : ")"));
     }
     call.context->warnings = chat.warnings;
   }
