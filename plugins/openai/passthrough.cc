@@ -121,6 +121,49 @@ bool ask_for_usage(std::string_view value, std::size_t at, std::vector<Edit>& ed
   return true;
 }
 
+// `,"provider":<provider_member>`: the member a route adds to the client's body.
+std::string provider_text(std::string_view provider_member) {
+  std::string added = ",\"provider\":";
+  json::append_quoted(added, provider_member);
+  return added;
+}
+
+// Among an answer's or a stream frame's top-level `members`: the "error"
+// that is not null and the "usage" object; `other` sees every other member.
+template <class Other>
+void read_members(const std::vector<json::Member>& members, std::string_view& error, std::string_view& usage,
+                  Other&& other) {
+  for (const json::Member& member : members) {
+    if (member.is("error")) {
+      if (member.value != "null") error = member.value;
+    } else if (member.is("usage")) {
+      if (member.value.front() == '{') usage = member.value;
+    } else {
+      other(member);
+    }
+  }
+}
+
+// Reads a whole upstream answer (syntax, then its top level), as every
+// check_* does: `problem` when it is no JSON object; else its members
+// (read_members). The caller says what else the answer must have.
+template <class Other>
+CheckedCompletion check_answer(std::string_view body, Other&& other) {
+  CheckedCompletion checked;
+  std::string why;
+  if (!json::well_formed(body, &why)) {
+    checked.problem = "not valid JSON (" + why + ")";
+    return checked;
+  }
+  std::vector<json::Member> members;
+  if (!json::top_level_members(body, members)) {
+    checked.problem = "not a JSON object";
+    return checked;
+  }
+  read_members(members, checked.error, checked.usage, other);
+  return checked;
+}
+
 }  // namespace
 
 std::optional<std::string> upstream_body(const ChatRequest& request, std::string_view provider_member) {
@@ -182,10 +225,7 @@ std::optional<std::string> upstream_body(const ChatRequest& request, std::string
       return std::nullopt;
     }
   }
-  if (!provider_member.empty() && !has_provider) {
-    added.append(",\"provider\":");
-    json::append_quoted(added, provider_member);
-  }
+  if (!provider_member.empty() && !has_provider) added.append(provider_text(provider_member));
   if (!added.empty()) edits.push_back({body.rfind('}'), 0, std::move(added)});  // the object's own (only blanks follow)
   return edited(body, std::move(edits));
 }
@@ -209,37 +249,16 @@ std::optional<std::string> responses_body(const ChatRequest& request, std::strin
   if (model == nullptr || model->value.empty() || model->value.front() != '"') return std::nullopt;
   std::vector<Edit> edits;
   edits.push_back(model_edit(body, *model, request.model));
-  if (!provider_member.empty() && !has_provider) {
-    std::string added = ",\"provider\":";
-    json::append_quoted(added, provider_member);
-    edits.push_back({body.rfind('}'), 0, std::move(added)});
-  }
+  if (!provider_member.empty() && !has_provider) edits.push_back({body.rfind('}'), 0, provider_text(provider_member)});
   return edited(body, std::move(edits));
 }
 
 CheckedCompletion check_completion(std::string_view body) {
-  CheckedCompletion checked;
-  std::string why;
-  if (!json::well_formed(body, &why)) {
-    checked.problem = "not valid JSON (" + why + ")";
-    return checked;
-  }
-  std::vector<json::Member> members;
-  if (!json::top_level_members(body, members)) {
-    checked.problem = "not a JSON object";
-    return checked;
-  }
   bool has_choice = false;
-  for (const json::Member& member : members) {
-    if (member.is("error") && member.value != "null") {
-      checked.error = member.value;
-    } else if (member.is("usage") && member.value.front() == '{') {
-      checked.usage = member.value;
-    } else if (member.is("choices")) {
-      has_choice = first_in_array(member.value) == '{';
-    }
-  }
-  if (checked.error.empty() && !has_choice) {
+  CheckedCompletion checked = check_answer(body, [&](const json::Member& member) {
+    if (member.is("choices")) has_choice = first_in_array(member.value) == '{';
+  });
+  if (checked.problem.empty() && checked.error.empty() && !has_choice) {
     checked.problem = "not a chat.completion or text_completion (no choice in \"choices\")";
   }
   return checked;
@@ -254,38 +273,19 @@ std::optional<std::string> embeddings_upstream_body(const ChatRequest& request, 
   out.reserve(body.size() + model.size() + provider_member.size() + 16);
   if (!json::append_with_member(out, body, "model", model)) return std::nullopt;
   if (!provider_member.empty() && !json::find_member(body, "provider")) {
-    const std::size_t close = out.rfind('}');  // the object's own (only blanks follow)
-    std::string added = ",\"provider\":";
-    json::append_quoted(added, provider_member);
-    out.insert(close, added);
+    out.insert(out.rfind('}'), provider_text(provider_member));  // the object's own (only blanks follow)
   }
   return out;
 }
 
 CheckedCompletion check_embeddings(std::string_view body) {
-  CheckedCompletion checked;
-  std::string why;
-  if (!json::well_formed(body, &why)) {
-    checked.problem = "not valid JSON (" + why + ")";
-    return checked;
-  }
-  std::vector<json::Member> members;
-  if (!json::top_level_members(body, members)) {
-    checked.problem = "not a JSON object";
-    return checked;
-  }
   bool has_data = false;
-  for (const json::Member& member : members) {
-    if (member.is("error") && member.value != "null") {
-      checked.error = member.value;
-    } else if (member.is("usage") && member.value.front() == '{') {
-      checked.usage = member.value;
-    } else if (member.is("data")) {
-      const char first = first_in_array(member.value);
-      has_data = first == '{' || first == ']';
-    }
-  }
-  if (checked.error.empty() && !has_data) checked.problem = "not an embeddings list (no \"data\" array of objects)";
+  CheckedCompletion checked = check_answer(body, [&](const json::Member& member) {
+    if (!member.is("data")) return;
+    const char first = first_in_array(member.value);
+    has_data = first == '{' || first == ']';
+  });
+  if (checked.problem.empty() && checked.error.empty() && !has_data) checked.problem = "not an embeddings list (no \"data\" array of objects)";
   return checked;
 }
 
@@ -379,17 +379,13 @@ bool FrameReader::event(std::string_view text, const OnFrame& on_frame) {
     members_.clear();
     json::top_level_members(payload, members_);
     bool no_choices = false;
-    for (const json::Member& member : members_) {
-      if (member.is("error")) {
-        if (member.value != "null") frame.error = member.value;
-      } else if (member.is("usage")) {
-        if (member.value.front() == '{') frame.usage = member.value;
-      } else if (member.is("choices")) {
+    read_members(members_, frame.error, frame.usage, [&](const json::Member& member) {
+      if (member.is("choices")) {
         no_choices = first_in_array(member.value) == ']';
       } else if (member.is("type")) {
         if (frame.type.empty()) frame.type = member.value;
       }
-    }
+    });
     frame.usage_only = !frame.usage.empty() && no_choices;
   }
   return on_frame(frame);
@@ -411,28 +407,15 @@ ResponsesEvent responses_event(std::string_view type) {
 }
 
 CheckedResponse check_response(std::string_view body) {
-  CheckedResponse checked;
-  std::string why;
-  if (!json::well_formed(body, &why)) {
-    checked.problem = "not valid JSON (" + why + ")";
-    return checked;
-  }
-  std::vector<json::Member> members;
-  if (!json::top_level_members(body, members)) {
-    checked.problem = "not a JSON object";
-    return checked;
-  }
   bool has_output = false;
-  for (const json::Member& member : members) {
-    if (member.is("error")) {
-      checked.failed = checked.failed || member.value != "null";
-    } else if (member.is("usage")) {
-      if (member.value.front() == '{') checked.usage = member.value;
-    } else if (member.is("output")) {
-      has_output = member.value.front() == '[';
-    }
-  }
-  if (!checked.failed && !has_output) checked.problem = "not a response object (no \"output\" array)";
+  const CheckedCompletion answer = check_answer(body, [&](const json::Member& member) {
+    if (member.is("output")) has_output = member.value.front() == '[';
+  });
+  CheckedResponse checked;
+  checked.problem = answer.problem;
+  checked.failed = !answer.error.empty();
+  checked.usage = answer.usage;
+  if (checked.problem.empty() && !checked.failed && !has_output) checked.problem = "not a response object (no \"output\" array)";
   return checked;
 }
 

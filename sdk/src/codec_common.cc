@@ -189,6 +189,40 @@ std::string open_request_body(const ChatRequest& request) {
   return out;
 }
 
+void append_sampling_numbers(std::string& out, const Sampling& s) {
+  const auto number = [&](std::string_view key, const std::optional<double>& v) {
+    if (!v) return;
+    out.push_back(',');
+    append_key(out, key);
+    append_double(out, *v);
+  };
+  number("temperature", s.temperature);
+  number("top_p", s.top_p);
+  number("frequency_penalty", s.frequency_penalty);
+  number("presence_penalty", s.presence_penalty);
+}
+
+void append_seed_and_stop(std::string& out, const Sampling& s) {
+  if (s.seed) {
+    out.append(",\"seed\":");
+    append_int(out, *s.seed);
+  }
+  if (!s.stop.empty()) {
+    out.append(",\"stop\":[");
+    for (std::size_t i = 0; i < s.stop.size(); ++i) {
+      if (i != 0) out.push_back(',');
+      json::append_quoted(out, s.stop[i]);
+    }
+    out.push_back(']');
+  }
+}
+
+void append_stream(std::string& out, const ChatRequest& request, bool force_usage) {
+  if (!request.stream) return;
+  out.append(",\"stream\":true");
+  if (request.include_usage || force_usage) out.append(",\"stream_options\":{\"include_usage\":true}");
+}
+
 void keep_extra(std::vector<std::pair<std::string, std::string>>& extra, std::string_view name, const Value& v) {
   std::string text = json::to_string(v);
   for (auto& [key, value] : extra) {
@@ -211,6 +245,86 @@ void append_extra(std::string& out, const std::vector<std::pair<std::string, std
     out.push_back(':');
     out.append(value);
   }
+}
+
+// ---------------------------------------------------------------- OpenAI streams
+
+void append_openai_usage(std::string& out, const Usage& u, bool details) {
+  out.append("{\"prompt_tokens\":");
+  append_int(out, u.input_tokens);
+  out.append(",\"completion_tokens\":");
+  append_int(out, u.output_tokens);
+  out.append(",\"total_tokens\":");
+  append_int(out, u.input_tokens + u.output_tokens);
+  if (details && u.cache_read_tokens) {
+    out.append(",\"prompt_tokens_details\":{\"cached_tokens\":");
+    append_int(out, *u.cache_read_tokens);
+    out.push_back('}');
+  }
+  if (details && u.reasoning_tokens) {
+    out.append(",\"completion_tokens_details\":{\"reasoning_tokens\":");
+    append_int(out, *u.reasoning_tokens);
+    out.push_back('}');
+  }
+  out.push_back('}');
+}
+
+Usage openai_usage_of(const Value& usage, bool reasoning) {
+  Usage u;
+  u.input_tokens = int_member(usage, "prompt_tokens").value_or(0);
+  u.output_tokens = int_member(usage, "completion_tokens").value_or(0);
+  if (const Value* d = find_object(usage, "prompt_tokens_details")) {
+    u.cache_read_tokens = int_member(*d, "cached_tokens");
+  }
+  if (const Value* d = find_object(usage, "completion_tokens_details"); reasoning && d != nullptr) {
+    u.reasoning_tokens = int_member(*d, "reasoning_tokens");
+  }
+  return u;
+}
+
+std::string openai_chunk_prefix(std::string_view id, std::string_view object, std::int64_t created,
+                                std::string_view model) {
+  std::string out = "data: {\"id\":";
+  json::append_quoted(out, id);
+  out.append(",\"object\":\"").append(object).append("\",\"created\":");
+  append_int(out, created);
+  out.append(",\"model\":");
+  json::append_quoted(out, model);
+  return out;
+}
+
+void append_openai_stream_end(std::string& out, std::string_view chunk_prefix, bool include_usage,
+                              const std::optional<Usage>& usage, bool details) {
+  if (include_usage) {
+    out.append(chunk_prefix);
+    out.append(",\"choices\":[],\"usage\":");
+    append_openai_usage(out, usage.value_or(Usage{}), details);
+    out.append("}\n\n");
+  }
+  out.append("data: [DONE]\n\n");
+}
+
+bool openai_stream_control(std::string_view& data, bool& saw_done, bool& finish_emitted,
+                           const std::optional<FinishReason>& finish, const EmitEvent& emit) {
+  if (saw_done || finish_emitted) return true;
+  data = trim(data);
+  if (data.empty()) return true;  // keep-alive
+  if (data != "[DONE]") return false;
+  saw_done = true;
+  if (finish) {
+    finish_emitted = true;
+    emit(Event::finished(*finish));
+  }
+  return true;
+}
+
+std::optional<Error> openai_stream_finish(bool& finish_emitted, const std::optional<FinishReason>& finish,
+                                          const EmitEvent& emit) {
+  if (finish_emitted) return std::nullopt;
+  if (!finish) return Error::upstream(502, "upstream stream ended before finish_reason");
+  finish_emitted = true;
+  emit(Event::finished(*finish));
+  return std::nullopt;
 }
 
 // ---------------------------------------------------------------- base64
@@ -429,6 +543,42 @@ bool FieldChecker::string_elements(const Value& v, const std::string& path, std:
   for (rapidjson::SizeType k = 0; k < v.Size(); ++k) {
     if (!v[k].IsString()) return type_error(path + "[" + std::to_string(k) + "]", "a string", v[k]);
     out.push_back(string_of(v[k]));
+  }
+  return true;
+}
+
+bool FieldChecker::parse_stop(const Value& v, std::vector<std::string>& out) {
+  out.clear();
+  if (v.IsNull()) return true;
+  if (v.IsString()) {
+    out.push_back(string_of(v));
+    return true;
+  }
+  if (!v.IsArray()) return type_error("stop", "a string or an array of strings", v);
+  return string_elements(v, "stop", out);
+}
+
+bool FieldChecker::parse_stream_options(const Value& v, bool& include_usage) {
+  if (v.IsNull()) return true;
+  if (!v.IsObject()) return type_error("stream_options", "an object", v);
+  if (const Value* iu = find(v, "include_usage")) {
+    std::optional<bool> b;
+    if (!optional_bool(*iu, "stream_options.include_usage", b)) return false;
+    include_usage = b.value_or(false);
+  }
+  return true;
+}
+
+bool FieldChecker::tool_choice_string(const Value& v, ToolChoice& out) {
+  const std::string_view s = view_of(v);
+  if (s == "auto") {
+    out.mode = ToolChoice::Mode::Auto;
+  } else if (s == "none") {
+    out.mode = ToolChoice::Mode::None;
+  } else if (s == "required") {
+    out.mode = ToolChoice::Mode::Required;
+  } else {
+    return unsupported("tool_choice", s, "is not one of 'auto', 'none', 'required'.");
   }
   return true;
 }

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -103,6 +104,17 @@ void append_tool_name(std::string& out, const Tool& tool);
 // for the rest (an estimate, never a limit).
 std::string open_request_body(const ChatRequest& request);
 
+// OpenAI request members (Chat and legacy Completions spell them the same):
+// `,"temperature"`, `,"top_p"`, `,"frequency_penalty"`, `,"presence_penalty"`
+// in that order, each when set.
+void append_sampling_numbers(std::string& out, const Sampling& s);
+// `,"seed":<seed>` then `,"stop":[...]`, each when set.
+void append_seed_and_stop(std::string& out, const Sampling& s);
+// When `request.stream`: `,"stream":true`, with
+// `,"stream_options":{"include_usage":true}` when the client asked for usage
+// or `force_usage`.
+void append_stream(std::string& out, const ChatRequest& request, bool force_usage);
+
 // Keeps an unmodeled request member for pass-through; a repeated name replaces
 // the earlier value.
 void keep_extra(std::vector<std::pair<std::string, std::string>>& extra, std::string_view name, const Value& v);
@@ -110,6 +122,41 @@ void keep_extra(std::vector<std::pair<std::string, std::string>>& extra, std::st
 // renderer wrote itself).
 void append_extra(std::string& out, const std::vector<std::pair<std::string, std::string>>& extra,
                   std::span<const std::string_view> modeled);
+
+// ---------------------------------------------------------------- OpenAI streams
+
+// Chat Completions and legacy Completions frame their answers the same way.
+
+// A usage object: {"prompt_tokens","completion_tokens","total_tokens"}; with
+// `details`, also prompt_tokens_details.cached_tokens and
+// completion_tokens_details.reasoning_tokens when known.
+void append_openai_usage(std::string& out, const Usage& u, bool details);
+// An upstream `usage` object (prompt_tokens includes cached tokens, OpenAI's
+// meaning); with `reasoning`, also completion_tokens_details.reasoning_tokens.
+Usage openai_usage_of(const Value& usage, bool reasoning);
+
+// `data: {"id":<id>,"object":"<object>","created":<created>,"model":<model>`:
+// a chunk's start, without "choices".
+std::string openai_chunk_prefix(std::string_view id, std::string_view object, std::int64_t created,
+                                std::string_view model);
+// What follows a stream's finish chunk: when `include_usage`, a chunk (after
+// `chunk_prefix`) with empty "choices" and the usage (`details` as in
+// append_openai_usage); then `data: [DONE]`.
+void append_openai_stream_end(std::string& out, std::string_view chunk_prefix, bool include_usage,
+                              const std::optional<Usage>& usage, bool details);
+
+// An upstream chunk parser's finish is held until [DONE] or the end of the
+// stream, so Usage precedes Finish.
+using EmitEvent = std::function<void(Event)>;
+// Before parsing an upstream chunk payload: after [DONE] or the emitted
+// finish, and for a keep-alive, there is nothing to parse; [DONE] emits the
+// held finish. True when `data` (trimmed in place) needs no parsing.
+bool openai_stream_control(std::string_view& data, bool& saw_done, bool& finish_emitted,
+                           const std::optional<FinishReason>& finish, const EmitEvent& emit);
+// The upstream stream ended: emits the held finish (once), or the 502 error
+// when no finish_reason came.
+std::optional<Error> openai_stream_finish(bool& finish_emitted, const std::optional<FinishReason>& finish,
+                                          const EmitEvent& emit);
 
 // ---------------------------------------------------------------- base64
 
@@ -203,6 +250,14 @@ class FieldChecker {
   bool messages_array(const Value& v, std::vector<Message>& out);
   // Every element of the array `v` (at `path`) is a string; appends them.
   bool string_elements(const Value& v, const std::string& path, std::vector<std::string>& out);
+  // The `stop` member: a string or an array of strings; null is none. A
+  // repeated member replaces the earlier one.
+  bool parse_stop(const Value& v, std::vector<std::string>& out);
+  // The `stream_options` member: null, or an object whose `include_usage`
+  // (a boolean or null) sets `include_usage`.
+  bool parse_stream_options(const Value& v, bool& include_usage);
+  // A `tool_choice` string (both OpenAI APIs): "auto", "none" or "required".
+  bool tool_choice_string(const Value& v, ToolChoice& out);
 };
 
 }  // namespace llmux::codec

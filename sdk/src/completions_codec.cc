@@ -49,23 +49,9 @@ FinishReason finish_reason_of(std::string_view s) {
   return FinishReason::Stop;
 }
 
-void append_usage(std::string& out, const Usage& u) {
-  out.append("{\"prompt_tokens\":");
-  append_int(out, u.input_tokens);
-  out.append(",\"completion_tokens\":");
-  append_int(out, u.output_tokens);
-  out.append(",\"total_tokens\":");
-  append_int(out, u.input_tokens + u.output_tokens);
-  out.push_back('}');
-}
-
-Usage usage_of(const Value& usage) {
-  Usage u;
-  u.input_tokens = int_member(usage, "prompt_tokens").value_or(0);
-  u.output_tokens = int_member(usage, "completion_tokens").value_or(0);
-  if (const Value* d = find_object(usage, "prompt_tokens_details")) u.cache_read_tokens = int_member(*d, "cached_tokens");
-  return u;
-}
+// The legacy API's usage: the three counts, no details.
+void append_usage(std::string& out, const Usage& u) { append_openai_usage(out, u, false); }
+Usage usage_of(const Value& usage) { return openai_usage_of(usage, false); }
 
 // The upstream's error object (in a body or a chunk) as the chat codec reads it.
 Error upstream_error(std::string_view text) {
@@ -145,27 +131,6 @@ class RequestParser : public FieldChecker {
     return true;
   }
 
-  bool parse_stop(const Value& v, std::vector<std::string>& out) {
-    out.clear();
-    if (v.IsNull()) return true;
-    if (v.IsString()) {
-      out.push_back(string_of(v));
-      return true;
-    }
-    if (!v.IsArray()) return type_error("stop", "a string or an array of strings", v);
-    return string_elements(v, "stop", out);
-  }
-
-  bool parse_stream_options(const Value& v, bool& include_usage) {
-    if (v.IsNull()) return true;
-    if (!v.IsObject()) return type_error("stream_options", "an object", v);
-    if (const Value* iu = find(v, "include_usage")) {
-      std::optional<bool> b;
-      if (!optional_bool(*iu, "stream_options.include_usage", b)) return false;
-      include_usage = b.value_or(false);
-    }
-    return true;
-  }
 };
 
 }  // namespace
@@ -215,32 +180,9 @@ std::string render_request(const ChatRequest& request, const openai::RenderOptio
     out.append(",\"max_tokens\":");
     append_int(out, *s.max_tokens);
   }
-  const auto number = [&](const char* key, const std::optional<double>& v) {
-    if (!v) return;
-    out.push_back(',');
-    append_key(out, key);
-    append_double(out, *v);
-  };
-  number("temperature", s.temperature);
-  number("top_p", s.top_p);
-  number("frequency_penalty", s.frequency_penalty);
-  number("presence_penalty", s.presence_penalty);
-  if (s.seed) {
-    out.append(",\"seed\":");
-    append_int(out, *s.seed);
-  }
-  if (!s.stop.empty()) {
-    out.append(",\"stop\":[");
-    for (std::size_t i = 0; i < s.stop.size(); ++i) {
-      if (i != 0) out.push_back(',');
-      json::append_quoted(out, s.stop[i]);
-    }
-    out.push_back(']');
-  }
-  if (request.stream) {
-    out.append(",\"stream\":true");
-    if (request.include_usage || options.force_usage) out.append(",\"stream_options\":{\"include_usage\":true}");
-  }
+  append_sampling_numbers(out, s);
+  append_seed_and_stop(out, s);
+  append_stream(out, request, options.force_usage);
   if (request.source_api == Api::OpenAICompletions) append_extra(out, request.extra, kModeledMembers);
   out.push_back('}');
   return out;
@@ -270,12 +212,7 @@ std::string render_completion(const ChatResponse& response, const ResponseMeta& 
 
 ChunkRenderer::ChunkRenderer(ResponseMeta meta, bool include_usage)
     : meta_(std::move(meta)), include_usage_(include_usage) {
-  chunk_prefix_ = "data: {\"id\":";
-  json::append_quoted(chunk_prefix_, meta_.id);
-  chunk_prefix_.append(",\"object\":\"text_completion\",\"created\":");
-  append_int(chunk_prefix_, meta_.created);
-  chunk_prefix_.append(",\"model\":");
-  json::append_quoted(chunk_prefix_, meta_.model);
+  chunk_prefix_ = openai_chunk_prefix(meta_.id, "text_completion", meta_.created, meta_.model);
 }
 
 void ChunkRenderer::render(const Event& event, std::string& out) {
@@ -309,13 +246,7 @@ void ChunkRenderer::render(const Event& event, std::string& out) {
       out.append(",\"choices\":[{\"text\":\"\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"");
       out.append(finish_text(event.finish));
       out.append("\"}]}\n\n");
-      if (include_usage_) {
-        out.append(chunk_prefix_);
-        out.append(",\"choices\":[],\"usage\":");
-        append_usage(out, usage_.value_or(Usage{}));
-        out.append("}\n\n");
-      }
-      out.append("data: [DONE]\n\n");
+      append_openai_stream_end(out, chunk_prefix_, include_usage_, usage_, false);
       return;
     case Event::Kind::Error:
       out.append("data: ");
@@ -346,17 +277,7 @@ std::optional<Error> parse_completion(std::string_view body, std::vector<Event>&
 }
 
 std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) {
-  if (saw_done_ || finish_emitted_) return std::nullopt;
-  data = trim(data);
-  if (data.empty()) return std::nullopt;  // keep-alive
-  if (data == "[DONE]") {
-    saw_done_ = true;
-    if (finish_) {
-      finish_emitted_ = true;
-      emit(Event::finished(*finish_));
-    }
-    return std::nullopt;
-  }
+  if (openai_stream_control(data, saw_done_, finish_emitted_, finish_, emit)) return std::nullopt;
   rapidjson::Document doc;
   if (std::optional<Error> e = parse_upstream_object(data, doc, "stream chunk", true)) return e;
   if (find_set(doc, "error") != nullptr) return upstream_error(data);
@@ -382,13 +303,7 @@ std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) 
 }
 
 std::optional<Error> ChunkParser::finish(const Emit& emit) {
-  if (finish_emitted_) return std::nullopt;
-  if (finish_) {
-    finish_emitted_ = true;
-    emit(Event::finished(*finish_));
-    return std::nullopt;
-  }
-  return Error::upstream(502, "upstream stream ended before finish_reason");
+  return openai_stream_finish(finish_emitted_, finish_, emit);
 }
 
 }  // namespace llmux::completions

@@ -162,17 +162,6 @@ void append_float(std::string& out, float f) {
   out.append(buffer.data(), end);
 }
 
-constexpr std::string_view kBase64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 // The modeled members render_request writes itself.
 constexpr std::array<std::string_view, 4> kModeled = {"model", "input", "encoding_format", "dimensions"};
 
@@ -304,6 +293,7 @@ std::optional<Error> parse_response(std::string_view body, std::vector<Event>& o
 
 // ---------------------------------------------------------------- base64
 
+// The float32 values, little-endian, in the SDK's one base64 (codec_common).
 std::string encode_base64(std::span<const float> vector) {
   std::string bytes;
   bytes.reserve(vector.size() * 4);
@@ -311,46 +301,12 @@ std::string encode_base64(std::span<const float> vector) {
     const auto bits = std::bit_cast<std::uint32_t>(f);
     for (int shift = 0; shift < 32; shift += 8) bytes.push_back(static_cast<char>((bits >> shift) & 0xff));
   }
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t n = (static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16) |
-                            (static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8) |
-                            static_cast<unsigned char>(bytes[i + 2]);
-    out.push_back(kBase64Alphabet[(n >> 18) & 63]);
-    out.push_back(kBase64Alphabet[(n >> 12) & 63]);
-    out.push_back(kBase64Alphabet[(n >> 6) & 63]);
-    out.push_back(kBase64Alphabet[n & 63]);
-  }
-  if (const std::size_t rest = bytes.size() - i; rest != 0) {
-    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (rest == 2) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out.push_back(kBase64Alphabet[(n >> 18) & 63]);
-    out.push_back(kBase64Alphabet[(n >> 12) & 63]);
-    out.push_back(rest == 2 ? kBase64Alphabet[(n >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
+  return base64_encode(bytes);
 }
 
 std::optional<std::vector<float>> decode_base64(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
   std::string bytes;
-  bytes.reserve(text.size() * 3 / 4);
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    const int value = base64_value(c);
-    if (value < 0) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  if (bits >= 6 || bytes.size() % 4 != 0) return std::nullopt;  // a stray character, or a cut float
+  if (!base64_decode(text, bytes) || bytes.size() % 4 != 0) return std::nullopt;  // a stray character, or a cut float
   std::vector<float> out;
   out.reserve(bytes.size() / 4);
   for (std::size_t i = 0; i < bytes.size(); i += 4) {

@@ -20,25 +20,8 @@ void append_string_or_null(std::string& out, const std::string& s) {
   }
 }
 
-void append_usage(std::string& out, const Usage& u) {
-  out.append("{\"prompt_tokens\":");
-  append_int(out, u.input_tokens);
-  out.append(",\"completion_tokens\":");
-  append_int(out, u.output_tokens);
-  out.append(",\"total_tokens\":");
-  append_int(out, u.input_tokens + u.output_tokens);
-  if (u.cache_read_tokens) {
-    out.append(",\"prompt_tokens_details\":{\"cached_tokens\":");
-    append_int(out, *u.cache_read_tokens);
-    out.push_back('}');
-  }
-  if (u.reasoning_tokens) {
-    out.append(",\"completion_tokens_details\":{\"reasoning_tokens\":");
-    append_int(out, *u.reasoning_tokens);
-    out.push_back('}');
-  }
-  out.push_back('}');
-}
+// Chat's usage: the counts with their details.
+void append_usage(std::string& out, const Usage& u) { append_openai_usage(out, u, true); }
 
 // The inner object of an error body: {"message","type","param","code"}.
 void append_error_object(std::string& out, const Error& e) {
@@ -81,20 +64,8 @@ FinishReason finish_reason_of(std::string_view s, bool has_tool_calls) {
   return has_tool_calls ? FinishReason::ToolCalls : FinishReason::Stop;
 }
 
-// An upstream `usage` object. prompt_tokens includes cached tokens (OpenAI's
-// meaning), so input_tokens does too.
-Usage usage_of(const Value& usage) {
-  Usage u;
-  u.input_tokens = int_member(usage, "prompt_tokens").value_or(0);
-  u.output_tokens = int_member(usage, "completion_tokens").value_or(0);
-  if (const Value* d = find_object(usage, "prompt_tokens_details")) {
-    u.cache_read_tokens = int_member(*d, "cached_tokens");
-  }
-  if (const Value* d = find_object(usage, "completion_tokens_details")) {
-    u.reasoning_tokens = int_member(*d, "reasoning_tokens");
-  }
-  return u;
-}
+// An upstream `usage` object with its details.
+Usage usage_of(const Value& usage) { return openai_usage_of(usage, true); }
 
 // The name and arguments of an upstream tool call's `function` member;
 // arguments sent as an object (some compatible servers) become JSON text.
@@ -323,19 +294,7 @@ class RequestParser : public FieldChecker {
 
   bool parse_tool_choice(const Value& v, ToolChoice& out) {
     if (v.IsNull()) return true;
-    if (v.IsString()) {
-      const std::string_view s = view_of(v);
-      if (s == "auto") {
-        out.mode = ToolChoice::Mode::Auto;
-      } else if (s == "none") {
-        out.mode = ToolChoice::Mode::None;
-      } else if (s == "required") {
-        out.mode = ToolChoice::Mode::Required;
-      } else {
-        return unsupported("tool_choice", s, "is not one of 'auto', 'none', 'required'.");
-      }
-      return true;
-    }
+    if (v.IsString()) return tool_choice_string(v, out);
     if (!v.IsObject()) return type_error("tool_choice", "a string or an object", v);
     const Value* type = find(v, "type");
     if (type == nullptr) return missing("tool_choice.type");
@@ -346,17 +305,6 @@ class RequestParser : public FieldChecker {
     if (!required_string(*fn, "tool_choice.function", "name", out.function_name)) return false;
     out.mode = ToolChoice::Mode::Function;
     return true;
-  }
-
-  bool parse_stop(const Value& v, std::vector<std::string>& out) {
-    out.clear();
-    if (v.IsNull()) return true;
-    if (v.IsString()) {
-      out.push_back(string_of(v));
-      return true;
-    }
-    if (!v.IsArray()) return type_error("stop", "a string or an array of strings", v);
-    return string_elements(v, "stop", out);
   }
 
   bool parse_reasoning_effort(const Value& v, std::optional<ReasoningOptions>& out) {
@@ -375,17 +323,6 @@ class RequestParser : public FieldChecker {
       return true;
     }
     out = json::to_string(v);
-    return true;
-  }
-
-  bool parse_stream_options(const Value& v, bool& include_usage) {
-    if (v.IsNull()) return true;
-    if (!v.IsObject()) return type_error("stream_options", "an object", v);
-    if (const Value* iu = find(v, "include_usage")) {
-      std::optional<bool> b;
-      if (!optional_bool(*iu, "stream_options.include_usage", b)) return false;
-      include_usage = b.value_or(false);
-    }
     return true;
   }
 };
@@ -530,32 +467,12 @@ std::string render_chat_request(const ChatRequest& request, const RenderOptions&
     out.append(*request.parallel_tool_calls ? ",\"parallel_tool_calls\":true" : ",\"parallel_tool_calls\":false");
   }
   const Sampling& s = request.sampling;
-  const auto number = [&](const char* key, const std::optional<double>& v) {
-    if (!v) return;
-    out.push_back(',');
-    append_key(out, key);
-    append_double(out, *v);
-  };
-  number("temperature", s.temperature);
-  number("top_p", s.top_p);
-  number("frequency_penalty", s.frequency_penalty);
-  number("presence_penalty", s.presence_penalty);
+  append_sampling_numbers(out, s);
   if (s.max_tokens) {
     out.append(",\"max_tokens\":");
     append_int(out, *s.max_tokens);
   }
-  if (s.seed) {
-    out.append(",\"seed\":");
-    append_int(out, *s.seed);
-  }
-  if (!s.stop.empty()) {
-    out.append(",\"stop\":[");
-    for (std::size_t i = 0; i < s.stop.size(); ++i) {
-      if (i != 0) out.push_back(',');
-      json::append_quoted(out, s.stop[i]);
-    }
-    out.push_back(']');
-  }
+  append_seed_and_stop(out, s);
   // A route step's parameters arrive in `extra` and win over the parsed values.
   if (request.reasoning && !request.reasoning->effort.empty() && !has_extra(request, "reasoning_effort")) {
     out.append(",\"reasoning_effort\":");
@@ -565,10 +482,7 @@ std::string render_chat_request(const ChatRequest& request, const RenderOptions&
     out.append(",\"response_format\":");
     out.append(request.response_format);
   }
-  if (request.stream) {
-    out.append(",\"stream\":true");
-    if (request.include_usage || options.force_usage) out.append(",\"stream_options\":{\"include_usage\":true}");
-  }
+  append_stream(out, request, options.force_usage);
   if (request.source_api == Api::OpenAICompletions) {
     // The chat form of a legacy completion: its own members mean nothing
     // (or something else) to Chat Completions.
@@ -625,12 +539,7 @@ std::string render_error(const Error& error) {
 
 ChunkRenderer::ChunkRenderer(ResponseMeta meta, bool include_usage)
     : meta_(std::move(meta)), include_usage_(include_usage) {
-  chunk_prefix_ = "data: {\"id\":";
-  json::append_quoted(chunk_prefix_, meta_.id);
-  chunk_prefix_.append(",\"object\":\"chat.completion.chunk\",\"created\":");
-  append_int(chunk_prefix_, meta_.created);
-  chunk_prefix_.append(",\"model\":");
-  json::append_quoted(chunk_prefix_, meta_.model);
+  chunk_prefix_ = openai_chunk_prefix(meta_.id, "chat.completion.chunk", meta_.created, meta_.model);
 }
 
 // `data: {...,"choices":[{"index":0,"delta":` -- the delta object follows.
@@ -709,13 +618,7 @@ void ChunkRenderer::render(const Event& event, std::string& out) {
       out.append("{},\"logprobs\":null,\"finish_reason\":\"");
       out.append(to_string(event.finish));
       out.append("\"}]}\n\n");
-      if (include_usage_) {
-        out.append(chunk_prefix_);
-        out.append(",\"choices\":[],\"usage\":");
-        append_usage(out, usage_.value_or(Usage{}));
-        out.append("}\n\n");
-      }
-      out.append("data: [DONE]\n\n");
+      append_openai_stream_end(out, chunk_prefix_, include_usage_, usage_, true);
       done_ = true;
       return;
     case Event::Kind::Error:
@@ -989,17 +892,7 @@ bool ChunkParser::feed_fast(std::string_view data, const Emit& emit) {
 }
 
 std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) {
-  if (saw_done_ || finish_emitted_) return std::nullopt;
-  data = trim(data);
-  if (data.empty()) return std::nullopt;  // keep-alive
-  if (data == "[DONE]") {
-    saw_done_ = true;
-    if (finish_) {
-      finish_emitted_ = true;
-      emit(Event::finished(*finish_));
-    }
-    return std::nullopt;
-  }
+  if (openai_stream_control(data, saw_done_, finish_emitted_, finish_, emit)) return std::nullopt;
   if (feed_fast(data, emit)) return std::nullopt;
   rapidjson::Document doc;
   if (std::optional<Error> e = parse_upstream_object(data, doc, "stream chunk", true)) return e;
@@ -1050,13 +943,7 @@ std::optional<Error> ChunkParser::feed(std::string_view data, const Emit& emit) 
 }
 
 std::optional<Error> ChunkParser::finish(const Emit& emit) {
-  if (finish_emitted_) return std::nullopt;
-  if (finish_) {
-    finish_emitted_ = true;
-    emit(Event::finished(*finish_));
-    return std::nullopt;
-  }
-  return Error::upstream(502, "upstream stream ended before finish_reason");
+  return openai_stream_finish(finish_emitted_, finish_, emit);
 }
 
 std::optional<Usage> parse_usage(std::string_view usage_object) {

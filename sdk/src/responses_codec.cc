@@ -546,19 +546,7 @@ class RequestParser : public FieldChecker {
     ToolChoice& out = r.tool_choice;
     out = {};
     if (v.IsNull()) return true;
-    if (v.IsString()) {
-      const std::string_view s = view_of(v);
-      if (s == "auto") {
-        out.mode = ToolChoice::Mode::Auto;
-      } else if (s == "none") {
-        out.mode = ToolChoice::Mode::None;
-      } else if (s == "required") {
-        out.mode = ToolChoice::Mode::Required;
-      } else {
-        return unsupported("tool_choice", s, "is not one of 'auto', 'none', 'required'.");
-      }
-      return true;
-    }
+    if (v.IsString()) return tool_choice_string(v, out);
     std::string type;
     if (!v.IsObject()) return type_error("tool_choice", "a string or an object", v);
     if (!required_string(v, "tool_choice", "type", type)) return false;

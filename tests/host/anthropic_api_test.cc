@@ -8,6 +8,7 @@
 
 #include "llmux/json.h"
 #include "support/http_client.h"
+#include "support/json_doc.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
@@ -28,13 +29,6 @@ routes:
 )";
 
 const char* kVersion = "anthropic-version: 2023-06-01";
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
 
 RequestOptions anthropic_headers(const std::string& key_header = "x-api-key: k-client") {
   RequestOptions options;

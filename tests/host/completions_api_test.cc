@@ -16,6 +16,7 @@
 #include "llmux/json.h"
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
+#include "support/json_doc.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
@@ -36,13 +37,6 @@ routes:
   mock: [mock]
   "code-*": [mock]
 )";
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
 
 std::string str(const rapidjson::Value& v) {
   return v.IsString() ? std::string(v.GetString(), v.GetStringLength()) : json::to_string(v);

@@ -15,6 +15,7 @@
 #include "llmux/codec/embeddings.h"
 #include "llmux/json.h"
 #include "support/http_client.h"
+#include "support/json_doc.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
@@ -48,13 +49,6 @@ routes:
 aliases:
   ada: text-embedding-3-small
 )";
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
 
 std::string quoted(const std::string& text) {
   std::string out;

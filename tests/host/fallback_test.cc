@@ -5,19 +5,13 @@
 
 #include "llmux/json.h"
 #include "support/http_client.h"
+#include "support/json_doc.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
 namespace {
 
 using ::testing::HasSubstr;
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
 
 const char* kChains = R"(
 providers:

@@ -24,6 +24,7 @@
 
 #include "llmux/json.h"
 #include "support/http_client.h"
+#include "support/json_doc.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
@@ -50,13 +51,6 @@ std::uint16_t port_of(const TestGateway& gw) {
   std::string url = gw.url("/");  // http://127.0.0.1:PORT/
   auto colon = url.rfind(':');
   return static_cast<std::uint16_t>(std::stoi(url.substr(colon + 1)));
-}
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
 }
 
 struct RawResponse {

@@ -4,6 +4,7 @@
 
 #include "llmux/json.h"
 #include "support/http_client.h"
+#include "support/json_doc.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
@@ -22,13 +23,6 @@ routes:
 aliases:
   gpt-4: gpt-4o
 )";
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
 
 TEST(Server, HealthzAnswersOk) {
   TestGateway gw(kConfig);

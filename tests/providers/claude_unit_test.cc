@@ -23,6 +23,7 @@
 #include "providers/claude_stream_util.h"
 #include "sse_cutter.h"
 #include "support/fake_anthropic.h"
+#include "support/json_doc.h"
 #include "support/plugin_harness.h"
 #include "support/test_gateway.h"
 
@@ -103,13 +104,6 @@ std::vector<Started> started(FakeHost& host) {
 Started last_started(FakeHost& host) {
   std::lock_guard lock(host.mu);
   return host.started.back();
-}
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
 }
 
 // The report entry of `label`, as JSON text.

@@ -13,19 +13,13 @@
 #include "llmux/json.h"
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
+#include "support/json_doc.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
 namespace {
 
 using ::testing::HasSubstr;
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
 
 const FakeHeaders kJson = {{"Content-Type", "application/json; charset=utf-8"}};
 
@@ -85,11 +79,7 @@ routes:
   }
 
   std::vector<FakeRequest> embed_requests() const {
-    std::vector<FakeRequest> out;
-    for (auto& r : upstream_.requests()) {
-      if (r.path == "/api/embed") out.push_back(r);
-    }
-    return out;
+    return upstream_.requests_to("/api/embed");
   }
 
   HttpResponse post(const std::string& body, const RequestOptions& options = {}) {

@@ -12,6 +12,7 @@
 #include "llmux/json.h"
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
+#include "support/json_doc.h"
 #include "support/test_gateway.h"
 
 namespace llmux::test {
@@ -19,13 +20,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
 
 std::string str(const rapidjson::Value& v) {
   return v.IsString() ? std::string(v.GetString(), v.GetStringLength()) : json::to_string(v);
@@ -96,11 +90,7 @@ routes:
   }
 
   std::vector<FakeRequest> generate_requests() const {
-    std::vector<FakeRequest> out;
-    for (auto& r : upstream_.requests()) {
-      if (r.path == "/api/generate") out.push_back(r);
-    }
-    return out;
+    return upstream_.requests_to("/api/generate");
   }
 
   HttpResponse post(const std::string& body) { return client_.post(gw_->url("/v1/completions"), body); }

@@ -9,6 +9,7 @@
 #include "llmux/json.h"
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
+#include "support/json_doc.h"
 #include "support/plugin_harness.h"
 #include "support/test_gateway.h"
 
@@ -19,13 +20,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
 
 std::string str(const rapidjson::Value& v) {
   return v.IsString() ? std::string(v.GetString(), v.GetStringLength()) : json::to_string(v);
@@ -155,11 +149,7 @@ routes:
   }
 
   std::vector<FakeRequest> chat_requests() const {
-    std::vector<FakeRequest> out;
-    for (auto& r : upstream_.requests()) {
-      if (r.path == "/api/chat") out.push_back(r);
-    }
-    return out;
+    return upstream_.requests_to("/api/chat");
   }
   rapidjson::Document upstream_body(std::size_t i = 0) const {
     auto requests = chat_requests();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "llmux/json.h"
+#include "support/json_doc.h"
 #include "support/plugin_harness.h"
 #include "support/test_gateway.h"
 
@@ -32,13 +33,6 @@ std::shared_ptr<Provider> create(const std::string& yaml, FakeHost& host, const 
 }
 
 std::string config_error(const std::string& yaml) { return test::config_error(ollama_plugin(), yaml, "local"); }
-
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
 
 // Events in a compact form: R, T(text), Z(reasoning), C<index>(id,name,args), U(in,out), F(reason), E(status:msg).
 std::string describe(const std::vector<Event>& events) {

@@ -20,6 +20,7 @@
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
 #include "support/openai_wire.h"
+#include "support/openai_loopback.h"
 #include "support/plugin_harness.h"
 #include "support/test_gateway.h"
 
@@ -84,34 +85,11 @@ ChatRequest completion_request(const std::string& body) {
   return request;
 }
 
-Plugin& openai_plugin() { return loaded_plugin("llmux-openai.so"); }
-Plugin& g4f_plugin() { return loaded_plugin("llmux-g4f.so"); }
-
-struct OnLoopback {
-  host::HttpEngine engine;  // first: outlives the provider's transfers
-  FakeHost host;
-  std::shared_ptr<Provider> provider;
-
-  OnLoopback(const FakeUpstream& upstream, const std::string& options = "", Plugin& plugin = openai_plugin()) {
-    host.send_through(engine);
-    std::string keyed = &plugin == &openai_plugin() ? std::string("api_key: ") + kKey + "\n" : "";
-    provider = create(plugin, keyed + "models: [gpt-test]\nbase_url: " + upstream.url("/v1") + "\n" + options, host);
-  }
-  ~OnLoopback() { provider.reset(); }
-
-  std::shared_ptr<FakeCall> call(ChatRequest request) {
-    auto call = std::make_shared<FakeCall>(std::move(request));
-    provider->chat(call);
-    EXPECT_TRUE(call->wait_for_end()) << "no terminal event";
-    return call;
-  }
+// The openai plugin's (or `plugin`'s) provider on `upstream` (support/openai_loopback.h).
+struct OnLoopback : Loopback {
+  OnLoopback(const FakeUpstream& upstream, const std::string& options = "", Plugin& plugin = openai_plugin())
+      : Loopback(upstream, kKey, "[gpt-test]", options, plugin) {}
 };
-
-std::vector<Event::Kind> kinds(const std::vector<Event>& events) {
-  std::vector<Event::Kind> out;
-  for (const auto& e : events) out.push_back(e.kind);
-  return out;
-}
 
 std::string raw_bytes(const FakeCall& call) {
   std::string out;

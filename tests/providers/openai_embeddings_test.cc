@@ -19,6 +19,7 @@
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
 #include "support/openai_wire.h"
+#include "support/openai_loopback.h"
 #include "support/plugin_harness.h"
 #include "support/test_gateway.h"
 
@@ -31,9 +32,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* kKey = "sk-loopback-key-000000000077";
 constexpr const char* kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
-Plugin& openai_plugin() { return loaded_plugin("llmux-openai.so"); }
-Plugin& g4f_plugin() { return loaded_plugin("llmux-g4f.so"); }
 
 // What api.openai.com answers to POST /v1/embeddings (vectors shortened),
 // byte for byte in layout: pretty-printed, two-space indents.
@@ -94,38 +92,13 @@ ChatRequest embeddings_request(const std::string& body) {
 }
 
 std::vector<FakeRequest> embedding_requests(const FakeUpstream& upstream) {
-  std::vector<FakeRequest> out;
-  for (auto& r : upstream.requests()) {
-    if (r.path == "/v1/embeddings") out.push_back(std::move(r));
-  }
-  return out;
+  return upstream.requests_to("/v1/embeddings");
 }
 
-std::vector<Event::Kind> kinds(const std::vector<Event>& events) {
-  std::vector<Event::Kind> out;
-  for (const auto& e : events) out.push_back(e.kind);
-  return out;
-}
-
-// A provider on `upstream` whose requests go out through the host's engine.
-struct OnLoopback {
-  host::HttpEngine engine;  // first: outlives the provider's transfers
-  FakeHost host;
-  std::shared_ptr<Provider> provider;
-
-  OnLoopback(const FakeUpstream& upstream, const std::string& options = "", Plugin& plugin = openai_plugin()) {
-    host.send_through(engine);
-    std::string keyed = &plugin == &openai_plugin() ? std::string("api_key: ") + kKey + "\n" : "";
-    provider = create(plugin, keyed + "models: [m]\nbase_url: " + upstream.url("/v1") + "\n" + options, host);
-  }
-  ~OnLoopback() { provider.reset(); }
-
-  std::shared_ptr<FakeCall> call(ChatRequest request) {
-    auto call = std::make_shared<FakeCall>(std::move(request));
-    provider->chat(call);
-    EXPECT_TRUE(call->wait_for_end()) << "no terminal event";
-    return call;
-  }
+// The openai plugin's (or `plugin`'s) provider on `upstream` (support/openai_loopback.h).
+struct OnLoopback : Loopback {
+  OnLoopback(const FakeUpstream& upstream, const std::string& options = "", Plugin& plugin = openai_plugin())
+      : Loopback(upstream, kKey, "[m]", options, plugin) {}
 };
 
 const char* const kClientBody =

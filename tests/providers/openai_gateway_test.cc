@@ -41,18 +41,6 @@ constexpr const char* kKeyTwo = "sk-live-second-key-0000000K2";
 // ---------------------------------------------------------------------------
 // Config
 
-std::string indent(const std::string& lines, int spaces) {
-  std::string out, pad(spaces, ' ');
-  std::size_t start = 0;
-  while (start < lines.size()) {
-    std::size_t end = lines.find('\n', start);
-    if (end == std::string::npos) end = lines.size();
-    if (end > start) out += pad + lines.substr(start, end - start) + "\n";
-    start = end + 1;
-  }
-  return out;
-}
-
 // One provider entry under `providers:`. No host retries or cooldown, so each
 // client request is exactly one upstream request.
 std::string provider_entry(const std::string& name, const std::string& plugin, const std::string& base_url,

@@ -18,6 +18,7 @@
 #include "passthrough.h"
 #include "support/fake_upstream.h"
 #include "support/openai_wire.h"
+#include "support/openai_loopback.h"
 #include "support/plugin_harness.h"
 #include "support/test_gateway.h"
 
@@ -33,37 +34,11 @@ namespace passthrough = openai_compat::passthrough;
 constexpr const char* kKey = "sk-loopback-key-000000000042";
 constexpr const char* kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-Plugin& openai_plugin() { return loaded_plugin("llmux-openai.so"); }
-Plugin& g4f_plugin() { return loaded_plugin("llmux-g4f.so"); }
-
-// A provider of `plugin` on `upstream`, its requests sent by the host's
-// engine, its clock in the test's hands.
-struct OnLoopback {
-  host::HttpEngine engine;  // first: outlives the provider's transfers
-  FakeHost host;
-  std::shared_ptr<Provider> provider;
-
-  OnLoopback(const FakeUpstream& upstream, const std::string& options = "", Plugin& plugin = openai_plugin()) {
-    host.send_through(engine);
-    std::string keyed = &plugin == &openai_plugin() ? std::string("api_key: ") + kKey + "\n" : "";
-    provider = create(plugin, keyed + "models: [gpt-test]\nbase_url: " + upstream.url("/v1") + "\n" + options, host);
-  }
-  ~OnLoopback() { provider.reset(); }
-
-  // Runs one call to its end.
-  std::shared_ptr<FakeCall> call(ChatRequest request) {
-    auto call = std::make_shared<FakeCall>(std::move(request));
-    provider->chat(call);
-    EXPECT_TRUE(call->wait_for_end()) << "no terminal event";
-    return call;
-  }
+// The openai plugin's (or `plugin`'s) provider on `upstream` (support/openai_loopback.h).
+struct OnLoopback : Loopback {
+  OnLoopback(const FakeUpstream& upstream, const std::string& options = "", Plugin& plugin = openai_plugin())
+      : Loopback(upstream, kKey, "[gpt-test]", options, plugin) {}
 };
-
-std::vector<Event::Kind> kinds(const std::vector<Event>& events) {
-  std::vector<Event::Kind> out;
-  for (const auto& e : events) out.push_back(e.kind);
-  return out;
-}
 
 // The Raw events' bytes, joined; each one must hold whole SSE events.
 std::string raw_bytes(const FakeCall& call, bool stream) {

@@ -27,6 +27,7 @@
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
 #include "support/openai_wire.h"
+#include "support/openai_loopback.h"
 #include "support/plugin_harness.h"
 #include "support/responses_wire.h"
 #include "support/test_gateway.h"
@@ -42,9 +43,6 @@ namespace passthrough = openai_compat::passthrough;
 constexpr const char* kKey = "sk-responses-key-00000000007";
 constexpr const char* kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 constexpr const char* kUpstreamModel = "gpt-test-2025-04-14";  // what the upstream's answers name
-
-Plugin& openai_plugin() { return loaded_plugin("llmux-openai.so"); }
-Plugin& g4f_plugin() { return loaded_plugin("llmux-g4f.so"); }
 
 // A client's /v1/responses body as the openai Python SDK writes it (spacing,
 // members llmux does not model, a built-in tool only the upstream can run).
@@ -68,38 +66,14 @@ std::string with_model(std::string body, const std::string& from, const std::str
   return body;
 }
 
-std::vector<FakeRequest> requests_to(const FakeUpstream& upstream, const std::string& path) {
-  std::vector<FakeRequest> out;
-  for (auto& r : upstream.requests()) {
-    if (r.path == path) out.push_back(std::move(r));
-  }
-  return out;
-}
-
 // ===========================================================================
 // The plugin in process
 
-// A provider of `plugin` on `upstream`, its requests sent by the host's
-// engine, its clock in the test's hands.
-struct OnLoopback {
-  host::HttpEngine engine;  // first: outlives the provider's transfers
-  FakeHost host;
-  std::shared_ptr<Provider> provider;
-
+// The openai plugin's (or `plugin`'s) provider on `upstream` (support/openai_loopback.h).
+struct OnLoopback : Loopback {
   OnLoopback(const FakeUpstream& upstream, const std::string& options = "responses: native\n",
-             Plugin& plugin = openai_plugin()) {
-    host.send_through(engine);
-    std::string keyed = &plugin == &openai_plugin() ? std::string("api_key: ") + kKey + "\n" : "";
-    provider = create(plugin, keyed + "models: [gpt-test]\nbase_url: " + upstream.url("/v1") + "\n" + options, host);
-  }
-  ~OnLoopback() { provider.reset(); }
-
-  std::shared_ptr<FakeCall> call(ChatRequest request) {
-    auto call = std::make_shared<FakeCall>(std::move(request));
-    provider->chat(call);
-    EXPECT_TRUE(call->wait_for_end()) << "no terminal event";
-    return call;
-  }
+             Plugin& plugin = openai_plugin())
+      : Loopback(upstream, kKey, "[gpt-test]", options, plugin) {}
 };
 
 // A Responses request as the host hands it to a provider: the client's body
@@ -259,7 +233,7 @@ TEST(OpenAIResponsesNative, WholeAnswerIsOneRawEventThenFinish) {
   EXPECT_EQ(call->events[0].text, whole);
   EXPECT_EQ(last(*call).kind, K::Finish);
   EXPECT_EQ(terminal_count(*call), 1);
-  auto requests = requests_to(upstream, "/v1/responses");
+  auto requests = upstream.requests_to("/v1/responses");
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].body, sent);
   EXPECT_EQ(requests[0].header("accept"), "application/json");
@@ -562,7 +536,7 @@ TEST(OpenAIResponsesNative, G4fAddsItsProviderMember) {
   OnLoopback up(upstream, "responses: native\nprovider: Copilot\n", g4f_plugin());
   const std::string sent = client_body("gpt-test", false);
   EXPECT_EQ(last(*up.call(responses_request(sent, false))).kind, K::Finish);
-  auto requests = requests_to(upstream, "/v1/responses");
+  auto requests = upstream.requests_to("/v1/responses");
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].body, sent.substr(0, sent.size() - 1) + R"(,"provider":"Copilot"})");
   EXPECT_FALSE(requests[0].has_header("authorization"));
@@ -633,18 +607,6 @@ TEST(OpenAIResponsesNativeBody, EventKindsByType) {
 // ===========================================================================
 // Through a live llmux: a client on /v1/responses (needs the Responses codec:
 // the host reads the request with it and renders failures with it)
-
-std::string indent(const std::string& lines, int spaces) {
-  std::string out, pad(spaces, ' ');
-  std::size_t start = 0;
-  while (start < lines.size()) {
-    std::size_t end = lines.find('\n', start);
-    if (end == std::string::npos) end = lines.size();
-    if (end > start) out += pad + lines.substr(start, end - start) + "\n";
-    start = end + 1;
-  }
-  return out;
-}
 
 // One openai provider entry; no host retries or cooldown, so each client
 // request is one upstream request per provider.
@@ -773,8 +735,8 @@ TEST(OpenAIResponsesNativeGateway, RateLimitBeforeTheFirstByteFallsBackToTheNext
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(response.header("x-llmux-provider"), "good");
   EXPECT_EQ(response.body, text_stream("gpt-test").text()) << "nothing of the failed attempt";
-  EXPECT_EQ(requests_to(limited, "/v1/responses").size(), 1u);
-  EXPECT_EQ(requests_to(good, "/v1/responses").size(), 1u);
+  EXPECT_EQ(limited.requests_to("/v1/responses").size(), 1u);
+  EXPECT_EQ(good.requests_to("/v1/responses").size(), 1u);
 
   auto alone = client.post(gw.url("/v1/responses"), client_body("alone", true));
   EXPECT_EQ(alone.status, 429) << alone.body;

@@ -6,6 +6,7 @@
 
 #include "llmux/codec/openai.h"
 #include "llmux/sse.h"
+#include "support/mutate.h"
 
 namespace llmux {
 namespace {
@@ -27,21 +28,7 @@ constexpr std::string_view kChunk =
     R"({"choices":[{"index":0,"delta":{"role":"assistant","content":"x","tool_calls":[{"index":0,"id":"c",)"
     R"("function":{"name":"f","arguments":"{"}}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}})";
 
-std::string mutate(std::string_view in, std::mt19937& rng) {
-  static constexpr char kBytes[] = "{}[]\":,0-1.enull\\tfalse \x01\xC3\xFF";
-  std::string s(in);
-  const int edits = 1 + static_cast<int>(rng() % 4);
-  for (int i = 0; i < edits && !s.empty(); ++i) {
-    const std::size_t pos = rng() % s.size();
-    const char byte = kBytes[rng() % (sizeof kBytes - 1)];
-    switch (rng() % 3) {
-      case 0: s[pos] = byte; break;
-      case 1: s.insert(s.begin() + static_cast<std::ptrdiff_t>(pos), byte); break;
-      default: s.erase(pos, 1 + rng() % 8);
-    }
-  }
-  return s;
-}
+using test::mutate;
 
 TEST(OpenAIRobustnessTest, MutatedInputsNeverThrow) {
   std::mt19937 rng(12345);

@@ -364,6 +364,14 @@ std::vector<FakeRequest> FakeUpstream::requests() const {
   return context_->requests;
 }
 
+std::vector<FakeRequest> FakeUpstream::requests_to(std::string_view path) const {
+  std::vector<FakeRequest> out;
+  for (auto& r : requests()) {
+    if (r.path == path) out.push_back(std::move(r));
+  }
+  return out;
+}
+
 std::size_t FakeUpstream::request_count() const {
   std::lock_guard lock(context_->mutex);
   return context_->requests.size();

@@ -164,6 +164,8 @@ class FakeUpstream {
 
   // Copies of what was recorded so far.
   std::vector<FakeRequest> requests() const;
+  // Those of them to `path`, in order.
+  std::vector<FakeRequest> requests_to(std::string_view path) const;
   std::size_t request_count() const;
   std::size_t connection_count() const;
   std::vector<FakeConnection> connections() const;

@@ -81,6 +81,18 @@ std::string TestGateway::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
 }
 
+std::string indent(const std::string& lines, int spaces) {
+  std::string out, pad(spaces, ' ');
+  std::size_t start = 0;
+  while (start < lines.size()) {
+    std::size_t end = lines.find('\n', start);
+    if (end == std::string::npos) end = lines.size();
+    if (end > start) out += pad + lines.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
 std::string chat_body(const std::string& model, const std::string& user_text, bool stream,
                       const std::string& extra_members) {
   std::string body = R"({"model":)";

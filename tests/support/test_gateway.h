@@ -62,6 +62,9 @@ class TestGateway {
   std::unique_ptr<host::HttpServer> server_;
 };
 
+// `lines` with `spaces` blanks before each non-empty line (to nest YAML).
+std::string indent(const std::string& lines, int spaces);
+
 // A chat request body.
 std::string chat_body(const std::string& model, const std::string& user_text, bool stream = false,
                       const std::string& extra_members = {});
