@@ -78,6 +78,18 @@ std::shared_ptr<const ChatRequest> rendering_view(const ChatRequest& request) {
   return view;
 }
 
+// The meta of the answer `id` to `request` (its model as the client named it).
+ResponsesMeta responses_meta(const ChatRequest& request, std::string id) {
+  ResponsesMeta meta;
+  meta.model = request.model;
+  meta.request = rendering_view(request);
+  meta.meta.id = std::move(id);
+  meta.meta.model = request.model;
+  meta.meta.created_at = unix_now();
+  if (request.original_body) meta.meta.request_body = *request.original_body;
+  return meta;
+}
+
 bool asks_encrypted_reasoning(std::string_view body) {
   auto include = json::find_member(body, "include");
   return include && include->find("\"reasoning.encrypted_content\"") != std::string_view::npos;
@@ -294,13 +306,7 @@ class CreateResponseApi final : public InboundApi {
     auto routed = route_chat(call, &responses::parse_request);
     if (!routed) return nullptr;
 
-    ResponsesMeta meta;
-    meta.model = routed->request.model;
-    meta.request = rendering_view(routed->request);
-    meta.meta.id = response_id;
-    meta.meta.model = meta.model;
-    meta.meta.created_at = unix_now();
-    meta.meta.request_body = *routed->request.original_body;
+    ResponsesMeta meta = responses_meta(routed->request, response_id);
     meta.meta.previous_response_id = head.previous_response_id;
     meta.meta.include_encrypted_reasoning = encrypted_reasoning;
     auto writer = make_responses_writer(call.answer_context(), meta);
@@ -438,14 +444,7 @@ class ResponsesDialect final : public Dialect {
     return openai_dialect().model_list(models, created);
   }
   std::unique_ptr<AnswerWriter> make_writer(AnswerContext context, const ChatRequest& request) const override {
-    ResponsesMeta meta;
-    meta.model = request.model;
-    meta.request = rendering_view(request);
-    meta.meta.id = new_response_id();
-    meta.meta.model = request.model;
-    meta.meta.created_at = unix_now();
-    if (request.original_body) meta.meta.request_body = *request.original_body;
-    return make_responses_writer(std::move(context), std::move(meta));
+    return make_responses_writer(std::move(context), responses_meta(request, new_response_id()));
   }
 };
 
