@@ -209,30 +209,29 @@ void Exchange::run_next_step() {
     const ResolvedStep& step = resolution_.chain[next_step_++];
     const ProviderSlot& slot = *step.slot;
     retries_ = 0;
-    // Not loaded, unauthorized by its own account, or cooling down: skip it.
+    // Not loaded, unauthorized by its own account, not serving this kind of
+    // request, or cooling down: skip it.
     std::string reason;
     auto admission = ProviderHealth::Admission::Skip;
+    const Operation operation = request_->operation();
     if (auto unusable = slot.unusable_reason()) {
       reason = std::move(*unusable);
-    } else if (!slot.provider->serves(request_->operation())) {
-      reason = std::string("not serving ") + operation_name(request_->operation());
-    } else {
-      admission = services_.health.admit(slot.name, &reason);
-    }
-    if (admission == ProviderHealth::Admission::Skip && slot.provider && !slot.provider->serves(request_->operation())) {
-      // A route that sends embeddings to a chat-only provider is a request
-      // (or config) mistake, not an outage.
-      last_error_ = Error::invalid_request("model '" + resolution_.requested + "' is routed to provider '" + slot.name +
-                                               "', which does not serve " + operation_name(request_->operation()),
-                                           "model", "unsupported_operation");
-      Log::write(LogLevel::Debug, "router", "skip '" + slot.name + "' (" + reason + ")");
-      std::lock_guard lock(writer_mutex_);
-      context_->attempts.push_back({slot.name, "skipped", 0, std::chrono::microseconds(0)});
-      continue;
-    }
-    if (admission == ProviderHealth::Admission::Skip) {
       last_error_ = Error::unavailable("provider '" + slot.name + "' is " + reason);
       if (slot.unauthorized()) last_error_->code = "provider_unauthorized";
+    } else if (!slot.provider->serves(operation)) {
+      // Embeddings routed to a chat-only provider: a request (or config)
+      // mistake, not an outage.
+      reason = std::string("not serving ") + operation_name(operation);
+      last_error_ = Error::invalid_request("model '" + resolution_.requested + "' is routed to provider '" + slot.name +
+                                               "', which does not serve " + operation_name(operation),
+                                           "model", "unsupported_operation");
+    } else {
+      admission = services_.health.admit(slot.name, &reason);
+      if (admission == ProviderHealth::Admission::Skip) {
+        last_error_ = Error::unavailable("provider '" + slot.name + "' is " + reason);
+      }
+    }
+    if (admission == ProviderHealth::Admission::Skip) {
       Log::write(LogLevel::Debug, "router", "skip '" + slot.name + "' (" + reason + ")");
       std::lock_guard lock(writer_mutex_);
       context_->attempts.push_back({slot.name, "skipped", 0, std::chrono::microseconds(0)});
