@@ -788,10 +788,13 @@ std::string_view client_arguments(const std::string& arguments) {
 
 // An item object; `done` says whether it is complete (else as announced by
 // output_item.added: no content yet, status in_progress).
-void append_item(std::string& out, const Item& item, bool done, bool include_encrypted) {
+// `status`, when given, overrides the one `done` implies (a message cut by a
+// failure is shown with its text so far as "incomplete").
+void append_item(std::string& out, const Item& item, bool done, bool include_encrypted,
+                 const char* status_override = nullptr) {
   out.append("{\"id\":");
   json::append_quoted(out, item.id);
-  const char* status = done ? "\"completed\"" : "\"in_progress\"";
+  const char* status = status_override != nullptr ? status_override : done ? "\"completed\"" : "\"in_progress\"";
   switch (item.kind) {
     case Item::Kind::Message:
       out.append(",\"type\":\"message\",\"status\":");
@@ -1425,9 +1428,18 @@ struct StreamRenderer::State {
 
   void fail(std::string& out, const Error& error) {
     ensure_started(out);
-    // Items the client saw done stay in the output; an open one is cut.
+    // Items the client saw done stay in the output. An open message or
+    // reasoning item stays too, as "incomplete" with the text the client
+    // already has (what a final-response helper shows); an open call is
+    // dropped: its arguments may not be whole, and nothing may run it.
     std::string output;
     output_so_far(output, item_open ? items.size() - 1 : items.size(), include_encrypted());
+    if (item_open && (items.back().kind == Item::Kind::Message || items.back().kind == Item::Kind::Reasoning)) {
+      output.pop_back();  // ']'
+      if (output.size() > 1) output.push_back(',');
+      append_item(output, items.back(), true, false, "\"incomplete\"");
+      output.push_back(']');
+    }
     response_frame(out, "response.failed", "failed", nullptr, &error, output);
     response_id = context->meta.id;
     output_json.clear();

@@ -325,6 +325,19 @@ TEST(ResponsesApi, FailureBeforeTheFirstByteFallsBackAfterItEndsWithResponseFail
   EXPECT_STREQ(last["response"]["status"].GetString(), "failed");
   EXPECT_TRUE(last["response"]["error"]["message"].IsString());
   EXPECT_FALSE(last.HasMember("error")) << "a top-level error key makes the SDK throw";
+  // Regression (review): the text the client already had was missing from
+  // the failed response; the cut message is there as "incomplete".
+  std::string streamed;
+  for (const std::string& data : frames) {
+    auto frame = parse(data);
+    if (std::string_view(frame["type"].GetString()) == "response.output_text.delta") streamed += frame["delta"].GetString();
+  }
+  ASSERT_FALSE(streamed.empty()) << cut.body;
+  const auto& output = last["response"]["output"];
+  ASSERT_EQ(output.Size(), 1u) << frames.back();
+  EXPECT_STREQ(output[0]["type"].GetString(), "message");
+  EXPECT_STREQ(output[0]["status"].GetString(), "incomplete");
+  EXPECT_EQ(std::string(output[0]["content"][0]["text"].GetString()), streamed);
   EXPECT_THAT(cut.body, Not(HasSubstr("response.completed")));
 }
 

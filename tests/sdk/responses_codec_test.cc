@@ -882,7 +882,10 @@ TEST(ResponsesStreamTest, ErrorMidStreamFails) {
   EXPECT_EQ(str(response["status"]), "failed");
   EXPECT_EQ(str(response["error"]["code"]), "upstream_error");
   EXPECT_EQ(str(response["error"]["message"]), "upstream cut");
-  EXPECT_EQ(response["output"].Size(), 0u);  // the cut message is not output
+  // The cut message stays, "incomplete", with the text the client already has.
+  ASSERT_EQ(response["output"].Size(), 1u);
+  EXPECT_EQ(str(response["output"][0]["status"]), "incomplete");
+  EXPECT_EQ(str(response["output"][0]["content"][0]["text"]), "Partial");
   EXPECT_TRUE(renderer.done());
   EXPECT_EQ(renderer.output_json(), "");
 
