@@ -69,6 +69,24 @@ struct ProviderCondition {
   std::string reason;  // why, when not Up (never a secret)
 };
 
+// What an operator does to one credential of a pool.
+struct CredentialAction {
+  enum class Kind { Add, Disable, Enable, Refresh, Remove };
+  Kind kind = Kind::Add;
+  // The credential. Add: the new one's label (empty: the provider picks one).
+  std::string label;
+  // Add only: the secret as JSON, one of {"api_key"}, {"access_token",
+  // "refresh_token", "expires_at"} (either token may be absent, not both),
+  // or Claude Code's credentials file ({"claudeAiOauth":{...}}). The provider
+  // keeps it in its state store; it never appears in a report or a log.
+  std::string secret_json;
+};
+
+// The action's outcome: an Error (404 unknown label, 409 conflict, 400 bad
+// secret, 502 a refresh the token endpoint refused, ...), or the credential's
+// entry as credentials_report() shows it (JSON object; "{}" after Remove).
+using CredentialActionDone = std::function<void(std::optional<Error> error, std::string credential_json)>;
+
 class Provider {
  public:
   virtual ~Provider() = default;
@@ -103,6 +121,15 @@ class Provider {
 
   // The provider's own view of its health (see ProviderCondition); any thread.
   virtual ProviderCondition condition() const { return {}; }
+
+  // An operator's action on the provider's credentials (the admin API's pool
+  // page). A provider with a pool calls `done` once, on any thread, and
+  // returns true; the default returns false (the host answers 404: no pool).
+  virtual bool manage_credentials(CredentialAction action, CredentialActionDone done) {
+    (void)action;
+    (void)done;
+    return false;
+  }
 };
 
 // What the host hands a plugin to create one provider instance.
