@@ -14,6 +14,7 @@
 
 #include "api/inbound_api.h"
 #include "config/gateway_config.h"
+#include "admin/admin_auth.h"
 #include "gateway/gateway.h"
 #include "server/http_server.h"
 #include "services/log.h"
@@ -163,6 +164,7 @@ int main(int argc, char** argv) {
     server_options.host = listen_host;
     server_options.port = listen_port;
   }
+  gateway.admin_auth().set_loopback_listener(is_loopback_host(server_options.host));
   HttpServer server(gateway, server_options);
   try {
     server.start();
@@ -174,6 +176,14 @@ int main(int argc, char** argv) {
   Log::write(LogLevel::Info, "llmux",
              std::string("llmux ") + LLMUX_VERSION + " listening on http://" + server_options.host + ":" +
                  std::to_string(server.port()) + " (config " + args.config + ")");
+  if (config.admin_key.empty() && !is_loopback_host(server_options.host)) {
+    Log::write(LogLevel::Warn, "admin",
+               "the panel and the admin API are off: llmux listens beyond loopback and no admin_key is set");
+  } else {
+    Log::write(LogLevel::Info, "admin",
+               "panel on http://" + server_options.host + ":" + std::to_string(server.port()) + "/ui/" +
+                   (config.admin_key.empty() ? " (open: loopback, no admin_key)" : ""));
+  }
   // /metrics (and /healthz) on a port of their own, when the config asks.
   std::unique_ptr<HttpServer> metrics_server;
   if (!config.metrics.listen_host.empty()) {

@@ -1,5 +1,6 @@
 // The registrations: one line per inbound API.
 #include "api/inbound_api.h"
+#include "admin/admin_api.h"
 #include "api/registrations.h"
 
 namespace llmux::host {
@@ -22,6 +23,7 @@ const ApiRegistry& default_registry() {
     r.add(make_status_api());
     r.add(make_tokens_api());
     r.add(make_metrics_api());
+    for (auto& api : make_admin_apis()) r.add(std::move(api));
     return r;
   }();
   return registry;

@@ -2,6 +2,7 @@
 
 #include "api/anthropic_api.h"
 #include "api/openai_api.h"
+#include "admin/security_headers.h"
 
 namespace llmux::host {
 
@@ -24,6 +25,7 @@ void ApiCall::respond(int status, std::string_view content_type, std::string_vie
 void ApiCall::respond(int status, std::string_view content_type, std::string_view body,
                       std::string_view extra_headers, Outcome outcome) {
   std::string headers = answer_headers({}, context->id);
+  if (admin != nullptr) headers.append(kPanelSecurityHeaders).append("Cache-Control: no-store\r\n");
   headers.append(extra_headers);
   std::string bytes = make_response(status, content_type, body, headers, close_connection);
   context->note_committed(status, false);

@@ -22,6 +22,7 @@
 
 namespace llmux::host {
 
+struct AdminAccess;
 class Exchange;
 class Gateway;
 class RouteTable;
@@ -40,6 +41,8 @@ class InboundRequest {
   }
   // The body; an API may take it (move from it) for the exchange.
   virtual std::string& body() = 0;
+  // The client's IP address as text ("" when unknown): login rate limits.
+  virtual std::string peer_address() const { return {}; }
 };
 
 // Who may call an API.
@@ -47,6 +50,7 @@ enum class Access {
   Open,    // anyone (health)
   Client,  // a client key when `client_keys` are set
   Admin,   // the admin key when set, else a client key when those are set, else anyone
+  Panel,   // the admin API: the admin key or a panel session (AdminAuth), CSRF-checked mutations
 };
 
 // One request handed to an API: what it needs to answer, and the ways to answer.
@@ -63,6 +67,8 @@ class ApiCall {
   std::shared_ptr<ClientChannel> channel;
   const Dialect& dialect;  // the shape of this call's errors
   bool close_connection;
+  // Access::Panel APIs: how the caller got in (its session, if any).
+  const AdminAccess* admin = nullptr;
 
   // A whole answer now; x-request-id is added, the context records the status
   // and the bytes and ends with `outcome` (by default ok for 2xx, else rejected).

@@ -1,6 +1,9 @@
 // The operator's endpoints: GET /healthz, GET / (name and status), GET
 // /status, GET /api/tokens and GET /metrics.
 #include <rapidjson/document.h>
+#include <strings.h>
+
+#include <cstdlib>
 
 #include "api/registrations.h"
 #include "api/status_api.h"
@@ -11,6 +14,41 @@
 
 namespace llmux::host {
 namespace {
+
+// The q-value an Accept header gives `type` ("text/html"): its own entry,
+// else "text/*", else "*/*", else 0 (RFC 9110 12.5.1, most specific wins).
+double accept_quality(std::string_view accept, std::string_view type) {
+  const std::string_view family = type.substr(0, type.find('/'));
+  double exact = -1, partial = -1, any = -1;
+  while (!accept.empty()) {
+    auto comma = accept.find(',');
+    std::string_view item = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    auto semi = item.find(';');
+    std::string_view range = item.substr(0, semi);
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      return v;
+    };
+    range = trim(range);
+    double q = 1;
+    if (semi != std::string_view::npos) {
+      std::string_view params = item.substr(semi + 1);
+      auto at = params.find("q=");
+      if (at != std::string_view::npos) q = std::strtod(std::string(trim(params.substr(at + 2))).c_str(), nullptr);
+    }
+    if (range.size() == type.size() && strncasecmp(range.data(), type.data(), type.size()) == 0) {
+      exact = q;
+    } else if (range.size() == family.size() + 2 && strncasecmp(range.data(), family.data(), family.size()) == 0 &&
+               range.substr(family.size()) == "/*") {
+      partial = q;
+    } else if (range == "*/*") {
+      any = q;
+    }
+  }
+  return exact >= 0 ? exact : partial >= 0 ? partial : any >= 0 ? any : 0;
+}
 
 class HealthApi final : public InboundApi {
  public:
@@ -31,6 +69,12 @@ class RootApi final : public InboundApi {
   std::string_view method() const override { return "GET"; }
   Access access() const override { return Access::Open; }
   std::shared_ptr<Exchange> serve(ApiCall& call) const override {
+    // A browser goes to the panel; scripts (no Accept, */*, JSON) keep the JSON.
+    auto accept = call.request.header("Accept");
+    if (accept && accept_quality(*accept, "text/html") > accept_quality(*accept, "application/json")) {
+      call.respond(302, "text/plain", "", "Location: /ui/\r\n");
+      return nullptr;
+    }
     call.respond(200, "application/json", R"({"name":"llmux","status":"ok"})");
     return nullptr;
   }
@@ -60,15 +104,6 @@ class TokensApi final : public InboundApi {
   }
 };
 
-// The state label of llmux_provider_state for one provider.
-const char* provider_state(const ProviderSlot& slot, const std::map<std::string, ProviderHealth::Status>& health) {
-  if (!slot.ready()) return slot.not_configured ? "not_configured" : "unavailable";
-  if (slot.unauthorized()) return "unauthorized";
-  auto it = health.find(slot.name);
-  if (it != health.end() && it->second.cooling_down) return "cooldown";
-  return "up";
-}
-
 class MetricsApi final : public InboundApi {
  public:
   std::string_view name() const override { return "metrics"; }
@@ -82,8 +117,7 @@ class MetricsApi final : public InboundApi {
       return nullptr;
     }
     std::vector<prometheus::MetricFamily> extra;
-    std::map<std::string, ProviderHealth::Status> health;
-    for (auto& status : call.gateway.health().snapshot()) health.emplace(status.provider, status);
+    auto health = health_by_provider(call.gateway.health());
 
     static constexpr const char* kStates[] = {"up", "cooldown", "unauthorized", "not_configured", "unavailable"};
     auto states = gauge_family("llmux_provider_state", "1 for the state each provider is in now, else 0");

@@ -4,13 +4,27 @@
 
 #include "gateway/gateway.h"
 #include "llmux/json.h"
+#include "routing/route_table.h"
 
 namespace llmux::host {
 
+const char* provider_state(const ProviderSlot& slot, const std::map<std::string, ProviderHealth::Status>& health) {
+  if (!slot.ready()) return slot.not_configured ? "not_configured" : "unavailable";
+  if (slot.unauthorized()) return "unauthorized";
+  auto it = health.find(slot.name);
+  if (it != health.end() && it->second.cooling_down) return "cooldown";
+  return "up";
+}
+
+std::map<std::string, ProviderHealth::Status> health_by_provider(const ProviderHealth& health) {
+  std::map<std::string, ProviderHealth::Status> out;
+  for (auto& status : health.snapshot()) out.emplace(status.provider, status);
+  return out;
+}
+
 std::string render_status(Gateway& gateway) {
   auto table = gateway.table();
-  std::map<std::string, ProviderHealth::Status> health;
-  for (auto& status : gateway.health().snapshot()) health.emplace(status.provider, status);
+  auto health = health_by_provider(gateway.health());
 
   std::string out = R"({"version":)";
   json::append_quoted(out, LLMUX_VERSION);

@@ -2,12 +2,22 @@
 // providers with their state and health (cooldowns), and the routes.
 #pragma once
 
+#include <map>
 #include <string>
+
+#include "gateway/provider_health.h"
 
 namespace llmux::host {
 
 class Gateway;
 class RouteTable;
+struct ProviderSlot;
+
+// The provider's state as the metrics and the panel name it: "up",
+// "cooldown", "unauthorized", "not_configured" or "unavailable".
+const char* provider_state(const ProviderSlot& slot, const std::map<std::string, ProviderHealth::Status>& health);
+// ProviderHealth::snapshot() by provider name.
+std::map<std::string, ProviderHealth::Status> health_by_provider(const ProviderHealth& health);
 
 std::string render_status(Gateway& gateway);
 

@@ -264,7 +264,7 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
     throw ConfigError(root, "expected a map of settings (listen, providers, routes, ...) at the top level");
   }
   root.check_keys({"listen", "plugins_dir", "state_dir", "client_keys", "admin_key", "max_body", "threads", "providers",
-                   "routes", "aliases", "default", "access_log", "metrics", "responses"});
+                   "routes", "aliases", "default", "access_log", "metrics", "responses", "admin"});
 
   if (const ConfigNode* node = root.find("listen"); node != nullptr && !node->is_null()) {
     parse_listen(*node, config.listen_host, config.listen_port);
@@ -325,6 +325,20 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::file
   }
 
   config.admin_key = root.get_string("admin_key");
+
+  if (const ConfigNode* node = root.find("admin"); node != nullptr && !node->is_null()) {
+    // The panel and the admin API (docs/admin-api.md).
+    node->check_keys({"session_ttl", "history"});
+    auto ttl = node->get_duration("session_ttl", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      config.admin.session_ttl));
+    if (ttl < std::chrono::minutes(1)) throw ConfigError(*node->find("session_ttl"), "session_ttl must be at least 1m");
+    config.admin.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+    std::int64_t history = node->get_int("history", static_cast<std::int64_t>(config.admin.history));
+    if (history < 10 || history > 100000) {
+      throw ConfigError(*node->find("history"), "history must be between 10 and 100000 requests");
+    }
+    config.admin.history = static_cast<std::size_t>(history);
+  }
 
   if (const ConfigNode* node = root.find("max_body"); node != nullptr && !node->is_null()) {
     config.max_body_bytes = parse_size(*node);

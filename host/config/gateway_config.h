@@ -82,6 +82,12 @@ struct MetricsOptions {
   std::uint16_t listen_port = 0;
 };
 
+// The panel and the admin API: `admin: {session_ttl, history}`.
+struct AdminOptions {
+  std::chrono::seconds session_ttl{std::chrono::hours(12)};
+  std::size_t history = 2000;  // finished requests the live log keeps
+};
+
 struct GatewayConfig {
   std::filesystem::path source;  // the file it was read from
   std::string listen_host = "127.0.0.1";
@@ -90,6 +96,7 @@ struct GatewayConfig {
   std::filesystem::path state_dir;    // providers' durable state (token pools); same resolution
   std::vector<ClientKey> client_keys;    // empty = no auth
   std::string admin_key;                 // empty = admin endpoints need a client key (or nothing)
+  AdminOptions admin;
   std::size_t max_body_bytes = 32u << 20;
   ResponseStoreLimits responses_store;  // `responses: {store_ttl, store_max}`
   unsigned threads = 0;                  // 0 = one per core

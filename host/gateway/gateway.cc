@@ -20,6 +20,7 @@ void Gateway::load() {
   auto table = build_table(std::move(config));
   observability_->access_log().configure(table->config().access_log);
   observability_->set_metrics_enabled(table->config().metrics.enabled);
+  admin_auth_.configure({table->config().admin_key, table->config().admin.session_ttl});
   std::lock_guard table_lock(table_mutex_);
   table_ = std::move(table);
   ++generation_;
@@ -57,6 +58,7 @@ bool Gateway::reload() {
   }
   observability_->access_log().configure(table->config().access_log);
   observability_->set_metrics_enabled(table->config().metrics.enabled);
+  admin_auth_.configure({table->config().admin_key, table->config().admin.session_ttl});
   observability_->metrics().config_reload(true);
   {
     std::lock_guard table_lock(table_mutex_);

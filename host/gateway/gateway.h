@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "admin/admin_auth.h"
 #include "config/gateway_config.h"
 #include "gateway/provider_health.h"
 #include "http/http_engine.h"
@@ -42,6 +43,7 @@ class Gateway {
   ProviderHealth& health() { return health_; }
   Observability& observability() { return *observability_; }
   ResponseStore& responses() { return responses_; }
+  AdminAuth& admin_auth() { return admin_auth_; }
   const GatewayOptions& options() const { return options_; }
   std::uint64_t generation() const;  // tables built so far
 
@@ -57,6 +59,7 @@ class Gateway {
   ProviderHealth health_;  // survives reloads; destroyed last
   TimerService timers_;
   ResponseStore responses_;  // survives reloads; its limits follow the config
+  AdminAuth admin_auth_;     // admin sessions survive reloads (not a change of admin_key)
   HttpEngine http_;  // outlives the providers (destroyed after the registry and table)
   PluginRegistry registry_;
   std::shared_ptr<FileStateStore> state_;  // touched only under reload_mutex_ (build_table)

@@ -32,6 +32,9 @@ class Metrics {
   // A request came through the door / a stream's head went out.
   void request_started() { active_requests_->Increment(); }
   void stream_started() { active_streams_->Increment(); }
+  // Now, for the panel's overview.
+  double active_requests() const { return active_requests_->Value(); }
+  double active_streams() const { return active_streams_->Value(); }
   // Reads everything else from the context.
   void request_finished(const RequestContext& context);
   void config_reload(bool ok);

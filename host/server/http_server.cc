@@ -47,6 +47,7 @@ class PistacheRequest final : public InboundRequest {
   // Pistache resets the request (and its body) once onRequest returns; an API
   // that keeps the body moves it out before then.
   std::string& body() override { return const_cast<std::string&>(request_.body()); }
+  std::string peer_address() const override { return request_.address().host(); }
 
  private:
   const Http::Request& request_;
@@ -168,7 +169,18 @@ class Handler final : public Http::Handler {
       return;
     }
     context->api = std::string(api->name());
-    if (!authorized(*api, request, table->config(), *context)) {
+    AdminAccess admin;
+    if (api->access() == Access::Panel) {
+      // Before the method and the body: a mutation without its CSRF token is
+      // refused whatever else is wrong with it.
+      admin = gateway_->admin_auth().check(request, method != "GET");
+      call.admin = &admin;
+      if (!admin.allowed()) {
+        call.fail(*admin.error);
+        return;
+      }
+      context->client = "admin";
+    } else if (!authorized(*api, request, table->config(), *context)) {
       auto key = presented_key(request);
       call.fail(Error::make(401, "invalid_request_error",
                             api->access() == Access::Admin && !table->config().admin_key.empty()

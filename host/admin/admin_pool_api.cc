@@ -1,0 +1,131 @@
+// The credential pools (the claude plugin's): GET /pool, and the operator's
+// actions, carried out by the provider (Provider::manage_credentials).
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "admin/admin_api.h"
+#include "gateway/gateway.h"
+#include "llmux/json.h"
+#include "routing/route_table.h"
+
+namespace llmux::host {
+namespace {
+
+std::shared_ptr<Exchange> pool(ApiCall& call) {
+  std::string out = R"({"providers":[)";
+  bool first = true;
+  for (const ProviderSlot& slot : call.table->slots()) {
+    if (!slot.provider) continue;
+    std::string report = slot.provider->credentials_report();
+    if (report.empty()) continue;
+    if (!first) out += ",";
+    first = false;
+    out += R"({"provider":)";
+    json::append_quoted(out, slot.name);
+    out += R"(,"plugin":)";
+    json::append_quoted(out, slot.plugin);
+    out += R"(,"credentials":)" + report + "}";
+  }
+  out += "]}";
+  admin::reply_json(call, 200, out);
+  return nullptr;
+}
+
+// The provider named by the path, or answers 404 and returns null.
+std::shared_ptr<Provider> pool_provider(ApiCall& call) {
+  const ProviderSlot* slot = call.table->find_slot(admin::path_segment(call.request.path(), 1));
+  if (!slot || !slot->provider) {
+    admin::reply_error(call, 404, "not_found", "No running provider by that name.");
+    return nullptr;
+  }
+  return slot->provider;
+}
+
+// Runs `action` on the provider and answers when it is done (a refresh waits
+// for the token endpoint, on another thread).
+void run_action(ApiCall& call, const std::shared_ptr<Provider>& provider, CredentialAction action, int ok_status) {
+  AnswerContext answer = call.answer_context();
+  auto done = [answer, ok_status](std::optional<Error> error, std::string credential_json) {
+    if (error) {
+      std::string body = R"({"error":{"message":)";
+      json::append_quoted(body, error->message);
+      body += R"(,"type":"invalid_request_error","code":)";
+      json::append_quoted(body, error->code.empty() ? "credential_action_failed" : error->code);
+      body += "}}";
+      admin::reply_later(answer, error->status, body);
+    } else if (ok_status == 204) {
+      admin::reply_later(answer, 204, "");
+    } else {
+      admin::reply_later(answer, ok_status, credential_json);
+    }
+  };
+  if (!provider->manage_credentials(std::move(action), done)) {
+    admin::reply_error(call, 404, "not_found", "This provider has no credential pool.");
+  }
+}
+
+std::shared_ptr<Exchange> add_credential(ApiCall& call) {
+  auto provider = pool_provider(call);
+  if (!provider) return nullptr;
+  rapidjson::Document doc;
+  if (!admin::parse_body(call, doc)) return nullptr;
+  CredentialAction action;
+  action.kind = CredentialAction::Kind::Add;
+  action.label = admin::string_member(doc, "label").value_or("");
+  if (auto file = admin::string_member(doc, "credentials_json")) {
+    action.secret_json = *file;  // Claude Code's .credentials.json, pasted
+  } else {
+    // {"api_key"} or {"access_token","refresh_token","expires_at"}: the body less its label.
+    doc.RemoveMember("label");
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    doc.Accept(writer);
+    action.secret_json.assign(buffer.GetString(), buffer.GetSize());
+  }
+  run_action(call, provider, std::move(action), 201);
+  return nullptr;
+}
+
+std::shared_ptr<Exchange> credential_action(ApiCall& call) {
+  auto provider = pool_provider(call);
+  if (!provider) return nullptr;
+  CredentialAction action;
+  action.label = admin::path_segment(call.request.path(), 3);
+  const std::string verb = admin::path_segment(call.request.path(), 4);
+  if (verb == "disable") {
+    action.kind = CredentialAction::Kind::Disable;
+  } else if (verb == "enable") {
+    action.kind = CredentialAction::Kind::Enable;
+  } else if (verb == "refresh") {
+    action.kind = CredentialAction::Kind::Refresh;
+  } else {
+    admin::reply_error(call, 404, "not_found", "Unknown action; use disable, enable or refresh.");
+    return nullptr;
+  }
+  run_action(call, provider, std::move(action), 200);
+  return nullptr;
+}
+
+std::shared_ptr<Exchange> remove_credential(ApiCall& call) {
+  auto provider = pool_provider(call);
+  if (!provider) return nullptr;
+  CredentialAction action;
+  action.kind = CredentialAction::Kind::Remove;
+  action.label = admin::path_segment(call.request.path(), 3);
+  run_action(call, provider, std::move(action), 204);
+  return nullptr;
+}
+
+}  // namespace
+
+void add_pool_apis(std::vector<std::unique_ptr<InboundApi>>& apis) {
+  apis.push_back(std::make_unique<AdminEndpoint>("admin.pool", "GET", "/pool", pool));
+  apis.push_back(
+      std::make_unique<AdminEndpoint>("admin.pool_add", "POST", "/pool/{id}/credentials", add_credential));
+  apis.push_back(std::make_unique<AdminEndpoint>("admin.pool_action", "POST", "/pool/{id}/credentials/{id}/{id}",
+                                                 credential_action));
+  apis.push_back(std::make_unique<AdminEndpoint>("admin.pool_remove", "DELETE", "/pool/{id}/credentials/{id}",
+                                                 remove_credential));
+}
+
+}  // namespace llmux::host

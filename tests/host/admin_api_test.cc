@@ -1,0 +1,526 @@
+// The admin API over real loopback sockets (docs/admin-api.md): login,
+// sessions, CSRF, refusals, and every endpoint's answer.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "admin/admin_auth.h"
+#include "api/inbound_api.h"
+#include "gateway/gateway.h"
+#include "support/fake_upstream.h"
+#include "support/http_client.h"
+#include "support/json_doc.h"
+#include "support/test_gateway.h"
+
+namespace llmux::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const char* kConfig = R"(
+client_keys: [{key: k-client-0001, label: alice}]
+admin_key: k-admin-secret-0001
+providers:
+  mock:
+    plugin: mock
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+routes:
+  "gpt-*":
+    chain: [mock]
+    models: [gpt-4o]
+  mock: [mock]
+aliases:
+  gpt-4: gpt-4o
+)";
+
+const std::string kApi = "/admin/api/v1";
+const std::string kAdminBearer = "Authorization: Bearer k-admin-secret-0001";
+
+// A logged-in browser: the session cookie and the CSRF token.
+struct Login {
+  std::string cookie;  // "llmux_session=..."
+  std::string csrf;
+  RequestOptions reads() const {
+    RequestOptions o;
+    o.headers = {"Cookie: " + cookie};
+    return o;
+  }
+  RequestOptions writes() const {
+    RequestOptions o;
+    o.headers = {"Cookie: " + cookie, "X-CSRF-Token: " + csrf, "Content-Type: application/json"};
+    return o;
+  }
+};
+
+Login log_in(HttpClient& client, TestGateway& gw, const std::string& key = "k-admin-secret-0001") {
+  auto r = client.post(gw.url(kApi + "/login"), R"({"key":")" + key + R"("})",
+                       with_header("Content-Type: application/json"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  Login login;
+  std::string set_cookie = r.header("set-cookie");
+  login.cookie = set_cookie.substr(0, set_cookie.find(';'));
+  auto doc = parse_json(r.body);
+  if (doc.IsObject() && doc.HasMember("csrf_token")) login.csrf = doc["csrf_token"].GetString();
+  return login;
+}
+
+std::string error_code(const HttpResponse& r) {
+  auto doc = parse_json(r.body);
+  if (!doc.IsObject() || !doc.HasMember("error")) return "(no error object: " + r.body + ")";
+  return doc["error"]["code"].GetString();
+}
+
+TEST(AdminApi, EveryEndpointNeedsCredentials) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  for (const char* path : {"/overview", "/routes", "/providers", "/pool", "/requests", "/usage", "/config",
+                           "/plugins", "/session"}) {
+    auto r = client.get(gw.url(kApi + path));
+    EXPECT_EQ(r.status, 401) << path;
+    EXPECT_EQ(error_code(r), "admin_auth_required") << path;
+    EXPECT_THAT(r.header("content-security-policy"), HasSubstr("script-src 'self'")) << path;
+    EXPECT_EQ(r.header("x-frame-options"), "DENY");
+    EXPECT_EQ(r.header("x-content-type-options"), "nosniff");
+  }
+  // A client key is not the admin key.
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), with_header("Authorization: Bearer k-client-0001")).status, 401);
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), with_header("Cookie: llmux_session=forged.value")).status, 401);
+}
+
+TEST(AdminApi, LoginSetsAStrictHttpOnlyCookieAndTheKeyIsNeverEchoed) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  auto wrong = client.post(gw.url(kApi + "/login"), R"({"key":"nope"})");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(wrong.header("set-cookie"), "");
+  auto r = client.post(gw.url(kApi + "/login"), R"({"key":"k-admin-secret-0001"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string cookie = r.header("set-cookie");
+  EXPECT_THAT(cookie, HasSubstr("llmux_session="));
+  EXPECT_THAT(cookie, HasSubstr("HttpOnly"));
+  EXPECT_THAT(cookie, HasSubstr("SameSite=Strict"));
+  EXPECT_THAT(cookie, HasSubstr("Path=/"));
+  EXPECT_THAT(cookie, HasSubstr("Max-Age=43200"));
+  EXPECT_THAT(cookie, Not(HasSubstr("Secure")));
+  EXPECT_THAT(r.body, Not(HasSubstr("k-admin-secret-0001")));
+  EXPECT_THAT(cookie, Not(HasSubstr("k-admin-secret-0001")));
+  // Behind a TLS terminator the cookie is Secure.
+  auto tls = client.post(gw.url(kApi + "/login"), R"({"key":"k-admin-secret-0001"})",
+                         with_header("X-Forwarded-Proto: https"));
+  EXPECT_THAT(tls.header("set-cookie"), HasSubstr("; Secure"));
+}
+
+TEST(AdminApi, ASessionReadsAndItsMutationsNeedTheCsrfTokenBeforeAnythingElse) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  Login login = log_in(client, gw);
+  ASSERT_FALSE(login.csrf.empty());
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), login.reads()).status, 200);
+  auto session = client.get(gw.url(kApi + "/session"), login.reads());
+  EXPECT_THAT(session.body, HasSubstr(R"("via":"session")"));
+  EXPECT_THAT(session.body, HasSubstr(login.csrf));
+
+  // No token: 403, even with a body that would be a 400.
+  auto no_token = client.post(gw.url(kApi + "/config/validate"), "{not json", login.reads());
+  EXPECT_EQ(no_token.status, 403);
+  EXPECT_EQ(error_code(no_token), "csrf_token_invalid");
+  RequestOptions wrong = login.reads();
+  wrong.headers.push_back("X-CSRF-Token: " + std::string(login.csrf.size(), 'a'));
+  EXPECT_EQ(client.post(gw.url(kApi + "/providers/mock/reset"), "", wrong).status, 403);
+  // With it, the body is looked at.
+  EXPECT_EQ(client.post(gw.url(kApi + "/config/validate"), "{not json", login.writes()).status, 400);
+  EXPECT_EQ(client.post(gw.url(kApi + "/providers/mock/reset"), "", login.writes()).status, 200);
+}
+
+TEST(AdminApi, CrossSiteRequestsAreRefusedEvenWithTheToken) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  Login login = log_in(client, gw);
+  RequestOptions evil = login.writes();
+  evil.headers.push_back("Origin: http://evil.example");
+  auto r = client.post(gw.url(kApi + "/providers/mock/reset"), "", evil);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(error_code(r), "csrf_token_invalid");
+  RequestOptions fetch_site = login.writes();
+  fetch_site.headers.push_back("Sec-Fetch-Site: cross-site");
+  EXPECT_EQ(client.post(gw.url(kApi + "/providers/mock/reset"), "", fetch_site).status, 403);
+  // A same-origin request passes.
+  RequestOptions same = login.writes();
+  same.headers.push_back("Origin: " + gw.url("").substr(0, gw.url("").size() - 1));
+  EXPECT_EQ(client.post(gw.url(kApi + "/providers/mock/reset"), "", same).status, 200);
+  // Login CSRF: a cross-site form cannot log the browser in.
+  auto cross_login = client.post(gw.url(kApi + "/login"), R"({"key":"k-admin-secret-0001"})",
+                                 with_header("Origin: http://evil.example"));
+  EXPECT_EQ(cross_login.status, 403);
+  EXPECT_EQ(cross_login.header("set-cookie"), "");
+}
+
+TEST(AdminApi, TheBearerKeyNeedsNoCsrfToken) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), with_header(kAdminBearer)).status, 200);
+  EXPECT_EQ(client.post(gw.url(kApi + "/providers/mock/reset"), "", with_header(kAdminBearer)).status, 200);
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), with_header("Authorization: Bearer wrong")).status, 401);
+}
+
+TEST(AdminApi, LogoutRevokesTheSessionOnTheServer) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  Login login = log_in(client, gw);
+  EXPECT_EQ(client.post(gw.url(kApi + "/logout"), "", login.reads()).status, 403);  // a mutation: CSRF
+  auto out = client.post(gw.url(kApi + "/logout"), "", login.writes());
+  EXPECT_EQ(out.status, 204);
+  EXPECT_THAT(out.header("set-cookie"), HasSubstr("Max-Age=0"));
+  // The browser could keep the cookie: the server forgot it.
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), login.reads()).status, 401);
+}
+
+TEST(AdminApi, TenFailedLoginsFromOneAddressGet429WithRetryAfter) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  for (int i = 0; i < host::AdminAuth::kMaxFailedLogins; ++i) {
+    EXPECT_EQ(client.post(gw.url(kApi + "/login"), R"({"key":"guess"})").status, 401) << i;
+  }
+  auto r = client.post(gw.url(kApi + "/login"), R"({"key":"k-admin-secret-0001"})");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(error_code(r), "too_many_login_attempts");
+  int retry_after = std::stoi(r.header("retry-after"));
+  EXPECT_GE(retry_after, 1);
+  EXPECT_LE(retry_after, 60);
+  // The Bearer key still works (scripts are not locked out by a guesser).
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), with_header(kAdminBearer)).status, 200);
+}
+
+TEST(AdminApi, WithoutAnAdminKeyItIsOpenOnLoopbackWithCsrfForMutations) {
+  TestGateway gw(R"(
+providers:
+  mock: {plugin: mock}
+routes:
+  mock: [mock]
+)");
+  HttpClient client;
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes")).status, 200);
+  auto no_token = client.post(gw.url(kApi + "/providers/mock/reset"), "");
+  EXPECT_EQ(no_token.status, 403);
+  auto session = client.get(gw.url(kApi + "/session"));
+  ASSERT_EQ(session.status, 200);
+  EXPECT_THAT(session.body, HasSubstr(R"("via":"open")"));
+  Login login;
+  login.cookie = session.header("set-cookie").substr(0, session.header("set-cookie").find(';'));
+  login.csrf = parse_json(session.body)["csrf_token"].GetString();
+  EXPECT_EQ(client.post(gw.url(kApi + "/providers/mock/reset"), "", login.writes()).status, 200);
+  // DNS rebinding: another site's name pointing at 127.0.0.1 gets nothing.
+  auto rebound = client.get(gw.url(kApi + "/routes"), with_header("Host: evil.example:8080"));
+  EXPECT_EQ(rebound.status, 403);
+  EXPECT_EQ(error_code(rebound), "admin_disabled");
+  // Beyond loopback without a key: refused.
+  gw.gateway().admin_auth().set_loopback_listener(false);
+  auto refused = client.get(gw.url(kApi + "/routes"));
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(error_code(refused), "admin_disabled");
+}
+
+TEST(AdminApi, ChangingTheAdminKeyEndsEverySession) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  Login login = log_in(client, gw);
+  std::string changed = kConfig;
+  changed.replace(changed.find("k-admin-secret-0001"), 19, "k-admin-secret-0002");
+  ASSERT_TRUE(gw.rewrite_and_reload(changed));
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), login.reads()).status, 401);
+}
+
+TEST(AdminApi, RootRedirectsBrowsersToThePanelAndKeepsJsonForScripts) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  auto browser = client.get(gw.url("/"), with_header("Accept: text/html,application/xhtml+xml,*/*;q=0.8"));
+  EXPECT_EQ(browser.status, 302);
+  EXPECT_EQ(browser.header("location"), "/ui/");
+  for (const char* accept : {"*/*", "application/json", "application/json, text/html;q=0.5"}) {
+    auto r = client.get(gw.url("/"), with_header(std::string("Accept: ") + accept));
+    EXPECT_EQ(r.status, 200) << accept;
+    EXPECT_EQ(r.body, R"({"name":"llmux","status":"ok"})");
+  }
+  EXPECT_EQ(client.get(gw.url("/")).body, R"({"name":"llmux","status":"ok"})");
+}
+
+TEST(AdminApi, RoutesAndTheResolverShowAliasesRoutesAndChains) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  auto routes = parse_json(client.get(gw.url(kApi + "/routes"), with_header(kAdminBearer)).body);
+  ASSERT_TRUE(routes.IsObject());
+  EXPECT_STREQ(routes["routes"][0]["pattern"].GetString(), "gpt-*");
+  EXPECT_STREQ(routes["routes"][0]["chain"][0]["provider"].GetString(), "mock");
+  EXPECT_STREQ(routes["routes"][0]["models"][0].GetString(), "gpt-4o");
+  EXPECT_STREQ(routes["aliases"][0]["target"].GetString(), "gpt-4o");
+
+  auto resolved = client.get(gw.url(kApi + "/routes/resolve?model=gpt-4"), with_header(kAdminBearer));
+  ASSERT_EQ(resolved.status, 200) << resolved.body;
+  auto doc = parse_json(resolved.body);
+  EXPECT_STREQ(doc["resolved"].GetString(), "gpt-4o");
+  EXPECT_EQ(doc["aliases"].Size(), 2u);
+  EXPECT_STREQ(doc["route"].GetString(), "gpt-*");
+  EXPECT_STREQ(doc["chain"][0]["provider"].GetString(), "mock");
+  EXPECT_STREQ(doc["chain"][0]["state"].GetString(), "up");
+  auto unknown = client.get(gw.url(kApi + "/routes/resolve?model=llama-9"), with_header(kAdminBearer));
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(error_code(unknown), "model_not_found");
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes/resolve"), with_header(kAdminBearer)).status, 400);
+}
+
+TEST(AdminApi, ProvidersShowStateAndKeysRedactedToTheirLastFourCharacters) {
+  FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
+    exchange.respond(500, {{"Content-Type", "application/json"}}, R"({"error":{"message":"boom"}})");
+  });
+  TestGateway gw(R"(
+admin_key: k-admin-secret-0001
+providers:
+  broken:
+    plugin: openai
+    options: {base_url: ")" + upstream.url() + R"(/v1", api_key: sk-test-0123456789abcdefWXYZ}
+    retry: {attempts: 0}
+    cooldown: {after_failures: 1, period: 10m}
+  mock: {plugin: mock}
+routes:
+  "gpt-*": [broken, mock]
+)");
+  HttpClient client;
+  EXPECT_EQ(client.post(gw.url("/v1/chat/completions"), chat_body("gpt-4o", "hi")).status, 200);  // mock answered
+  auto r = client.get(gw.url(kApi + "/providers"), with_header(kAdminBearer));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, Not(HasSubstr("sk-test-0123456789abcdef")));
+  auto doc = parse_json(r.body);
+  const auto& broken = doc["providers"][0];
+  EXPECT_STREQ(broken["name"].GetString(), "broken");
+  EXPECT_STREQ(broken["state"].GetString(), "cooldown");
+  EXPECT_STREQ(broken["keys"][0].GetString(), "\u2026WXYZ");
+  EXPECT_TRUE(broken["cooldown_until"].IsString());
+  EXPECT_GE(broken["recent_errors"].Size(), 1u);
+  EXPECT_EQ(broken["recent_errors"][0]["status"].GetInt(), 500);
+
+  auto reset = client.post(gw.url(kApi + "/providers/broken/reset"), "", with_header(kAdminBearer));
+  ASSERT_EQ(reset.status, 200) << reset.body;
+  EXPECT_STREQ(parse_json(reset.body)["state"].GetString(), "up");
+  EXPECT_EQ(client.post(gw.url(kApi + "/providers/nope/reset"), "", with_header(kAdminBearer)).status, 404);
+}
+
+TEST(AdminApi, PluginsListTheLoadedOnesWithTheirAbi) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  auto doc = parse_json(client.get(gw.url(kApi + "/plugins"), with_header(kAdminBearer)).body);
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_EQ(doc["abi"].GetInt(), static_cast<int>(LLMUX_ABI_VERSION));
+  bool mock = false;
+  for (const auto& plugin : doc["plugins"].GetArray()) {
+    mock = mock || std::string(plugin["name"].GetString()) == "mock";
+    EXPECT_EQ(plugin["abi"].GetInt(), static_cast<int>(LLMUX_ABI_VERSION));
+  }
+  EXPECT_TRUE(mock);
+  EXPECT_TRUE(doc["refused"].IsArray());
+}
+
+TEST(AdminApi, RequestsArePagedNewestFirstWithBoundsAndDetails) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  RequestOptions as_alice = with_header("Authorization: Bearer k-client-0001");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto r = client.post(gw.url("/v1/chat/completions"), chat_body("gpt-4o", "hello " + std::to_string(i)),
+                         as_alice);
+    ASSERT_EQ(r.status, 200);
+    ids.push_back(r.header("x-request-id"));
+  }
+  // Admin calls are not traffic: they stay out of the live log.
+  auto first = parse_json(client.get(gw.url(kApi + "/requests?limit=2"), with_header(kAdminBearer)).body);
+  ASSERT_EQ(first["requests"].Size(), 2u);
+  EXPECT_EQ(first["requests"][0]["id"].GetString(), ids[4]);
+  EXPECT_EQ(first["requests"][1]["id"].GetString(), ids[3]);
+  EXPECT_STREQ(first["requests"][0]["client"].GetString(), "alice");
+  EXPECT_STREQ(first["requests"][0]["provider"].GetString(), "mock");
+  ASSERT_TRUE(first["next_cursor"].IsString());
+  auto second = parse_json(client.get(gw.url(kApi + "/requests?limit=2&cursor=" +
+                                             std::string(first["next_cursor"].GetString())),
+                                      with_header(kAdminBearer))
+                               .body);
+  EXPECT_EQ(second["requests"][0]["id"].GetString(), ids[2]);
+  // Bounds: a huge limit is clamped, a bad cursor or limit is a 400.
+  auto all = parse_json(client.get(gw.url(kApi + "/requests?limit=100000"), with_header(kAdminBearer)).body);
+  EXPECT_EQ(all["requests"].Size(), 5u);
+  EXPECT_EQ(client.get(gw.url(kApi + "/requests?cursor=zzz"), with_header(kAdminBearer)).status, 400);
+  EXPECT_EQ(client.get(gw.url(kApi + "/requests?limit=x"), with_header(kAdminBearer)).status, 400);
+  EXPECT_EQ(client.get(gw.url(kApi + "/requests?status=weird"), with_header(kAdminBearer)).status, 400);
+  auto filtered = parse_json(client.get(gw.url(kApi + "/requests?status=4xx"), with_header(kAdminBearer)).body);
+  EXPECT_EQ(filtered["requests"].Size(), 0u);
+
+  auto detail = client.get(gw.url(kApi + "/requests/" + ids[0]), with_header(kAdminBearer));
+  ASSERT_EQ(detail.status, 200);
+  auto d = parse_json(detail.body);
+  EXPECT_STREQ(d["attempts"][0]["provider"].GetString(), "mock");
+  EXPECT_STREQ(d["attempts"][0]["outcome"].GetString(), "ok");
+  EXPECT_THAT(detail.body, Not(HasSubstr("hello 0")));  // no prompt text is kept
+  EXPECT_EQ(client.get(gw.url(kApi + "/requests/unknown-id"), with_header(kAdminBearer)).status, 404);
+}
+
+TEST(AdminApi, TheLiveFeedSendsEachFinishedRequest) {
+  TestGateway gw(kConfig);
+  std::atomic<bool> seen{false};
+  std::string request_id;
+  std::thread feed([&] {
+    HttpClient listener;
+    RequestOptions options = with_header(kAdminBearer);
+    options.timeout = std::chrono::milliseconds(10000);
+    std::string received;
+    options.on_data = [&](const std::string& piece) {
+      received += piece;
+      if (received.find("event: request") != std::string::npos && received.find("\n\n", received.find("event: request")) != std::string::npos) {
+        seen = true;
+        return false;
+      }
+      return true;
+    };
+    listener.get(gw.url(kApi + "/events"), options);
+  });
+  // Requests until the feed has seen one (it subscribes asynchronously to this thread).
+  HttpClient client;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    client.post(gw.url("/v1/chat/completions"), chat_body("gpt-4o", "hi"),
+                with_header("Authorization: Bearer k-client-0001"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  feed.join();
+  EXPECT_TRUE(seen);
+}
+
+TEST(AdminApi, UsageComesAsJsonAndAsCsv) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  ASSERT_EQ(client.post(gw.url("/v1/chat/completions"), chat_body("gpt-4o", "hi"),
+                        with_header("Authorization: Bearer k-client-0001"))
+                .status,
+            200);
+  auto json = parse_json(client.get(gw.url(kApi + "/usage?period=hour"), with_header(kAdminBearer)).body);
+  ASSERT_EQ(json["rows"].Size(), 1u);
+  EXPECT_STREQ(json["rows"][0]["model"].GetString(), "gpt-4o");
+  EXPECT_STREQ(json["rows"][0]["client"].GetString(), "alice");
+  EXPECT_EQ(json["rows"][0]["requests"].GetInt(), 1);
+  auto csv = client.get(gw.url(kApi + "/usage?period=day&format=csv"), with_header(kAdminBearer));
+  EXPECT_EQ(csv.status, 200);
+  EXPECT_THAT(csv.header("content-type"), HasSubstr("text/csv"));
+  EXPECT_THAT(csv.header("content-disposition"), HasSubstr("llmux-usage-day.csv"));
+  EXPECT_THAT(csv.body, HasSubstr("start,model,provider,client,requests,errors,input_tokens,output_tokens"));
+  EXPECT_THAT(csv.body, HasSubstr(",gpt-4o,mock,alice,1,0,"));
+  EXPECT_EQ(client.get(gw.url(kApi + "/usage?period=week"), with_header(kAdminBearer)).status, 400);
+}
+
+TEST(AdminApi, ThePlaygroundAnswersAsTheRealApisDo) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  RequestOptions options = with_header(kAdminBearer);
+  auto openai = client.post(gw.url(kApi + "/playground"),
+                            R"({"api":"openai","body":{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}})",
+                            options);
+  ASSERT_EQ(openai.status, 200) << openai.body;
+  EXPECT_THAT(openai.header("content-type"), HasSubstr("text/event-stream"));
+  EXPECT_THAT(openai.body, HasSubstr("\"object\":\"chat.completion.chunk\""));
+  EXPECT_THAT(openai.body, HasSubstr("data: [DONE]"));
+  auto anthropic = client.post(gw.url(kApi + "/playground"),
+                               R"({"api":"anthropic","body":{"model":"gpt-4o","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}})",
+                               options);
+  ASSERT_EQ(anthropic.status, 200) << anthropic.body;
+  EXPECT_THAT(anthropic.body, HasSubstr("event: message_start"));
+  EXPECT_THAT(anthropic.body, HasSubstr("event: message_stop"));
+  EXPECT_EQ(client.post(gw.url(kApi + "/playground"), R"({"api":"gemini","body":{}})", options).status, 400);
+}
+
+}  // namespace
+}  // namespace llmux::test
+
+namespace llmux::test {
+namespace {
+
+// Time for AdminAuth, moved by the test.
+class ManualClock final : public Clock {
+ public:
+  std::chrono::steady_clock::time_point now() const override { return steady; }
+  std::chrono::system_clock::time_point wall_now() const override { return wall; }
+  void advance(std::chrono::seconds by) {
+    steady += by;
+    wall += by;
+  }
+  std::chrono::steady_clock::time_point steady{std::chrono::hours(1000)};
+  std::chrono::system_clock::time_point wall{std::chrono::hours(490000)};
+};
+
+// A request with only the headers a test gives it.
+class HeaderRequest final : public host::InboundRequest {
+ public:
+  explicit HeaderRequest(std::map<std::string, std::string> headers) : headers_(std::move(headers)) {}
+  std::string_view method() const override { return "GET"; }
+  std::string_view path() const override { return "/admin/api/v1/routes"; }
+  std::optional<std::string> header(std::string_view name) const override {
+    auto it = headers_.find(std::string(name));
+    if (it == headers_.end()) return std::nullopt;
+    return it->second;
+  }
+  std::string& body() override { return body_; }
+
+ private:
+  std::map<std::string, std::string> headers_;
+  std::string body_;
+};
+
+TEST(AdminAuth, SessionsExpireOnTheServerAfterTheirTtl) {
+  ManualClock clock;
+  host::AdminAuth auth(&clock);
+  auth.configure({"k-admin", std::chrono::hours(12)});
+  host::AdminSession session;
+  ASSERT_FALSE(auth.login("k-admin", "10.0.0.1", session).has_value());
+  HeaderRequest with_cookie({{"Cookie", "a=b; llmux_session=" + session.cookie}});
+  EXPECT_TRUE(auth.check(with_cookie, false).allowed());
+  clock.advance(std::chrono::hours(12) - std::chrono::seconds(1));
+  EXPECT_TRUE(auth.check(with_cookie, false).allowed());
+  clock.advance(std::chrono::seconds(1));
+  auto expired = auth.check(with_cookie, false);
+  ASSERT_FALSE(expired.allowed());
+  EXPECT_EQ(expired.error->status, 401);
+}
+
+TEST(AdminAuth, FailedLoginsAreCountedPerAddressForOneMinute) {
+  ManualClock clock;
+  host::AdminAuth auth(&clock);
+  auth.configure({"k-admin", std::chrono::hours(12)});
+  host::AdminSession session;
+  for (int i = 0; i < host::AdminAuth::kMaxFailedLogins; ++i) {
+    EXPECT_EQ(auth.login("guess", "10.0.0.1", session)->status, 401);
+    clock.advance(std::chrono::seconds(1));
+  }
+  auto limited = auth.login("k-admin", "10.0.0.1", session);
+  ASSERT_TRUE(limited.has_value());
+  EXPECT_EQ(limited->status, 429);
+  ASSERT_TRUE(limited->retry_after.has_value());
+  EXPECT_EQ(*limited->retry_after, std::chrono::seconds(50));  // the first failure leaves the window then
+  EXPECT_FALSE(auth.login("k-admin", "10.0.0.2", session).has_value());  // another address is not limited
+  clock.advance(std::chrono::seconds(50));
+  EXPECT_FALSE(auth.login("k-admin", "10.0.0.1", session).has_value());
+}
+
+TEST(AdminAuth, KeysAndTokensAreComparedInConstantTimeShape) {
+  EXPECT_TRUE(host::constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(host::constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(host::constant_time_equal("abc", "abcd"));
+  EXPECT_FALSE(host::constant_time_equal("", "a"));
+  EXPECT_TRUE(host::is_loopback_host("127.0.0.1"));
+  EXPECT_TRUE(host::is_loopback_host("localhost"));
+  EXPECT_TRUE(host::is_loopback_host("::1"));
+  EXPECT_FALSE(host::is_loopback_host("0.0.0.0"));
+  EXPECT_FALSE(host::is_loopback_host("192.168.1.2"));
+}
+
+}  // namespace
+}  // namespace llmux::test
