@@ -231,7 +231,7 @@ TEST(ConfigEditor, ValidateChecksThePluginsAreLoaded) {
   EXPECT_FALSE(missing.ok);
   EXPECT_THAT(missing.message, HasSubstr("plugin 'nosuch' is not loaded"));
   EXPECT_EQ(missing.line, 3);
-  EXPECT_EQ(missing.column, 13);
+  EXPECT_EQ(missing.column, 5);  // at the `plugin:` key
   EXPECT_EQ(missing.path, "providers.a.plugin");
   // Without a registry the plugin is not checked (the loader's own rules).
   EXPECT_TRUE(validate_config_text("providers:\n  a:\n    plugin: nosuch\n", file).ok);
