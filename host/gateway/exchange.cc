@@ -100,6 +100,11 @@ Exchange::~Exchange() {
   if (context_) context_->finish(cancelled() ? Outcome::ClientAbort : Outcome::UpstreamError);
 }
 
+std::chrono::microseconds Exchange::attempt_duration() {
+  std::lock_guard lock(writer_mutex_);
+  return std::chrono::duration_cast<std::chrono::microseconds>(RequestContext::Clock::now() - attempt_started_);
+}
+
 void Exchange::record_attempt_locked(const std::string& outcome, int status) {
   if (attempt_recorded_ || next_step_ == 0) return;
   attempt_recorded_ = true;
@@ -330,10 +335,12 @@ bool Exchange::schedule_retry(const Error& error) {
 void Exchange::on_event(Attempt& attempt, Event&& event) {
   const ProviderSlot& slot = *current_step().slot;
   if (event.kind == Event::Kind::Finish) {
-    services_.health.record_success(slot.name);
+    services_.health.record_success(slot.name, attempt_duration());
   } else if (event.kind == Event::Kind::Error && counts_against_provider(event.error)) {
-    services_.health.record_failure(slot.name, slot.cooldown,
-                                    event.error.transport == HttpFailure::ConnectRefused, event.error.message);
+    services_.health.record_failure(slot.name, slot.cooldown, event.error.transport == HttpFailure::ConnectRefused,
+                                    event.error.message, event.error.status);
+  } else if (event.kind == Event::Kind::Error && event.error.transport != HttpFailure::Cancelled) {
+    services_.health.record_request_error(slot.name);
   }
   {
     std::lock_guard lock(writer_mutex_);

@@ -70,6 +70,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   const ResolvedStep& current_step() const { return resolution_.chain[next_step_ - 1]; }
   // Request context bookkeeping, under writer_mutex_.
   void record_attempt_locked(const std::string& outcome, int status);
+  std::chrono::microseconds attempt_duration();  // since the current attempt was dispatched
   void finish_if_done_locked();
   // After the writer took an event or a failure, under writer_mutex_.
   void publish_commit_locked();

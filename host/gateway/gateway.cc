@@ -14,16 +14,37 @@ Gateway::~Gateway() {
   table_.reset();
 }
 
+void Gateway::record_reload(bool ok, const std::exception* error) {
+  ReloadResult result{std::chrono::system_clock::now(), ok, {}, std::nullopt};
+  if (error) {
+    result.error = error->what();
+    if (const auto* config_error = dynamic_cast<const ConfigError*>(error)) result.config_error = *config_error;
+  }
+  std::lock_guard lock(table_mutex_);
+  last_reload_ = std::move(result);
+}
+
+std::optional<ReloadResult> Gateway::last_reload() const {
+  std::lock_guard lock(table_mutex_);
+  return last_reload_;
+}
+
 void Gateway::load() {
   std::lock_guard lock(reload_mutex_);
-  GatewayConfig config = load_gateway_config(options_.config_path);
-  auto table = build_table(std::move(config));
+  std::shared_ptr<const RouteTable> table;
+  try {
+    table = build_table(load_gateway_config(options_.config_path));
+  } catch (const std::exception& e) {
+    record_reload(false, &e);
+    throw;
+  }
   observability_->access_log().configure(table->config().access_log);
   observability_->set_metrics_enabled(table->config().metrics.enabled);
   admin_auth_.configure({table->config().admin_key, table->config().admin.session_ttl});
   std::lock_guard table_lock(table_mutex_);
   table_ = std::move(table);
   ++generation_;
+  last_reload_ = ReloadResult{std::chrono::system_clock::now(), true, {}, std::nullopt};
 }
 
 bool Gateway::reload() {
@@ -34,6 +55,7 @@ bool Gateway::reload() {
   } catch (const std::exception& e) {
     Log::write(LogLevel::Error, "config", std::string("reload rejected, still serving the previous table: ") + e.what());
     observability_->metrics().config_reload(false);
+    record_reload(false, &e);
     return false;
   }
   auto old = this->table();
@@ -64,6 +86,7 @@ bool Gateway::reload() {
     std::lock_guard table_lock(table_mutex_);
     table_ = std::move(table);
     ++generation_;
+    last_reload_ = ReloadResult{std::chrono::system_clock::now(), true, {}, std::nullopt};
   }
   Log::write(LogLevel::Info, "config", "reloaded " + options_.config_path.string());
   return true;

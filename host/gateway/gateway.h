@@ -3,6 +3,7 @@
 // swaps it in atomically. In-flight requests hold the table they started with.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,14 @@ struct GatewayOptions {
   std::optional<std::filesystem::path> plugins_dir;  // --plugins: overrides the file's plugins_dir
 };
 
+// The outcome of the latest load or reload of the config file.
+struct ReloadResult {
+  std::chrono::system_clock::time_point at;
+  bool ok = false;
+  std::string error;                        // empty when ok; never holds a secret
+  std::optional<ConfigError> config_error;  // when the file was wrong (position and key path)
+};
+
 class Gateway {
  public:
   explicit Gateway(GatewayOptions options);
@@ -33,8 +42,12 @@ class Gateway {
   // First load: throws ConfigError (file:line:column) when the file is bad.
   void load();
   // Re-reads the file; on success swaps the table in and returns true. On
-  // failure logs the error, keeps the current table, returns false.
+  // failure logs the error, keeps the current table, returns false
+  // (last_reload() says why).
   bool reload();
+  // The latest load() or reload() outcome; std::nullopt before the first.
+  std::optional<ReloadResult> last_reload() const;
+  std::chrono::system_clock::time_point started_at() const { return started_at_; }
 
   std::shared_ptr<const RouteTable> table() const;
   const PluginRegistry& plugins() const { return registry_; }
@@ -52,6 +65,9 @@ class Gateway {
 
  private:
   std::shared_ptr<const RouteTable> build_table(GatewayConfig config);
+  void record_reload(bool ok, const std::exception* error);
+
+  const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 
   GatewayOptions options_;
   // Outlives every request context (they hold it too); survives reloads.
@@ -67,6 +83,7 @@ class Gateway {
   mutable std::mutex table_mutex_;
   std::shared_ptr<const RouteTable> table_;
   std::uint64_t generation_ = 0;
+  std::optional<ReloadResult> last_reload_;  // guarded by table_mutex_
 };
 
 }  // namespace llmux::host
