@@ -118,8 +118,9 @@ struct Histogram {
     ++bins[bin_of(ms)];
   }
 
-  // The p-quantile (nearest rank), interpolated inside its bin and kept within
-  // the bucket's min and max (so a bucket of equal values answers exactly).
+  // The p-quantile (nearest rank), interpolated inside its bin (so within a
+  // bin's width, ~42%, of the truth) and kept within the bucket's min and max
+  // (so a bucket of equal values answers exactly).
   std::optional<double> quantile(double p) const {
     if (count == 0) return std::nullopt;
     const auto& bounds = bin_bounds();
@@ -132,7 +133,7 @@ struct Histogram {
       }
       const double lo = std::max<double>(min_ms, b == 0 ? 0.0 : bounds[b - 1]);
       const double hi = std::min<double>(max_ms, b == bins.size() - 1 ? max_ms : bounds[b]);
-      const double fraction = (target - cumulative) / bins[b];
+      const double fraction = (target - cumulative - 0.5) / bins[b];  // the rank's middle
       return std::clamp(lo + (hi - lo) * fraction, static_cast<double>(min_ms), static_cast<double>(max_ms));
     }
     return max_ms;
@@ -410,11 +411,16 @@ struct RequestHistory::UsageTable {
     }
     auto it = slot.rows.find(key);
     if (it == slot.rows.end()) {
+      // Past the bound the model becomes "other" (its provider and client stay),
+      // and past a little more everything is "other".
       if (slot.rows.size() < kMaxUsageKeys) {
         it = slot.rows.emplace(key, UsageCounters{}).first;
       } else {
         it = slot.rows.find(other_model_key);
-        if (it == slot.rows.end()) it = slot.rows.emplace(overflow_key(), UsageCounters{}).first;
+        if (it == slot.rows.end()) {
+          it = slot.rows.emplace(slot.rows.size() < kMaxUsageKeys + kMaxProviders ? other_model_key : overflow_key(),
+                                 UsageCounters{}).first;
+        }
       }
     }
     UsageCounters& c = it->second;

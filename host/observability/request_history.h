@@ -28,10 +28,10 @@ namespace llmux::host {
 
 // GET /requests filters; an empty field matches everything.
 struct RequestFilter {
-  std::string model;     // exactly the model the client asked for
-  std::string provider;
-  std::string client;
-  std::string status;    // "200" (a status), "4xx" (a class, 1xx..5xx), "error" (outcome not ok)
+  std::string model{};     // exactly the model the client asked for
+  std::string provider{};
+  std::string client{};
+  std::string status{};    // "200" (a status), "4xx" (a class, 1xx..5xx), "error" (outcome not ok)
 
   // True when `status` is empty or one of the forms above.
   static bool valid_status(std::string_view status);
