@@ -2,7 +2,8 @@
 
 namespace llmux::host {
 
-Observability::Observability() : access_log_([this] { metrics_.access_log_dropped(); }) {}
+Observability::Observability(const Clock* clock)
+    : access_log_([this] { metrics_.access_log_dropped(); }), history_(clock) {}
 
 std::shared_ptr<RequestContext> Observability::start_request() {
   auto context = std::make_shared<RequestContext>(shared_from_this());
@@ -14,11 +15,13 @@ std::shared_ptr<RequestContext> Observability::start_request() {
 
 void Observability::stream_started(const RequestContext& context) {
   if (context.metered) metrics_.stream_started();
+  history_.stream_started(context);
 }
 
 void Observability::request_finished(const RequestContext& context) {
   if (context.metered) metrics_.request_finished(context);
   access_log_.record(context);
+  history_.record(context);
 }
 
 }  // namespace llmux::host
