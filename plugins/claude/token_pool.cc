@@ -633,7 +633,7 @@ void TokenPool::acquire_after_refresh(const std::shared_ptr<Ticket>& ticket, con
   const std::int64_t now = now_ms();
   std::unique_lock lock(mu_);
   Credential& c = *creds_[index];
-  if (!c.disabled && c.cooldown_until <= now && has_valid_access(c, now)) {
+  if (!c.removed && !c.disabled && c.cooldown_until <= now && has_valid_access(c, now)) {
     ++c.requests;
     Auth auth = auth_of(index);
     lock.unlock();
@@ -652,7 +652,7 @@ void TokenPool::reauthenticate(const Auth& failed, const std::string& why,
   const std::int64_t now = now_ms();
   std::unique_lock lock(mu_);
   Credential& c = *creds_[failed.index];
-  if (c.config.kind != CredentialKind::OAuth || c.disabled) {
+  if (c.config.kind != CredentialKind::OAuth || c.disabled || c.removed) {
     lock.unlock();
     done(std::nullopt);
     return;
@@ -688,7 +688,7 @@ void TokenPool::reauthenticate(const Auth& failed, const std::string& why,
     const std::int64_t at = self->now_ms();
     std::unique_lock relock(self->mu_);
     Credential& cred = *self->creds_[failed.index];
-    if (!cred.disabled && cred.access_token != failed.token && self->has_valid_access(cred, at)) {
+    if (!cred.removed && !cred.disabled && cred.access_token != failed.token && self->has_valid_access(cred, at)) {
       Auth auth = self->auth_of(failed.index);
       relock.unlock();
       done(std::move(auth));

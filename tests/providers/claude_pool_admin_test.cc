@@ -22,6 +22,7 @@
 #include "claude_config.h"
 #include "llmux/json.h"
 #include "services/state_store.h"
+#include "token_pool.h"
 #include "support/fake_anthropic.h"
 #include "support/plugin_harness.h"
 #include "support/test_gateway.h"
@@ -208,6 +209,19 @@ TEST(ClaudePoolAdmin, ACredentialAddedDuringARequestServesItsRetry) {
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_EQ(FakeAnthropic::credential_of(sent[1]), kAddedKey);
   provider.reset();
+}
+
+TEST(ClaudePoolAdmin, ATicketTakesAnIndexBeyondItsSizeAsUntried) {
+  claude::Ticket ticket;
+  ticket.tried.assign(2, false);
+  ticket.mark_tried(1);
+  EXPECT_TRUE(ticket.has_tried(1));
+  EXPECT_FALSE(ticket.has_tried(2));
+  EXPECT_FALSE(ticket.has_tried(1000));
+  ticket.mark_tried(4);
+  EXPECT_TRUE(ticket.has_tried(4));
+  EXPECT_FALSE(ticket.has_tried(3));
+  EXPECT_EQ(ticket.tried.size(), 5u);
 }
 
 TEST(ClaudePoolAdmin, AnAddedOAuthPairWithAnExpiredTokenIsRefreshedOnDemand) {
@@ -559,8 +573,12 @@ TEST(ClaudePoolAdmin, ActionsRunConcurrentlyWithRequests) {
     fake.allow(key);
     const std::string label = "churn-" + std::to_string(i);
     ASSERT_FALSE(add(*provider, label, api_key_secret(key)).error);
-    if (i % 2 == 0) ASSERT_FALSE(act(*provider, CredentialAction::Kind::Disable, label).error);
-    if (i % 3 == 0) ASSERT_FALSE(act(*provider, CredentialAction::Kind::Remove, label).error);
+    if (i % 2 == 0) {
+      ASSERT_FALSE(act(*provider, CredentialAction::Kind::Disable, label).error);
+    }
+    if (i % 3 == 0) {
+      ASSERT_FALSE(act(*provider, CredentialAction::Kind::Remove, label).error);
+    }
   }
   stop = true;
   for (auto& t : clients) t.join();
