@@ -654,7 +654,7 @@ void MessagesExchange::on_complete(const HttpOutcome& outcome) {
   pool().note_http_thread();
   link_->detach();
   if (call_ && !call_->cancelled() && !terminal_) finish(outcome);
-  if (usage_) attempt_->pool().count_tokens(auth_, usage_->input_tokens + usage_->output_tokens);
+  if (usage_) attempt_->pool().add_tokens(auth_, usage_->input_tokens + usage_->output_tokens);
   if (!refused_) {
     if (status_ >= 200 && status_ < 300 && outcome.ok()) {
       attempt_->succeeded(auth_);

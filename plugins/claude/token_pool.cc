@@ -1006,7 +1006,7 @@ std::string TokenPool::report() const {
   return buffer.GetString();
 }
 
-void TokenPool::count_tokens(const Auth& auth, std::int64_t tokens) {
+void TokenPool::add_tokens(const Auth& auth, std::int64_t tokens) {
   if (tokens <= 0) return;
   {
     std::lock_guard lock(mu_);

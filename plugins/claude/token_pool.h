@@ -98,7 +98,7 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   // config gives it a new secret.
   void rejected(const Auth& auth, const std::string& message);
   // Input + output tokens of an answer made with `auth` (its last Usage).
-  void count_tokens(const Auth& auth, std::int64_t tokens);
+  void add_tokens(const Auth& auth, std::int64_t tokens);
 
   // How long until the first resting credential is usable again, when every
   // credential rests or is disabled and at least one rests; else nullopt.
