@@ -197,8 +197,8 @@ std::string string_member(const rapidjson::Value& object, std::initializer_list<
   return {};
 }
 
-CredentialConfig credential_from_json(const rapidjson::Value& item, const std::string& source, std::size_t position) {
-  const std::string where = source + " entry " + std::to_string(position);
+// `where` starts every message (which never holds a secret).
+CredentialConfig credential_from_json(const rapidjson::Value& item, const std::string& source, const std::string& where) {
   if (!item.IsObject()) throw std::invalid_argument(where + ": expected an object");
   CredentialConfig cred;
   cred.source = source;
@@ -297,7 +297,7 @@ std::vector<CredentialConfig> parse_credentials_json(std::string_view text, cons
       list = &it->value;
     } else if (auto cc = doc.FindMember("claudeAiOauth"); cc != doc.MemberEnd() && cc->value.IsObject()) {
       // Claude Code's ~/.claude/.credentials.json: one OAuth login.
-      out.push_back(credential_from_json(cc->value, source, 1));
+      out.push_back(credential_from_json(cc->value, source, source + " entry 1"));
       if (out.back().label.empty()) out.back().label = "claude-code";
       return out;
     }
@@ -306,8 +306,27 @@ std::vector<CredentialConfig> parse_credentials_json(std::string_view text, cons
     throw std::invalid_argument(source + ": expected a JSON list of credentials (or {\"credentials\":[...]})");
   }
   std::size_t position = 0;
-  for (const auto& item : list->GetArray()) out.push_back(credential_from_json(item, source, ++position));
+  for (const auto& item : list->GetArray()) {
+    out.push_back(credential_from_json(item, source, source + " entry " + std::to_string(++position)));
+  }
   return out;
+}
+
+CredentialConfig parse_credential_secret(std::string_view text) {
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError()) {
+    auto at = json::position_of(text, doc.GetErrorOffset());
+    throw std::invalid_argument("the secret is not valid JSON (line " + std::to_string(at.line) + ", column " +
+                                std::to_string(at.column) + ": " + rapidjson::GetParseError_En(doc.GetParseError()) +
+                                ")");
+  }
+  if (!doc.IsObject()) throw std::invalid_argument("the secret must be a JSON object");
+  if (auto cc = doc.FindMember("claudeAiOauth"); cc != doc.MemberEnd()) {
+    if (!cc->value.IsObject()) throw std::invalid_argument("claudeAiOauth must be an object");
+    return credential_from_json(cc->value, "admin", "claudeAiOauth");
+  }
+  return credential_from_json(doc, "admin", "the secret");
 }
 
 ClaudeConfig ClaudeConfig::parse(const ConfigNode& options) {

@@ -66,6 +66,13 @@ struct ClaudeConfig {
 // {"claudeAiOauth":{...}}). Throws std::invalid_argument saying what is wrong.
 std::vector<CredentialConfig> parse_credentials_json(std::string_view text, const std::string& source);
 
+// One credential an operator adds (the admin API): {"api_key"},
+// {"access_token","refresh_token","expires_at"} (a token may be absent, not
+// both) or Claude Code's credentials file {"claudeAiOauth":{...}}. Its source
+// is "admin". Throws std::invalid_argument saying what is wrong, never
+// quoting the text (it holds a secret).
+CredentialConfig parse_credential_secret(std::string_view text);
+
 // Unix milliseconds from seconds or milliseconds (values above 10^11 are
 // milliseconds) or an ISO-8601 UTC time ("2025-06-01T12:00:00Z"); nullopt
 // when unreadable.

@@ -7,6 +7,7 @@
 #include "claude_provider.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <set>
 #include <utility>
@@ -207,7 +208,7 @@ struct PassAccount {
 class PooledAttempt : public std::enable_shared_from_this<PooledAttempt> {
  public:
   explicit PooledAttempt(std::shared_ptr<TokenPool> pool)
-      : pool_(std::move(pool)), ticket_(pool_->ticket()), reauthed_(pool_->size(), false) {}
+      : pool_(std::move(pool)), ticket_(pool_->ticket()) {}
   virtual ~PooledAttempt() = default;
 
   // Takes the next credential and sends.
@@ -228,8 +229,8 @@ class PooledAttempt : public std::enable_shared_from_this<PooledAttempt> {
     const int s = error.status;
     if (s == 401 || s == 403) {
       std::string why = "HTTP " + std::to_string(s) + " " + error.type + ": " + error.message;
-      if (auth.kind == CredentialKind::OAuth && !reauthed_[auth.index]) {
-        reauthed_[auth.index] = true;
+      if (auth.kind == CredentialKind::OAuth && !reauthed_.count(auth.index)) {
+        reauthed_.insert(auth.index);
         auto self = shared_from_this();
         last_error_ = std::move(error);
         pool_->reauthenticate(auth, why, [self](std::optional<Auth> fresh) {
@@ -302,7 +303,7 @@ class PooledAttempt : public std::enable_shared_from_this<PooledAttempt> {
 
   const std::shared_ptr<TokenPool> pool_;
   const std::shared_ptr<Ticket> ticket_;
-  std::vector<bool> reauthed_;  // credentials refreshed after a 401 in this request
+  std::set<std::size_t> reauthed_;  // credentials refreshed after a 401 in this request
   std::optional<Error> last_error_;
 };
 
@@ -378,6 +379,7 @@ class MessagesExchange final : public HttpHandler {
   bool terminal_ = false;
   std::optional<Error> stream_error_;
   std::string failure_;  // the message of the Error this exchange ended the call with
+  std::optional<Usage> usage_;  // the last Usage emitted: the answer's figures, counted per credential
 
   const std::shared_ptr<UpstreamLink> link_;
 };
@@ -448,6 +450,7 @@ void MessagesExchange::emit(Event event) {
   if (terminal_) return;
   if (event.terminal()) terminal_ = true;
   if (event.kind == Event::Kind::Error) event.error.message = pool().redact(std::move(event.error.message));
+  if (event.kind == Event::Kind::Usage) usage_ = event.usage;
   call_->emit(std::move(event));
 }
 
@@ -651,6 +654,7 @@ void MessagesExchange::on_complete(const HttpOutcome& outcome) {
   pool().note_http_thread();
   link_->detach();
   if (call_ && !call_->cancelled() && !terminal_) finish(outcome);
+  if (usage_) attempt_->pool().add_tokens(auth_, usage_->input_tokens + usage_->output_tokens);
   if (!refused_) {
     if (status_ >= 200 && status_ < 300 && outcome.ok()) {
       attempt_->succeeded(auth_);
@@ -897,5 +901,19 @@ bool ClaudeProvider::count_tokens(const ChatRequest& request, CountTokensDone do
 }
 
 std::string ClaudeProvider::credentials_report() const { return pool_->report(); }
+
+bool ClaudeProvider::manage_credentials(CredentialAction action, CredentialActionDone done) {
+  // Once, whatever throws where.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  CredentialActionDone once = [answered, done = std::move(done)](std::optional<Error> error, std::string entry) {
+    if (!answered->exchange(true)) done(std::move(error), std::move(entry));
+  };
+  try {
+    pool_->manage(action, once);
+  } catch (const std::exception& e) {
+    once(Error::upstream(500, pool_->who() + ": internal error: " + e.what()), {});
+  }
+  return true;
+}
 
 }  // namespace llmux::claude

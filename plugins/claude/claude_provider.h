@@ -41,6 +41,8 @@ class ClaudeProvider final : public Provider {
   void chat(ChatCallPtr call) override;
   bool count_tokens(const ChatRequest& request, CountTokensDone done) override;
   std::string credentials_report() const override;
+  // Add, disable, enable, refresh or remove a credential (docs/claude-pool.md).
+  bool manage_credentials(CredentialAction action, CredentialActionDone done) override;
 
  private:
   std::shared_ptr<TokenPool> pool_;

@@ -3,7 +3,15 @@
 //   {"v":1,"origin":"<sha256 prefix of the configured secret>","generation":N,
 //    "access_token":..,"refresh_token":..,"expires_at":<unix ms>,
 //    "cooldown_until":<unix ms>,"disabled":bool,"disabled_reason":..,
-//    "last_error":..,"requests":N,"failures":N,"refreshes":N}
+//    "last_error":..,"requests":N,"failures":N,"refreshes":N,
+//    "last_refresh":<unix ms>,"tokens":N}
+//
+// Credentials an operator added (the admin API) are listed, with the secret
+// they were added with, under one more key, "admin-credentials":
+// {"v":1,"credentials":[{"label","api_key"} | {"label","access_token",
+// "refresh_token","expires_at"}]}. At start they join the configured ones
+// (a configured label wins) and their records are read like any other.
+// Removing one drops it from that list and blanks its record.
 //
 // Which side wins at start (config or state): the record remembers the
 // configured secret it descends from (`origin`). While the config still holds
@@ -21,6 +29,7 @@
 #include "token_pool.h"
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include "llmux/json.h"
@@ -31,6 +40,70 @@ namespace llmux::claude {
 namespace {
 
 constexpr std::size_t kMaxTokenBody = 64 * 1024;
+constexpr const char* kAdminKey = "admin-credentials";
+constexpr const char* kAdminSource = "admin";
+constexpr std::size_t kMaxLabel = 64;
+
+Error action_error(int status, const std::string& code, std::string message) {
+  const char* type = status == 404 ? "not_found_error" : status >= 500 ? "api_error" : "invalid_request_error";
+  return Error::make(status, type, std::move(message), code);
+}
+
+// Why an operator's label cannot be used, or empty.
+std::string label_problem(const std::string& label) {
+  if (label.size() > kMaxLabel) return "the label is longer than " + std::to_string(kMaxLabel) + " characters";
+  for (char ch : label) {
+    if (std::iscntrl(static_cast<unsigned char>(ch))) return "the label must be printable";
+    if (ch == '/') return "the label must not contain '/'";
+  }
+  if (!label.empty() && (std::isspace(static_cast<unsigned char>(label.front())) ||
+                         std::isspace(static_cast<unsigned char>(label.back())))) {
+    return "the label must not start or end with a space";
+  }
+  return {};
+}
+
+// The list of added credentials, as stored under kAdminKey.
+void write_definition(rapidjson::Writer<rapidjson::StringBuffer>& w, const CredentialConfig& c) {
+  w.StartObject();
+  w.Key("label"); w.String(c.label);
+  if (c.kind == CredentialKind::ApiKey) {
+    w.Key("api_key"); w.String(c.api_key);
+  } else {
+    if (!c.access_token.empty()) { w.Key("access_token"); w.String(c.access_token); }
+    if (!c.refresh_token.empty()) { w.Key("refresh_token"); w.String(c.refresh_token); }
+    if (c.expires_at_ms != 0) { w.Key("expires_at"); w.Int64(c.expires_at_ms); }
+  }
+  w.EndObject();
+}
+
+// `current` with `added` appended and every entry labelled `removed` left out;
+// nullopt (and why) when `current` is not such a list.
+std::optional<std::string> edit_definitions(const std::optional<std::string>& current, const CredentialConfig* added,
+                                            const std::string& removed, std::string& problem) {
+  std::vector<CredentialConfig> kept;
+  if (current && !current->empty()) {
+    try {
+      kept = parse_credentials_json(*current, kAdminSource);
+    } catch (const std::exception& e) {
+      problem = std::string("the stored list of added credentials is unreadable: ") + e.what();
+      return std::nullopt;
+    }
+  }
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("v"); w.Int(1);
+  w.Key("credentials");
+  w.StartArray();
+  for (const auto& c : kept) {
+    if (c.label != removed) write_definition(w, c);
+  }
+  if (added != nullptr) write_definition(w, *added);
+  w.EndArray();
+  w.EndObject();
+  return std::string(buffer.GetString());
+}
 
 
 std::string iso_time(std::int64_t ms) {
@@ -79,11 +152,17 @@ struct TokenPool::Credential {
   std::string disabled_reason;
   std::string last_error;
   std::uint64_t requests = 0, failures = 0, refreshes = 0;
+  std::uint64_t tokens = 0;           // input + output, from the answers' usage
+  std::int64_t last_refresh = 0;      // unix ms of the last successful refresh; 0 = none
   std::uint64_t last_used = 0;  // use sequence (least recently used)
 
   bool refreshing = false;
+  std::string refresh_error;  // why the last refresh failed; empty after a success
   std::vector<std::function<void()>> waiters;
   bool dirty = false;
+  // Removed by the operator: never chosen, reported or stored again. It stays
+  // in the vector (a tombstone) because requests in flight hold its index.
+  bool removed = false;
 };
 
 struct TokenPool::Record {
@@ -93,7 +172,8 @@ struct TokenPool::Record {
   std::int64_t expires_at = 0, cooldown_until = 0;
   bool disabled = false;
   std::string disabled_reason, last_error;
-  std::uint64_t requests = 0, failures = 0, refreshes = 0;
+  std::uint64_t requests = 0, failures = 0, refreshes = 0, tokens = 0;
+  std::int64_t last_refresh = 0;
 
   std::string serialize() const {
     rapidjson::StringBuffer buffer;
@@ -112,6 +192,8 @@ struct TokenPool::Record {
     w.Key("requests"); w.Uint64(requests);
     w.Key("failures"); w.Uint64(failures);
     w.Key("refreshes"); w.Uint64(refreshes);
+    w.Key("tokens"); w.Uint64(tokens);
+    w.Key("last_refresh"); w.Int64(last_refresh);
     w.EndObject();
     return buffer.GetString();
   }
@@ -148,6 +230,8 @@ struct TokenPool::Record {
       u64("requests", r.requests);
       u64("failures", r.failures);
       u64("refreshes", r.refreshes);
+      u64("tokens", r.tokens);
+      i64("last_refresh", r.last_refresh);
       return r;
     } catch (const std::exception&) {
       return std::nullopt;
@@ -158,25 +242,44 @@ struct TokenPool::Record {
 TokenPool::TokenPool(std::string provider_name, ClaudeConfig config, HostServices& host)
     : name_(std::move(provider_name)), config_(std::move(config)), who_("claude provider '" + name_ + "'"),
       host_(&host) {
-  for (const auto& cc : config_.credentials) {
-    auto c = std::make_unique<Credential>();
-    c->config = cc;
-    const std::string digest = sha256_hex(cc.secret());
-    c->origin = digest.substr(0, 16);
-    c->fingerprint = "sha256:" + digest.substr(0, 8);
-    c->access_token = cc.kind == CredentialKind::OAuth ? cc.access_token : std::string();
-    c->refresh_token = cc.refresh_token;
-    c->expires_at = cc.expires_at_ms;
-    creds_.push_back(std::move(c));
-  }
+  for (const auto& cc : config_.credentials) creds_.push_back(make_credential(cc));
 }
 
 TokenPool::~TokenPool() = default;
 
+std::unique_ptr<TokenPool::Credential> TokenPool::make_credential(const CredentialConfig& cc) {
+  auto c = std::make_unique<Credential>();
+  c->config = cc;
+  const std::string digest = sha256_hex(cc.secret());
+  c->origin = digest.substr(0, 16);
+  c->fingerprint = "sha256:" + digest.substr(0, 8);
+  c->access_token = cc.kind == CredentialKind::OAuth ? cc.access_token : std::string();
+  c->refresh_token = cc.refresh_token;
+  c->expires_at = cc.expires_at_ms;
+  return c;
+}
+
+std::size_t TokenPool::size() const {
+  std::lock_guard lock(mu_);
+  return creds_.size();
+}
+
 std::shared_ptr<Ticket> TokenPool::ticket() const {
   auto t = std::make_shared<Ticket>();
-  t->tried.assign(creds_.size(), false);
+  t->tried.assign(size(), false);
   return t;
+}
+
+std::string TokenPool::label_of(std::size_t index) const {
+  std::lock_guard lock(mu_);
+  return creds_[index]->config.label;
+}
+
+std::optional<std::size_t> TokenPool::find_live(const std::string& label) const {
+  for (std::size_t i = 0; i < creds_.size(); ++i) {
+    if (!creds_[i]->removed && creds_[i]->config.label == label) return i;
+  }
+  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------
@@ -226,30 +329,49 @@ TokenPool::Record TokenPool::record_of(std::size_t index) const {
   r.requests = c.requests;
   r.failures = c.failures;
   r.refreshes = c.refreshes;
+  r.tokens = c.tokens;
+  r.last_refresh = c.last_refresh;
   return r;
 }
 
 std::optional<TokenPool::Record> TokenPool::load_record(std::size_t index) {
-  std::string key = state_key(creds_[index]->config.label);
+  return Record::parse(load_state(state_key(label_of(index))));
+}
+
+std::optional<std::string> TokenPool::load_state(const std::string& key) {
   std::lock_guard lock(life_mu_);
   if (!alive_) return std::nullopt;
-  return Record::parse(host_->state().load(key));
+  return host_->state().load(key);
+}
+
+bool TokenPool::update_state(const std::string& key, const StateStore::Mutation& mutation, std::string& error) {
+  std::lock_guard lock(life_mu_);
+  if (!alive_) {
+    error = "the provider was removed";
+    return false;
+  }
+  return host_->state().update(key, mutation, &error);
 }
 
 void TokenPool::persist(std::size_t index) {
+  // life_mu_ first and all through: a removal (which blanks the record under
+  // life_mu_) cannot slip between reading the credential and writing it.
+  std::lock_guard life(life_mu_);
+  if (!alive_) return;
   Record record;
-  std::string key;
+  std::string key, label;
   {
     std::lock_guard lock(mu_);
+    Credential& c = *creds_[index];
+    if (c.removed) return;
     record = record_of(index);
-    creds_[index]->dirty = false;
-    key = state_key(creds_[index]->config.label);
+    c.dirty = false;
+    label = c.config.label;
+    key = state_key(label);
   }
   std::string error;
   bool ok = true;
   {
-    std::lock_guard lock(life_mu_);
-    if (!alive_) return;
     ok = host_->state().update(
         key,
         [&record](const std::optional<std::string>& current) -> std::optional<std::string> {
@@ -266,7 +388,7 @@ void TokenPool::persist(std::size_t index) {
         },
         &error);
   }
-  if (!ok) log(LogLevel::Error, "credential '" + creds_[index]->config.label + "': state not saved: " + error);
+  if (!ok) log(LogLevel::Error, "credential '" + label + "': state not saved: " + error);
 }
 
 void TokenPool::mark_dirty(std::size_t index) {
@@ -297,43 +419,79 @@ void TokenPool::flush_dirty() {
   for (std::size_t i : dirty) persist(i);
 }
 
+bool TokenPool::apply_record(Credential& c, const Record& stored, std::string& note) const {
+  bool write = false;
+  const bool same_login = stored.origin == c.origin ||
+                          (c.config.kind == CredentialKind::OAuth && !c.config.refresh_token.empty() &&
+                           stored.refresh_token == c.config.refresh_token);
+  if (same_login) {
+    if (c.config.kind == CredentialKind::OAuth && (!stored.access_token.empty() || !stored.refresh_token.empty())) {
+      c.access_token = stored.access_token;
+      c.refresh_token = stored.refresh_token;
+      c.expires_at = stored.expires_at;
+    }
+    c.generation = stored.generation;
+    c.cooldown_until = stored.cooldown_until;
+    c.disabled = stored.disabled;
+    c.disabled_reason = stored.disabled_reason;
+    c.last_error = stored.last_error;
+    c.last_refresh = stored.last_refresh;
+    write = stored.origin != c.origin;  // record the config's secret as the new origin
+    if (c.disabled) note = "disabled since an earlier run: " + c.disabled_reason;
+  } else {
+    note = "the configured secret changed: its saved state is replaced";
+    c.generation = stored.generation + 1;  // the config's tokens win over the old login's
+    write = true;
+  }
+  c.requests = stored.requests;
+  c.failures = stored.failures;
+  c.refreshes = stored.refreshes;
+  c.tokens = stored.tokens;
+  return write;
+}
+
+void TokenPool::load_admin_credentials() {
+  auto text = load_state(kAdminKey);
+  if (!text || text->empty()) return;
+  std::vector<CredentialConfig> added;
+  try {
+    added = parse_credentials_json(*text, kAdminSource);
+  } catch (const std::exception& e) {
+    log(LogLevel::Error, std::string("the credentials added through the admin API are unreadable: ") + e.what());
+    return;
+  }
+  std::vector<std::string> shadowed;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& cc : added) {
+      if (cc.label.empty()) continue;
+      if (find_live(cc.label)) {
+        shadowed.push_back(cc.label);
+        continue;
+      }
+      cc.source = kAdminSource;
+      creds_.push_back(make_credential(cc));
+    }
+  }
+  for (const auto& label : shadowed) {
+    log(LogLevel::Warn, "credential '" + label + "' added through the admin API is left out: the config defines "
+                        "that label");
+  }
+}
+
 void TokenPool::start() {
-  for (std::size_t i = 0; i < creds_.size(); ++i) {
+  load_admin_credentials();
+  const std::size_t count = size();
+  for (std::size_t i = 0; i < count; ++i) {
     auto stored = load_record(i);
     std::string note;
     bool write = false;
-    {
+    if (stored) {
       std::lock_guard lock(mu_);
-      Credential& c = *creds_[i];
-      if (stored) {
-        const bool same_login = stored->origin == c.origin ||
-                                (c.config.kind == CredentialKind::OAuth && !c.config.refresh_token.empty() &&
-                                 stored->refresh_token == c.config.refresh_token);
-        if (same_login) {
-          if (c.config.kind == CredentialKind::OAuth && (!stored->access_token.empty() || !stored->refresh_token.empty())) {
-            c.access_token = stored->access_token;
-            c.refresh_token = stored->refresh_token;
-            c.expires_at = stored->expires_at;
-          }
-          c.generation = stored->generation;
-          c.cooldown_until = stored->cooldown_until;
-          c.disabled = stored->disabled;
-          c.disabled_reason = stored->disabled_reason;
-          c.last_error = stored->last_error;
-          write = stored->origin != c.origin;  // record the config's secret as the new origin
-          if (c.disabled) note = "disabled since an earlier run: " + c.disabled_reason;
-        } else {
-          note = "the configured secret changed: its saved state is replaced";
-          c.generation = stored->generation + 1;  // the config's tokens win over the old login's
-          write = true;
-        }
-        c.requests = stored->requests;
-        c.failures = stored->failures;
-        c.refreshes = stored->refreshes;
-      }
+      write = apply_record(*creds_[i], *stored, note);
     }
     if (write) persist(i);
-    if (!note.empty()) log(LogLevel::Info, "credential '" + creds_[i]->config.label + "': " + note);
+    if (!note.empty()) log(LogLevel::Info, "credential '" + label_of(i) + "': " + note);
   }
   for (const auto& skipped : config_.skipped) log(LogLevel::Warn, skipped);
 }
@@ -370,7 +528,7 @@ bool TokenPool::needs_refresh(const Credential& c, std::int64_t now) const {
 }
 
 bool TokenPool::usable(const Credential& c, std::int64_t now) const {
-  if (c.disabled || c.cooldown_until > now) return false;
+  if (c.removed || c.disabled || c.cooldown_until > now) return false;
   return has_valid_access(c, now) || can_refresh(c, now);
 }
 
@@ -380,14 +538,14 @@ std::optional<std::size_t> TokenPool::choose(const Ticket& ticket, std::int64_t 
   if (config_.selection == Selection::RoundRobin) {
     for (std::size_t k = 0; k < n; ++k) {
       std::size_t i = (cursor_ + k) % n;
-      if (ticket.tried[i] || !usable(*creds_[i], now)) continue;
+      if (ticket.has_tried(i) || !usable(*creds_[i], now)) continue;
       cursor_ = i + 1;
       return i;
     }
     return std::nullopt;
   }
   for (std::size_t i = 0; i < n; ++i) {
-    if (ticket.tried[i] || !usable(*creds_[i], now)) continue;
+    if (ticket.has_tried(i) || !usable(*creds_[i], now)) continue;
     if (!best || creds_[i]->last_used < creds_[*best]->last_used) best = i;
   }
   return best;
@@ -396,6 +554,7 @@ std::optional<std::size_t> TokenPool::choose(const Ticket& ticket, std::int64_t 
 std::string TokenPool::describe_unusable(std::int64_t now) const {
   std::string out;
   for (const auto& c : creds_) {
+    if (c->removed) continue;
     if (!out.empty()) out += "; ";
     out += "'" + c->config.label + "' ";
     if (c->disabled) {
@@ -418,7 +577,7 @@ std::optional<std::chrono::milliseconds> TokenPool::next_rest_end() const {
   std::lock_guard lock(mu_);
   std::optional<std::int64_t> soonest;
   for (const auto& c : creds_) {
-    if (c->disabled) continue;
+    if (c->disabled || c->removed) continue;
     if (c->cooldown_until <= now) return std::nullopt;  // not resting: no time to wait for
     if (!soonest || c->cooldown_until < *soonest) soonest = c->cooldown_until;
   }
@@ -446,7 +605,7 @@ void TokenPool::acquire(const std::shared_ptr<Ticket>& ticket, Acquired done) {
     done(std::nullopt, why);
     return;
   }
-  ticket->tried[*index] = true;
+  ticket->mark_tried(*index);
   Credential& c = *creds_[*index];
   c.last_used = ++use_sequence_;
   if (needs_refresh(c, now)) {
@@ -474,7 +633,7 @@ void TokenPool::acquire_after_refresh(const std::shared_ptr<Ticket>& ticket, con
   const std::int64_t now = now_ms();
   std::unique_lock lock(mu_);
   Credential& c = *creds_[index];
-  if (!c.disabled && c.cooldown_until <= now && has_valid_access(c, now)) {
+  if (!c.removed && !c.disabled && c.cooldown_until <= now && has_valid_access(c, now)) {
     ++c.requests;
     Auth auth = auth_of(index);
     lock.unlock();
@@ -493,7 +652,7 @@ void TokenPool::reauthenticate(const Auth& failed, const std::string& why,
   const std::int64_t now = now_ms();
   std::unique_lock lock(mu_);
   Credential& c = *creds_[failed.index];
-  if (c.config.kind != CredentialKind::OAuth || c.disabled) {
+  if (c.config.kind != CredentialKind::OAuth || c.disabled || c.removed) {
     lock.unlock();
     done(std::nullopt);
     return;
@@ -529,7 +688,7 @@ void TokenPool::reauthenticate(const Auth& failed, const std::string& why,
     const std::int64_t at = self->now_ms();
     std::unique_lock relock(self->mu_);
     Credential& cred = *self->creds_[failed.index];
-    if (!cred.disabled && cred.access_token != failed.token && self->has_valid_access(cred, at)) {
+    if (!cred.removed && !cred.disabled && cred.access_token != failed.token && self->has_valid_access(cred, at)) {
       Auth auth = self->auth_of(failed.index);
       relock.unlock();
       done(std::move(auth));
@@ -560,6 +719,7 @@ void TokenPool::run_refresh(std::size_t index, std::string failed_access) {
       const bool fresh = !c.access_token.empty() && c.access_token != failed_access &&
                          (c.expires_at == 0 || c.expires_at - config_.refresh_skew.count() > now);
       if (fresh) {
+        c.refresh_error.clear();
         lock.unlock();
         log(LogLevel::Info, "credential '" + c.config.label + "': took the tokens refreshed elsewhere");
         finish_refresh(index);
@@ -648,11 +808,12 @@ void TokenPool::refresh_done(std::size_t index, int status, const std::string& b
           c.refresh_token = stored->refresh_token;
           c.expires_at = stored->expires_at;
           c.generation = stored->generation;
+          c.refresh_error.clear();
           adopted = true;
         }
       }
       if (adopted) {
-        log(LogLevel::Info, "credential '" + creds_[index]->config.label +
+        log(LogLevel::Info, "credential '" + label_of(index) +
                                 "': its refresh token was spent elsewhere; took the stored successor");
         finish_refresh(index);
         return;
@@ -673,6 +834,8 @@ void TokenPool::refresh_done(std::size_t index, int status, const std::string& b
       c.expires_at = expires_in >= 0 ? now + expires_in * 1000 : 0;
       ++c.generation;
       ++c.refreshes;
+      c.last_refresh = now;
+      c.refresh_error.clear();
       c.refresh_blocked_until = 0;
       c.cooldown_until = 0;
       message = "refreshed";
@@ -682,12 +845,14 @@ void TokenPool::refresh_done(std::size_t index, int status, const std::string& b
       c.disabled = true;
       c.disabled_reason = "refresh rejected: " + why;
       c.last_error = c.disabled_reason;
+      c.refresh_error = why;
       ++c.failures;
       level = LogLevel::Warn;
       message = "disabled: " + c.disabled_reason;
     } else {
       c.refresh_blocked_until = now + config_.cooldown.count();
       c.last_error = "refresh failed: " + why;
+      c.refresh_error = why;
       ++c.failures;
       // Still usable until its access token expires; otherwise it rests.
       if (!has_valid_access(c, now)) c.cooldown_until = std::max(c.cooldown_until, c.refresh_blocked_until);
@@ -766,7 +931,67 @@ void TokenPool::rejected(const Auth& auth, const std::string& message) {
 }
 
 // ---------------------------------------------------------------------------
-// Report and redaction
+// Report
+
+void TokenPool::write_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Credential& c,
+                            std::int64_t now) const {
+  w.StartObject();
+  w.Key("label"); w.String(c.config.label);
+  w.Key("kind"); w.String(to_string(c.config.kind));
+  const char* state = "active";
+  if (c.disabled) {
+    state = "disabled";
+  } else if (c.refreshing) {
+    state = "refreshing";
+  } else if (c.cooldown_until > now) {
+    state = "cooldown";
+  } else if (!has_valid_access(c, now) && !can_refresh(c, now)) {
+    state = "expired";
+  }
+  w.Key("state"); w.String(state);
+  w.Key("cooldown_until");
+  if (c.cooldown_until > now) {
+    w.String(iso_time(c.cooldown_until));
+  } else {
+    w.Null();
+  }
+  w.Key("expires_at");
+  if (c.config.kind == CredentialKind::OAuth && c.expires_at != 0) {
+    w.String(iso_time(c.expires_at));
+  } else {
+    w.Null();
+  }
+  w.Key("refreshable"); w.Bool(!c.refresh_token.empty());
+  w.Key("last_refresh");
+  if (c.last_refresh != 0) {
+    w.String(iso_time(c.last_refresh));
+  } else {
+    w.Null();
+  }
+  w.Key("last_error");
+  if (c.last_error.empty()) {
+    w.Null();
+  } else {
+    w.String(c.last_error);
+  }
+  if (c.disabled) {
+    w.Key("disabled_reason"); w.String(c.disabled_reason);
+  }
+  w.Key("requests"); w.Uint64(c.requests);
+  w.Key("failures"); w.Uint64(c.failures);
+  w.Key("refreshes"); w.Uint64(c.refreshes);
+  w.Key("tokens"); w.Uint64(c.tokens);
+  w.Key("fingerprint"); w.String(c.fingerprint);
+  w.Key("source"); w.String(c.config.source);
+  w.EndObject();
+}
+
+std::string TokenPool::entry_json(std::size_t index, std::int64_t now) const {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  write_entry(w, *creds_[index], now);
+  return buffer.GetString();
+}
 
 std::string TokenPool::report() const {
   const std::int64_t now = now_ms();
@@ -775,52 +1000,273 @@ std::string TokenPool::report() const {
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartArray();
   for (const auto& c : creds_) {
-    w.StartObject();
-    w.Key("label"); w.String(c->config.label);
-    w.Key("kind"); w.String(to_string(c->config.kind));
-    const char* state = "active";
-    if (c->disabled) {
-      state = "disabled";
-    } else if (c->refreshing) {
-      state = "refreshing";
-    } else if (c->cooldown_until > now) {
-      state = "cooldown";
-    } else if (!has_valid_access(*c, now) && !can_refresh(*c, now)) {
-      state = "expired";
-    }
-    w.Key("state"); w.String(state);
-    w.Key("cooldown_until");
-    if (c->cooldown_until > now) {
-      w.String(iso_time(c->cooldown_until));
-    } else {
-      w.Null();
-    }
-    w.Key("expires_at");
-    if (c->config.kind == CredentialKind::OAuth && c->expires_at != 0) {
-      w.String(iso_time(c->expires_at));
-    } else {
-      w.Null();
-    }
-    w.Key("refreshable"); w.Bool(!c->refresh_token.empty());
-    w.Key("last_error");
-    if (c->last_error.empty()) {
-      w.Null();
-    } else {
-      w.String(c->last_error);
-    }
-    if (c->disabled) {
-      w.Key("disabled_reason"); w.String(c->disabled_reason);
-    }
-    w.Key("requests"); w.Uint64(c->requests);
-    w.Key("failures"); w.Uint64(c->failures);
-    w.Key("refreshes"); w.Uint64(c->refreshes);
-    w.Key("fingerprint"); w.String(c->fingerprint);
-    w.Key("source"); w.String(c->config.source);
-    w.EndObject();
+    if (!c->removed) write_entry(w, *c, now);
   }
   w.EndArray();
   return buffer.GetString();
 }
+
+void TokenPool::add_tokens(const Auth& auth, std::int64_t tokens) {
+  if (tokens <= 0) return;
+  {
+    std::lock_guard lock(mu_);
+    creds_[auth.index]->tokens += static_cast<std::uint64_t>(tokens);
+  }
+  mark_dirty(auth.index);
+}
+
+// ---------------------------------------------------------------------------
+// Operator actions
+
+void TokenPool::manage(const CredentialAction& action, CredentialActionDone done) {
+  switch (action.kind) {
+    case CredentialAction::Kind::Add:
+      return add(action, done);
+    case CredentialAction::Kind::Disable:
+      return set_disabled(action.label, true, done);
+    case CredentialAction::Kind::Enable:
+      return set_disabled(action.label, false, done);
+    case CredentialAction::Kind::Refresh:
+      return refresh_now(action.label, done);
+    case CredentialAction::Kind::Remove:
+      return remove(action.label, done);
+  }
+  done(action_error(400, "invalid_request", "unknown credential action"), {});
+}
+
+namespace {
+std::string unknown_label(const std::string& who, const std::string& label) {
+  return who + " has no credential '" + label + "'";
+}
+}  // namespace
+
+void TokenPool::add(const CredentialAction& action, const CredentialActionDone& done) {
+  CredentialConfig cc;
+  try {
+    cc = parse_credential_secret(action.secret_json);
+  } catch (const std::exception& e) {
+    return done(action_error(400, "invalid_request", std::string("invalid credential: ") + e.what()), {});
+  }
+  cc.source = kAdminSource;
+  if (!action.label.empty()) cc.label = action.label;
+  if (auto problem = label_problem(cc.label); !problem.empty()) {
+    return done(action_error(400, "invalid_request", "invalid credential: " + problem), {});
+  }
+  std::unique_lock admin(admin_mu_);
+  auto fresh = make_credential(cc);
+  std::optional<Error> refusal;
+  {
+    std::lock_guard lock(mu_);
+    if (cc.label.empty()) {
+      for (std::size_t n = 1; cc.label.empty(); ++n) {
+        std::string candidate = "admin-" + std::to_string(n);
+        if (!find_live(candidate) && !adding_.count(candidate)) cc.label = candidate;
+      }
+      fresh->config.label = cc.label;
+    }
+    if (find_live(cc.label) || adding_.count(cc.label)) {
+      refusal = action_error(409, "conflict", who_ + " already has a credential '" + cc.label + "'");
+    }
+    for (const auto& c : creds_) {
+      if (!refusal && !c->removed && c->origin == fresh->origin) {
+        refusal = action_error(409, "conflict", "this secret is already in the pool as '" + c->config.label + "'");
+      }
+    }
+    if (!refusal) adding_.insert(cc.label);
+  }
+  if (refusal) {
+    admin.unlock();
+    return done(std::move(refusal), {});
+  }
+  auto release = [&] {
+    std::lock_guard lock(mu_);
+    adding_.erase(cc.label);
+  };
+
+  std::string problem, error;
+  const bool stored = update_state(
+      kAdminKey,
+      [&](const std::optional<std::string>& current) {
+        problem.clear();
+        return edit_definitions(current, &cc, cc.label, problem);
+      },
+      error);
+  if (!stored || !problem.empty()) {
+    release();
+    admin.unlock();
+    const std::string why = !problem.empty() ? problem : error;
+    log(LogLevel::Error, "credential '" + cc.label + "' not added: " + why);
+    return done(action_error(500, "state_not_saved", "the credential could not be stored: " + why), {});
+  }
+  // A record left under this label by the same login (e.g. a configured
+  // credential moved here) keeps its rotated tokens and counters.
+  if (auto record = Record::parse(load_state(state_key(cc.label))); record && record->origin == fresh->origin) {
+    std::string note;
+    apply_record(*fresh, *record, note);
+  }
+  std::size_t index = 0;
+  {
+    std::lock_guard lock(mu_);
+    index = creds_.size();
+    creds_.push_back(std::move(fresh));
+    adding_.erase(cc.label);
+  }
+  persist(index);
+  admin.unlock();
+  const std::int64_t now = now_ms();
+  std::string entry;
+  std::string fingerprint;
+  {
+    std::lock_guard lock(mu_);
+    entry = entry_json(index, now);
+    fingerprint = creds_[index]->fingerprint;
+  }
+  log(LogLevel::Info, "credential '" + cc.label + "' (" + to_string(cc.kind) + ", " + fingerprint +
+                          ") added through the admin API");
+  done(std::nullopt, std::move(entry));
+}
+
+void TokenPool::set_disabled(const std::string& label, bool disabled, const CredentialActionDone& done) {
+  std::size_t index = 0;
+  {
+    std::unique_lock lock(mu_);
+    auto found = find_live(label);
+    if (!found) {
+      lock.unlock();
+      return done(action_error(404, "not_found", unknown_label(who_, label)), {});
+    }
+    index = *found;
+    Credential& c = *creds_[index];
+    if (disabled) {
+      c.disabled = true;
+      c.disabled_reason = "disabled by operator";
+    } else {
+      c.disabled = false;
+      c.disabled_reason.clear();
+      c.cooldown_until = 0;
+      c.refresh_blocked_until = 0;
+      c.last_error.clear();
+    }
+  }
+  persist(index);
+  log(LogLevel::Info, "credential '" + label + "' " + (disabled ? "disabled" : "enabled") + " by the operator");
+  const std::int64_t now = now_ms();
+  std::string entry;
+  {
+    std::lock_guard lock(mu_);
+    entry = entry_json(index, now);
+  }
+  done(std::nullopt, std::move(entry));
+}
+
+void TokenPool::refresh_now(const std::string& label, const CredentialActionDone& done) {
+  std::optional<Error> refusal;
+  std::size_t index = 0;
+  std::string access;
+  bool begin = false;
+  {
+    std::lock_guard lock(mu_);
+    auto found = find_live(label);
+    if (!found) {
+      refusal = action_error(404, "not_found", unknown_label(who_, label));
+    } else if (creds_[*found]->config.kind != CredentialKind::OAuth) {
+      refusal = action_error(409, "conflict", "credential '" + label + "' is an API key: nothing to refresh");
+    } else if (creds_[*found]->refresh_token.empty()) {
+      refusal = action_error(409, "conflict", "credential '" + label + "' has no refresh token: nothing to refresh");
+    } else {
+      index = *found;
+      Credential& c = *creds_[index];
+      access = c.access_token;
+      begin = !c.refreshing;  // else this joins the refresh in flight
+      if (begin) {
+        c.refreshing = true;
+        ++refreshes_in_flight_;
+      }
+      std::weak_ptr<TokenPool> weak = weak_from_this();
+      c.waiters.push_back([weak, index, label, done] {
+        auto self = weak.lock();
+        if (!self) return done(action_error(503, "unavailable", "the provider was removed"), {});
+        const std::int64_t now = self->now_ms();
+        std::unique_lock relock(self->mu_);
+        const Credential& cred = *self->creds_[index];
+        if (!cred.refresh_error.empty()) {
+          std::string why = "credential '" + label + "': refresh failed: " + cred.refresh_error;
+          relock.unlock();
+          return done(action_error(502, "refresh_failed", std::move(why)), {});
+        }
+        std::string entry = self->entry_json(index, now);
+        relock.unlock();
+        done(std::nullopt, std::move(entry));
+      });
+    }
+  }
+  if (refusal) return done(std::move(refusal), {});
+  if (begin) {
+    log(LogLevel::Info, "credential '" + label + "': refresh asked by the operator");
+    run_refresh(index, access);  // the current access token is the one to replace
+  }
+}
+
+void TokenPool::remove(const std::string& label, const CredentialActionDone& done) {
+  std::unique_lock admin(admin_mu_);
+  std::optional<Error> refusal;
+  std::size_t index = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto found = find_live(label);
+    if (!found) {
+      refusal = action_error(404, "not_found", unknown_label(who_, label));
+    } else if (creds_[*found]->config.source != kAdminSource) {
+      refusal = action_error(409, "conflict",
+                             "credential '" + label + "' is defined in the config (" + creds_[*found]->config.source +
+                                 "); disable it or edit providers.yaml");
+    } else {
+      index = *found;
+      creds_[index]->removed = true;  // no request takes it from now on
+    }
+  }
+  if (refusal) {
+    admin.unlock();
+    return done(std::move(refusal), {});
+  }
+  std::string problem, error;
+  bool ok = false;
+  {
+    // Under life_mu_, like persist(): no write of its record can follow the blanking.
+    std::lock_guard life(life_mu_);
+    ok = update_state(
+        kAdminKey,
+        [&](const std::optional<std::string>& current) {
+          problem.clear();
+          return edit_definitions(current, nullptr, label, problem);
+        },
+        error);
+    ok = ok && problem.empty();
+    if (ok) {
+      std::string record_error;
+      if (!update_state(state_key(label), [](const std::optional<std::string>&) { return std::string(); },
+                        record_error)) {
+        log(LogLevel::Warn, "credential '" + label + "': its record could not be blanked: " + record_error);
+      }
+    }
+  }
+  if (!ok) {
+    {
+      std::lock_guard lock(mu_);
+      creds_[index]->removed = false;
+    }
+    admin.unlock();
+    const std::string why = !problem.empty() ? problem : error;
+    log(LogLevel::Error, "credential '" + label + "' not removed: " + why);
+    return done(action_error(500, "state_not_saved", "the removal could not be stored: " + why), {});
+  }
+  admin.unlock();
+  log(LogLevel::Info, "credential '" + label + "' removed through the admin API");
+  done(std::nullopt, "{}");
+}
+
+// ---------------------------------------------------------------------------
+// Redaction
 
 std::string TokenPool::redact(std::string text) const {
   std::lock_guard lock(mu_);

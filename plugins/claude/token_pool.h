@@ -16,12 +16,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "claude_config.h"
 #include "llmux/host_services.h"
 #include "llmux/http.h"
+#include "llmux/json.h"
+#include "llmux/provider.h"
 
 namespace llmux::claude {
 
@@ -33,9 +36,16 @@ struct Auth {
   std::string label;
 };
 
-// The credentials one request has tried (each at most once, bounded by the pool size).
+// The credentials one request has tried (each at most once, bounded by the
+// pool size). The pool may grow after the ticket was made (an operator added a
+// credential): an index beyond `tried` is untried.
 struct Ticket {
   std::vector<bool> tried;
+  bool has_tried(std::size_t index) const { return index < tried.size() && tried[index]; }
+  void mark_tried(std::size_t index) {
+    if (index >= tried.size()) tried.resize(index + 1, false);
+    tried[index] = true;
+  }
 };
 
 class TokenPool : public std::enable_shared_from_this<TokenPool> {
@@ -53,8 +63,14 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   void shutdown();
 
   const ClaudeConfig& config() const { return config_; }
-  std::size_t size() const { return creds_.size(); }
+  // Credentials ever in the pool, removed ones included (indices stay valid).
+  std::size_t size() const;
   std::shared_ptr<Ticket> ticket() const;
+
+  // An operator's action (Provider::manage_credentials): add, disable,
+  // enable, refresh now, remove an added one. `done` runs once, on this thread
+  // or (Refresh) on the thread that delivers the token endpoint's answer.
+  void manage(const CredentialAction& action, CredentialActionDone done);
 
   // Picks a usable credential this ticket has not tried, refreshing its access
   // token first when it is about to expire (a refresh in flight is joined).
@@ -81,6 +97,8 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   // 401/403 that a refresh cannot cure: the credential is disabled until the
   // config gives it a new secret.
   void rejected(const Auth& auth, const std::string& message);
+  // Input + output tokens of an answer made with `auth` (its last Usage).
+  void add_tokens(const Auth& auth, std::int64_t tokens);
 
   // How long until the first resting credential is usable again, when every
   // credential rests or is disabled and at least one rests; else nullopt.
@@ -108,6 +126,18 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   bool needs_refresh(const Credential& c, std::int64_t now) const;
   bool usable(const Credential& c, std::int64_t now) const;
   std::optional<std::size_t> choose(const Ticket& ticket, std::int64_t now);
+  std::optional<std::size_t> find_live(const std::string& label) const;  // under mu_
+  std::string label_of(std::size_t index) const;
+  std::string entry_json(std::size_t index, std::int64_t now) const;  // under mu_
+  void write_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Credential& c, std::int64_t now) const;
+  static std::unique_ptr<Credential> make_credential(const CredentialConfig& config);
+  bool apply_record(Credential& c, const Record& stored, std::string& note) const;
+  void load_admin_credentials();
+
+  void add(const CredentialAction& action, const CredentialActionDone& done);
+  void set_disabled(const std::string& label, bool disabled, const CredentialActionDone& done);
+  void refresh_now(const std::string& label, const CredentialActionDone& done);
+  void remove(const std::string& label, const CredentialActionDone& done);
   std::string describe_unusable(std::int64_t now) const;
   Auth auth_of(std::size_t index) const;
   std::string redact_locked(std::string text) const;
@@ -123,6 +153,8 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   void mark_dirty(std::size_t index);         // soon, from a timer
   void flush_dirty();
   std::optional<Record> load_record(std::size_t index);
+  std::optional<std::string> load_state(const std::string& key);
+  bool update_state(const std::string& key, const StateStore::Mutation& mutation, std::string& error);
 
   const std::string name_;
   const ClaudeConfig config_;
@@ -133,6 +165,11 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   std::size_t cursor_ = 0;        // round robin
   std::uint64_t use_sequence_ = 0;  // least recently used
   bool flush_scheduled_ = false;
+  std::set<std::string> adding_;  // labels of additions being stored
+
+  // One operator addition or removal at a time: the list of added credentials
+  // in the state store is read, changed and written back.
+  std::mutex admin_mu_;
 
   // Refreshes in flight, waited for by shutdown().
   int refreshes_in_flight_ = 0;
