@@ -6,7 +6,6 @@
 #include <cmath>
 #include <condition_variable>
 #include <ctime>
-#include <map>
 #include <thread>
 #include <tuple>
 #include <unordered_map>

@@ -341,7 +341,7 @@ TEST(RequestHistoryRequests, FiltersMatchExactlyAndByStatusClass) {
                    .outcome = Outcome::UpstreamError});
   record(history, {.id = "d", .provider = "openai", .model = "gpt-4o", .client = "alice", .status = 200,
                    .outcome = Outcome::UpstreamError});  // a stream that failed after its head
-  record(history, {.id = "e", .client = "alice", .status = 200, .outcome = Outcome::ClientAbort});
+  record(history, {.id = "e", .model = "o3", .client = "alice", .status = 200, .outcome = Outcome::ClientAbort});
 
   auto ids = [&](const RequestFilter& filter) {
     std::string out;
@@ -621,6 +621,54 @@ TEST(RequestHistoryUsage, KeysPerPeriodAreBoundedAndTheRestGoesToOther) {
   }
   EXPECT_TRUE(other);
   EXPECT_EQ(requests, static_cast<int>(RequestHistory::kMaxUsageKeys) + 2);
+
+  // Folded rows are bounded too: past them, provider and client fold as well.
+  for (std::size_t i = 0; i < RequestHistory::kMaxProviders; ++i) {
+    record(history, {.provider = "q" + std::to_string(i), .model_label = "late"});
+  }
+  hours = parse(history.usage_json(UsagePeriod::Hour));
+  EXPECT_EQ(hours["rows"].Size(), RequestHistory::kMaxUsageKeys + RequestHistory::kMaxProviders + 1);
+  bool all_other = false;
+  for (const auto& row : hours["rows"].GetArray()) {
+    if (std::string(row["model"].GetString()) == "other" && std::string(row["provider"].GetString()) == "other") {
+      all_other = true;
+      EXPECT_STREQ(row["client"].GetString(), "other");
+      EXPECT_EQ(row["requests"].GetInt(), 1);
+    }
+  }
+  EXPECT_TRUE(all_other);
+}
+
+TEST(RequestHistoryConcurrency, RequestsFinishingOnManyThreadsAreAllCountedOnce) {
+  FakeClock clock;
+  RequestHistory history(&clock, 100000);
+  constexpr int kThreads = 4;
+  constexpr int kEach = 5000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        record(history, {.id = std::to_string(t) + "-" + std::to_string(i), .provider = "p" + std::to_string(t % 2),
+                         .stream = true, .ttft = milliseconds(1)});
+      }
+    });
+  }
+  std::string stats_meanwhile = history.stats_json();  // readers run alongside
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(parse(stats_meanwhile).HasParseError());
+
+  auto stats = parse(history.stats_json());
+  EXPECT_EQ(sum(stats["total"], "requests"), kThreads * kEach);
+  EXPECT_EQ(sum(stats["providers"]["p0"], "requests") + sum(stats["providers"]["p1"], "requests"), kThreads * kEach);
+  std::set<std::int64_t> seen;
+  std::string cursor;
+  do {
+    auto page = parse(*history.requests_json({}, 200, cursor));
+    for (std::int64_t seq : seqs(page)) EXPECT_TRUE(seen.insert(seq).second);
+    cursor = page["next_cursor"].IsNull() ? "" : page["next_cursor"].GetString();
+  } while (!cursor.empty());
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kThreads * kEach));
+  EXPECT_EQ(*seen.rbegin(), kThreads * kEach);
 }
 
 // ---- through Observability ----------------------------------------------------------
