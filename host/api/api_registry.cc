@@ -22,6 +22,7 @@ const ApiRegistry& default_registry() {
     r.add(make_status_api());
     r.add(make_tokens_api());
     r.add(make_metrics_api());
+    r.add(make_static_assets_api());
     return r;
   }();
   return registry;
