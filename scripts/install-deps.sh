@@ -6,8 +6,9 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libpistache-dev rapidjson-dev libyaml-cpp-dev
             libcurl4-openssl-dev libboost-dev libgtest-dev libgmock-dev prometheus-cpp-dev)
 # prometheus: the server and promtool for tests/e2e/run_prometheus.sh (it runs
-# its own instance; the packaged service is not used).
-test_pkgs=(nodejs npm curl python3 prometheus)
+# its own instance; the packaged service is not used). chromium: the browser
+# of tests/e2e/run_panel.sh (headless, driven by playwright-core).
+test_pkgs=(nodejs npm curl python3 prometheus chromium)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in

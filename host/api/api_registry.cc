@@ -23,6 +23,7 @@ const ApiRegistry& default_registry() {
     r.add(make_status_api());
     r.add(make_tokens_api());
     r.add(make_metrics_api());
+    r.add(make_static_assets_api());
     for (auto& api : make_admin_apis()) r.add(std::move(api));
     return r;
   }();

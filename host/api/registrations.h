@@ -22,5 +22,6 @@ std::unique_ptr<InboundApi> make_responses_create_api();         // responses_ap
 std::unique_ptr<InboundApi> make_responses_get_api();            // responses_api.cc
 std::unique_ptr<InboundApi> make_responses_delete_api();         // responses_api.cc
 std::unique_ptr<InboundApi> make_responses_input_items_api();    // responses_api.cc
+std::unique_ptr<InboundApi> make_static_assets_api();            // admin/static_api.cc
 
 }  // namespace llmux::host
