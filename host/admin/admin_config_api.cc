@@ -146,9 +146,21 @@ std::shared_ptr<Exchange> apply(ApiCall& call) {
     admin::reply_json(call, 422, config_check_json(result.check));
     return nullptr;
   }
-  Log::write(LogLevel::Info, "admin", "config applied from the admin API; previous file kept as " +
-                                          result.backup.string());
-  reply_reloaded(call, call.gateway.reload(), result.backup.string());
+  if (call.gateway.reload()) {
+    Log::write(LogLevel::Info, "admin",
+               "config applied from the admin API; previous file kept as " + result.backup.string());
+    reply_reloaded(call, true, result.backup.string());
+    return nullptr;
+  }
+  // The text parsed but a provider refused its options: put the previous file
+  // back, so what is on disk is what serves.
+  std::error_code ignored;
+  const std::filesystem::path& file = call.gateway.options().config_path;
+  const std::filesystem::path restoring = file.string() + ".restoring";
+  std::filesystem::copy_file(result.backup, restoring, std::filesystem::copy_options::overwrite_existing, ignored);
+  std::filesystem::rename(restoring, std::filesystem::canonical(file, ignored), ignored);
+  Log::write(LogLevel::Warn, "admin", "config from the admin API refused at reload; the previous file is back");
+  reply_reloaded(call, false, {});
   return nullptr;
 }
 

@@ -96,11 +96,8 @@ std::shared_ptr<Exchange> credential_action(ApiCall& call) {
     action.kind = CredentialAction::Kind::Disable;
   } else if (verb == "enable") {
     action.kind = CredentialAction::Kind::Enable;
-  } else if (verb == "refresh") {
+  } else {  // "refresh": the registry routes only the three verbs here
     action.kind = CredentialAction::Kind::Refresh;
-  } else {
-    admin::reply_error(call, 404, "not_found", "Unknown action; use disable, enable or refresh.");
-    return nullptr;
   }
   run_action(call, provider, std::move(action), 200);
   return nullptr;
@@ -122,8 +119,11 @@ void add_pool_apis(std::vector<std::unique_ptr<InboundApi>>& apis) {
   apis.push_back(std::make_unique<AdminEndpoint>("admin.pool", "GET", "/pool", pool));
   apis.push_back(
       std::make_unique<AdminEndpoint>("admin.pool_add", "POST", "/pool/{id}/credentials", add_credential));
-  apis.push_back(std::make_unique<AdminEndpoint>("admin.pool_action", "POST", "/pool/{id}/credentials/{id}/{id}",
-                                                 credential_action));
+  for (const char* verb : {"disable", "enable", "refresh"}) {
+    apis.push_back(std::make_unique<AdminEndpoint>(std::string("admin.pool_") + verb, "POST",
+                                                   std::string("/pool/{id}/credentials/{id}/") + verb,
+                                                   credential_action));
+  }
   apis.push_back(std::make_unique<AdminEndpoint>("admin.pool_remove", "DELETE", "/pool/{id}/credentials/{id}",
                                                  remove_credential));
 }

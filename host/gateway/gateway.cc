@@ -41,6 +41,7 @@ void Gateway::load() {
   observability_->access_log().configure(table->config().access_log);
   observability_->set_metrics_enabled(table->config().metrics.enabled);
   admin_auth_.configure({table->config().admin_key, table->config().admin.session_ttl});
+  observability_->history().set_capacity(table->config().admin.history);
   std::lock_guard table_lock(table_mutex_);
   table_ = std::move(table);
   ++generation_;
@@ -81,6 +82,7 @@ bool Gateway::reload() {
   observability_->access_log().configure(table->config().access_log);
   observability_->set_metrics_enabled(table->config().metrics.enabled);
   admin_auth_.configure({table->config().admin_key, table->config().admin.session_ttl});
+  observability_->history().set_capacity(table->config().admin.history);
   observability_->metrics().config_reload(true);
   {
     std::lock_guard table_lock(table_mutex_);

@@ -96,7 +96,7 @@ TEST(GatewayConfigErrors, UnknownTopLevelKeyWithSuggestion) {
   EXPECT_EQ(e.path(), "provders");
   EXPECT_EQ(e.detail(),
             "unknown key 'provders'; did you mean 'providers'? known keys: listen, plugins_dir, state_dir, "
-            "client_keys, admin_key, max_body, threads, providers, routes, aliases, default, access_log, metrics, responses");
+            "client_keys, admin_key, max_body, threads, providers, routes, aliases, default, access_log, metrics, responses, admin");
 }
 
 TEST(GatewayConfigErrors, UnknownProviderInChain) {
@@ -392,6 +392,22 @@ TEST(LoadGatewayConfig, FullExample) {
   EXPECT_EQ(config.aliases[2].target, "smart");
   ASSERT_EQ(config.default_chain.size(), 1u);
   EXPECT_EQ(config.default_chain[0].provider, "local");
+}
+
+}  // namespace
+}  // namespace llmux::host
+
+namespace llmux::host {
+namespace {
+
+TEST(GatewayConfigAdmin, SessionTtlAndHistoryAreReadAndBounded) {
+  auto config = parse_gateway_config("admin: {session_ttl: 2h, history: 500}\n", "cfg.yaml");
+  EXPECT_EQ(config.admin.session_ttl, std::chrono::hours(2));
+  EXPECT_EQ(config.admin.history, 500u);
+  EXPECT_EQ(parse_gateway_config("{}\n", "cfg.yaml").admin.session_ttl, std::chrono::hours(12));
+  EXPECT_EQ(parse_error("admin:\n  history: 5\n").mark().to_string(), "cfg.yaml:2:3");  // at its key
+  EXPECT_EQ(parse_error("admin: {session_ttl: 1s}\n").path(), "admin.session_ttl");
+  EXPECT_EQ(parse_error("admin: {sesion_ttl: 1h}\n").path(), "admin.sesion_ttl");
 }
 
 }  // namespace
