@@ -5,9 +5,9 @@
 #
 #   run_openapi_lint.sh BUILD_DIR SOURCE_DIR
 #
-# TODO(lead): also validate the document llmux serves (start llmux with
-# e2e_start_llmux, fetch GET /openapi.json, validate that file too) once the
-# asset code embeds and serves it.
+# What llmux serves at GET /openapi.json is this file byte for byte
+# (tests/host/openapi_test.cc, OpenApiDocument.ServedDocumentIsTheSourceFile),
+# so validating the file validates the served document.
 #
 # The npm packages are installed once into BUILD_DIR/e2e/openapi (again only
 # when package-lock.json changes); when that cannot be done the test fails, it

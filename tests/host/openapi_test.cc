@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "api/inbound_api.h"
+#include "support/http_client.h"
+#include "support/test_gateway.h"
 
 namespace llmux::test {
 namespace {
@@ -227,6 +229,20 @@ TEST_F(OpenApiDocument, EveryRefResolvesAndOperationIdsAreUnique) {
     EXPECT_TRUE(ids.insert((*object)["operationId"].GetString()).second)
         << operation << ": operationId " << (*object)["operationId"].GetString() << " is used twice";
   }
+}
+
+TEST(OpenApiDocumentServed, ServedDocumentIsTheSourceFile) {
+  std::ifstream in(kDocumentPath, std::ios::binary);
+  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TestGateway gw("providers:\n  mock: {plugin: mock}\nroutes:\n  mock: [mock]\n");
+  HttpClient client;
+  auto r = client.get(gw.url("/openapi.json"));  // public: no key
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type").substr(0, 16), "application/json");
+  EXPECT_EQ(r.body, file);
+  auto docs = client.get(gw.url("/docs"));
+  EXPECT_EQ(docs.status, 200);
+  EXPECT_EQ(docs.header("content-type").substr(0, 9), "text/html");
 }
 
 }  // namespace
