@@ -9,7 +9,8 @@
 # table: user-space instructions per request in total and inclusively in the
 # observability code (Metrics::request_finished and the gauges,
 # AccessLog::record on the request's thread, AccessLog::run on the log's own
-# thread). Kernel work (the log thread's write, its wake-up) is not counted.
+# thread, RequestHistory::record and ::stream_started: the panel's history).
+# Kernel work (the log thread's write, its wake-up) is not counted.
 #
 #   bench/observability_profile.sh [REQUESTS]     (default 1000; about 30 s)
 #
@@ -105,8 +106,8 @@ for mode in json sse; do
 done
 control -i off
 
-echo "| mode | user-space instructions per request | metrics and request context: Ir/req (share) | access log, request thread: Ir/req (share) | access log, log thread: Ir/req (share) | of which the line's formatting |"
-echo "|---|---|---|---|---|---|"
+echo "| mode | user-space instructions per request | metrics and request context: Ir/req (share) | access log, request thread: Ir/req (share) | access log, log thread: Ir/req (share) | of which the line's formatting | panel history: Ir/req (share) |"
+echo "|---|---|---|---|---|---|---|"
 part=0
 for mode in json sse; do
   part=$((part + 1))
@@ -123,15 +124,18 @@ for line in sys.stdin:
     if "PROGRAM TOTALS" in name:
         total = ir
     for key in ("Metrics::request_finished", "Observability::start_request", "Observability::stream_started",
-                "AccessLog::record", "AccessLog::run", "AccessLog::format"):
+                "AccessLog::record", "AccessLog::run", "AccessLog::format",
+                "RequestHistory::record", "RequestHistory::stream_started"):
         if "llmux::host::" + key + "(" in name or "llmux::host::" + key + "[" in name:
             inc[key] = inc.get(key, 0) + ir
+history = inc.get("RequestHistory::record", 0) + inc.get("RequestHistory::stream_started", 0)
+# Observability::stream_started includes the history's part: counted there, not here.
 metrics = inc.get("Metrics::request_finished", 0) + inc.get("Observability::start_request", 0) + \
-    inc.get("Observability::stream_started", 0)
+    inc.get("Observability::stream_started", 0) - inc.get("RequestHistory::stream_started", 0)
 def cell(ir):
     return f"{ir / n:,.0f} ({ir / total * 100:.2f} %)"
 record, run, fmt = (inc.get(k, 0) for k in ("AccessLog::record", "AccessLog::run", "AccessLog::format"))
-print(f"| {mode} | {total / n:,.0f} | {cell(metrics)} | {cell(record)} | {cell(run)} | {fmt / n:,.0f} |")
+print(f"| {mode} | {total / n:,.0f} | {cell(metrics)} | {cell(record)} | {cell(run)} | {fmt / n:,.0f} | {cell(history)} |")
 ' "$mode" "$requests"
 done
 echo
