@@ -96,6 +96,36 @@ TEST(AdminApi, EveryEndpointNeedsCredentials) {
   EXPECT_EQ(client.get(gw.url(kApi + "/routes"), with_header("Cookie: llmux_session=forged.value")).status, 401);
 }
 
+// Every Panel API in the registry, with its {id} segments filled in.
+std::vector<std::pair<std::string, std::string>> panel_endpoints() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& api : host::default_registry().apis()) {
+    if (api->access() != host::Access::Panel) continue;
+    for (std::string path : api->paths()) {
+      for (auto at = path.find("{id}"); at != std::string::npos; at = path.find("{id}")) path.replace(at, 4, "x");
+      out.emplace_back(std::string(api->method()), path);
+    }
+  }
+  return out;
+}
+
+TEST(AdminApi, EveryRegisteredAdminEndpointRefusesWithoutCredentialsAndEveryMutationWithoutCsrf) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  Login login = log_in(client, gw);
+  auto endpoints = panel_endpoints();
+  ASSERT_GE(endpoints.size(), 23u);  // the registry has them: the loop tests something
+  for (const auto& [method, path] : endpoints) {
+    auto anonymous = client.request(method, gw.url(path), "{}", {});
+    EXPECT_EQ(anonymous.status, 401) << method << " " << path;
+    if (method == "GET") continue;
+    // A session without the token, a body that is not even JSON: 403 first.
+    auto no_csrf = client.request(method, gw.url(path), "{broken", login.reads());
+    EXPECT_EQ(no_csrf.status, 403) << method << " " << path;
+    EXPECT_EQ(error_code(no_csrf), "csrf_token_invalid") << method << " " << path;
+  }
+}
+
 TEST(AdminApi, LoginSetsAStrictHttpOnlyCookieAndTheKeyIsNeverEchoed) {
   TestGateway gw(kConfig);
   HttpClient client;
