@@ -129,7 +129,7 @@ for line in sys.stdin:
         if "llmux::host::" + key + "(" in name or "llmux::host::" + key + "[" in name:
             inc[key] = inc.get(key, 0) + ir
 history = inc.get("RequestHistory::record", 0) + inc.get("RequestHistory::stream_started", 0)
-# Observability::stream_started includes the history's part: counted there, not here.
+# Observability::stream_started includes the history part: counted there, not here.
 metrics = inc.get("Metrics::request_finished", 0) + inc.get("Observability::start_request", 0) + \
     inc.get("Observability::stream_started", 0) - inc.get("RequestHistory::stream_started", 0)
 def cell(ir):

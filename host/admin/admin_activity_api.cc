@@ -93,11 +93,18 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
  private:
   void send(const std::string& frame) {
     if (stopped_.load()) return;
+    // A client that does not read is not buffered for without end: it is let go.
+    if (answer_.channel->pending_bytes() > kClientBacklogBytes) {
+      stop();
+      return;
+    }
     std::string chunk;
     append_chunk(chunk, frame);
     answer_.request->note_written(chunk.size());
     if (!answer_.channel->write(std::move(chunk))) stop();
   }
+
+ public:
 
   void schedule_keep_alive() {
     std::weak_ptr<LiveFeed> weak = weak_from_this();
@@ -110,6 +117,7 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
     });
   }
 
+  // The client left (the transport says so), or cannot keep up.
   void stop() {
     if (stopped_.exchange(true)) return;
     std::unique_ptr<RequestHistory::Subscription> subscription;
@@ -130,6 +138,9 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
 
 std::shared_ptr<Exchange> events(ApiCall& call) {
   auto feed = std::make_shared<LiveFeed>(call.gateway, call.answer_context());
+  call.on_client_gone = [weak = std::weak_ptr<LiveFeed>(feed)] {
+    if (auto live = weak.lock()) live->stop();
+  };
   if (!feed->start()) {
     call.fail(Error::make(429, "rate_limit_error", "Too many live feeds are open; close one (a panel tab).",
                           "too_many_listeners"));

@@ -1,7 +1,12 @@
 #include "admin/admin_auth.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <strings.h>
 #include <sys/random.h>
+
+#include <cerrno>
+#include <system_error>
 
 #include <algorithm>
 #include <cctype>
@@ -19,7 +24,11 @@ std::string random_hex(std::size_t bytes) {
   std::size_t got = 0;
   while (got < bytes) {
     ssize_t n = getrandom(raw.data() + got, bytes - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
+    if (n > 0) {
+      got += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      throw std::system_error(errno, std::generic_category(), "getrandom");  // no session without entropy
+    }
   }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -65,8 +74,9 @@ std::string_view host_of(std::string_view authority) {
   return colon == std::string_view::npos ? authority : authority.substr(0, colon);
 }
 
-// A cross-site request: the browser says so, or its Origin is not this server.
-bool cross_site(const InboundRequest& request) {
+}  // namespace
+
+bool is_cross_site(const InboundRequest& request) {
   if (auto site = request.header("Sec-Fetch-Site")) {
     if (strcasecmp(site->c_str(), "cross-site") == 0) return true;
   }
@@ -79,6 +89,8 @@ bool cross_site(const InboundRequest& request) {
   if (scheme_end == std::string_view::npos) return true;  // "null" and other opaque origins
   return strcasecmp(std::string(o.substr(scheme_end + 3)).c_str(), host->c_str()) != 0;
 }
+
+namespace {
 
 Error auth_required(std::string message) {
   return Error::make(401, "invalid_request_error", std::move(message), "admin_auth_required");
@@ -112,8 +124,16 @@ bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
 }
 
 bool is_loopback_host(std::string_view host) noexcept {
-  if (host.empty() || host == "localhost" || host == "::1" || host == "[::1]") return true;
-  return host.substr(0, 4) == "127.";
+  if (host.empty() || host == "localhost") return true;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > INET6_ADDRSTRLEN) return false;
+  // Addresses, parsed: a name such as "127.evil.example" is not one.
+  char text[INET6_ADDRSTRLEN + 1] = {};
+  host.copy(text, host.size());
+  in_addr v4{};
+  if (inet_pton(AF_INET, text, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, text, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 AdminAuth::AdminAuth(const Clock* clock) : clock_(clock) {}
@@ -180,10 +200,19 @@ AdminAccess AdminAuth::check(const InboundRequest& request, bool mutation) const
     }
   }
   if (auto key = bearer(request); key && !open) {
+    // The Bearer key is guessed against the login's limit: a limited address
+    // gets 429 whatever it sends (else a 200 among the 429s would tell).
+    const std::string address = request.peer_address();
+    std::lock_guard failures_lock(mutex_);
+    if (auto limited = limited_locked(address)) {
+      access.error = std::move(limited);
+      return access;
+    }
     if (constant_time_equal(*key, settings.admin_key)) {
       access.via = AdminAccess::Via::Bearer;
       return access;  // no ambient credential: nothing to forge across sites
     }
+    record_failure_locked(address);
     access.error = auth_required("Incorrect admin key.");
     return access;
   }
@@ -197,7 +226,7 @@ AdminAccess AdminAuth::check(const InboundRequest& request, bool mutation) const
     return access;
   }
   if (mutation) {
-    if (cross_site(request)) {
+    if (is_cross_site(request)) {
       access.error = forbidden("Cross-site requests to the admin API are refused.", "csrf_token_invalid");
       return access;
     }
@@ -228,33 +257,51 @@ AdminSession AdminAuth::make_session_locked() {
   return session;
 }
 
+std::optional<Error> AdminAuth::limited_locked(const std::string& address) const {
+  auto it = failures_.find(address);
+  if (it == failures_.end()) return std::nullopt;
+  const auto now = this->now();
+  auto& failures = it->second;
+  while (!failures.empty() && now - failures.front() >= std::chrono::minutes(1)) failures.pop_front();
+  if (failures.size() < static_cast<std::size_t>(kMaxFailedLogins)) return std::nullopt;
+  Error error = Error::make(429, "rate_limit_error", "Too many failed logins from this address; wait a minute.",
+                            "too_many_login_attempts");
+  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(failures.front() + std::chrono::minutes(1) - now);
+  error.retry_after = std::max(wait, std::chrono::milliseconds(1000));
+  return error;
+}
+
+void AdminAuth::record_failure_locked(const std::string& address) const {
+  const auto now = this->now();
+  if (failures_.size() >= kMaxTrackedAddresses && !failures_.contains(address)) {
+    // Bounded: forget addresses whose failures are all older than the window,
+    // else the one that failed longest ago.
+    for (auto it = failures_.begin(); it != failures_.end();) {
+      it = it->second.empty() || now - it->second.back() >= std::chrono::minutes(1) ? failures_.erase(it)
+                                                                                   : std::next(it);
+    }
+    if (failures_.size() >= kMaxTrackedAddresses) {
+      failures_.erase(std::min_element(failures_.begin(), failures_.end(), [](const auto& a, const auto& b) {
+        return a.second.back() < b.second.back();
+      }));
+    }
+  }
+  auto& failures = failures_[address];
+  failures.push_back(now);
+  if (failures.size() > static_cast<std::size_t>(kMaxFailedLogins)) failures.pop_front();
+}
+
 std::optional<Error> AdminAuth::login(std::string_view presented_key, const std::string& address,
                                       AdminSession& session) {
   std::lock_guard lock(mutex_);
-  const auto now = this->now();
-  auto& failures = failures_[address];
-  while (!failures.empty() && now - failures.front() >= std::chrono::minutes(1)) failures.pop_front();
-  if (failures.size() >= static_cast<std::size_t>(kMaxFailedLogins)) {
-    Error error = Error::make(429, "rate_limit_error", "Too many failed logins from this address; wait a minute.",
-                              "too_many_login_attempts");
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(failures.front() + std::chrono::minutes(1) - now);
-    error.retry_after = std::max(wait, std::chrono::milliseconds(1000));
-    return error;
-  }
+  if (auto limited = limited_locked(address)) return limited;
   if (settings_.admin_key.empty() || !constant_time_equal(presented_key, settings_.admin_key)) {
-    failures.push_back(now);
-    if (failures_.size() > 4096) {  // bounded: forget addresses with no recent failure
-      for (auto it = failures_.begin(); it != failures_.end();) {
-        it = it->second.empty() || now - it->second.back() >= std::chrono::minutes(1) ? failures_.erase(it)
-                                                                                     : std::next(it);
-      }
-    }
+    record_failure_locked(address);
     return settings_.admin_key.empty()
                ? forbidden("No admin_key is set: the admin API is open on loopback, no login needed.",
                            "admin_disabled")
                : auth_required("Incorrect admin key.");
   }
-  if (failures.empty()) failures_.erase(address);
   session = make_session_locked();
   return std::nullopt;
 }

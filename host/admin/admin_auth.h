@@ -48,6 +48,7 @@ class AdminAuth {
  public:
   static constexpr int kMaxFailedLogins = 10;  // per address per minute, then 429
   static constexpr std::size_t kMaxSessions = 1024;
+  static constexpr std::size_t kMaxTrackedAddresses = 4096;  // failed logins remembered per address
 
   explicit AdminAuth(const Clock* clock = nullptr);  // null: the system clocks
 
@@ -74,6 +75,9 @@ class AdminAuth {
 
  private:
   std::optional<AdminSession> find_session(std::string_view cookie) const;
+  // Failed logins and wrong Bearer keys, per address, over the last minute.
+  std::optional<Error> limited_locked(const std::string& address) const;  // 429 when over the limit
+  void record_failure_locked(const std::string& address) const;
   AdminSession make_session_locked();
   std::chrono::system_clock::time_point wall_now() const;
   std::chrono::steady_clock::time_point now() const;
@@ -88,11 +92,14 @@ class AdminAuth {
     std::chrono::system_clock::time_point expires_at;
   };
   mutable std::map<std::string, Stored> sessions_;  // by session id (the secret is compared in constant time)
-  std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> failures_;  // by address
+  mutable std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> failures_;  // by address
 };
 
 // Constant-time equality: the time depends on the lengths only.
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
+// A cross-site request: the browser says so (Sec-Fetch-Site), or its Origin
+// is not this server (the Host it asked for).
+bool is_cross_site(const InboundRequest& request);
 // True for 127.0.0.0/8, ::1, "localhost" and the empty host (tests).
 bool is_loopback_host(std::string_view host) noexcept;
 

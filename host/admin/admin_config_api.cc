@@ -2,6 +2,7 @@
 // /config/validate, /config/apply (atomic write, backup, reload) and
 // /config/reload.
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "admin/admin_api.h"
@@ -132,9 +133,14 @@ void reply_reloaded(ApiCall& call, bool reloaded, const std::string& backup) {
   admin::reply_json(call, 200, out + "}");
 }
 
+// One apply at a time: two would race for the file and its backup (and the
+// restore of a refused one could bring back the wrong file).
+std::mutex apply_mutex;
+
 std::shared_ptr<Exchange> apply(ApiCall& call) {
   auto text = edited_text(call);
   if (!text) return nullptr;
+  std::lock_guard lock(apply_mutex);
   ApplyResult result;
   try {
     result = apply_config_text(call.gateway.options().config_path, *text, &call.gateway.plugins());

@@ -30,22 +30,15 @@ std::string session_json(const char* via, const AdminSession* session) {
 
 std::shared_ptr<Exchange> login(ApiCall& call) {
   AdminAuth& auth = call.gateway.admin_auth();
+  AdminAccess verdict = auth.check(call.request, /*mutation=*/false);
+  call.admin = &verdict;  // the panel's headers (and no-store: the answer holds the CSRF token)
   // Login CSRF: a cross-site page must not log the browser into its session.
   // Checked before the body, like every other mutation.
-  AdminAccess verdict = auth.check(call.request, /*mutation=*/false);
-  auto site = call.request.header("Sec-Fetch-Site");
-  auto origin = call.request.header("Origin");
-  auto host = call.request.header("Host");
-  bool cross = (site && strcasecmp(site->c_str(), "cross-site") == 0);
-  if (origin && host) {
-    auto scheme = origin->find("://");
-    cross = cross || scheme == std::string::npos || strcasecmp(origin->c_str() + scheme + 3, host->c_str()) != 0;
-  }
-  if (cross) {
+  if (is_cross_site(call.request)) {
     admin::reply_error(call, 403, "csrf_token_invalid", "Cross-site requests to the admin API are refused.");
     return nullptr;
   }
-  if (verdict.error && verdict.error->code == "admin_disabled") {
+  if (verdict.error && verdict.error->code == "admin_disabled") {  // beyond loopback without a key; rebinding
     call.fail(*verdict.error);
     return nullptr;
   }
@@ -87,6 +80,10 @@ std::shared_ptr<Exchange> session(ApiCall& call) {
     // Open mode (no admin_key, loopback): a session without a login, so that
     // mutations still carry a CSRF token.
     AdminAuth& auth = call.gateway.admin_auth();
+    if (is_cross_site(call.request)) {  // another site's page must not churn the open sessions
+      admin::reply_error(call, 403, "csrf_token_invalid", "Cross-site requests to the admin API are refused.");
+      return nullptr;
+    }
     AdminSession made = auth.open_session();
     admin::reply_json(call, 200, session_json("open", &made), auth.set_cookie_header(&made, over_tls(call.request)));
   }

@@ -59,12 +59,14 @@ bool is_name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 
 bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
-// Exactly "${NAME}" or "${NAME:-default}": names a secret, is not one.
+// Exactly "${NAME}" or "${NAME:-}": names a secret, is not one. A
+// non-empty default may be the secret itself, so it is redacted.
 bool is_variable_reference(std::string_view value) {
   if (value.size() < 4 || value.substr(0, 2) != "${" || value.back() != '}') return false;
   std::string_view body = value.substr(2, value.size() - 3);
   if (body.find('}') != std::string_view::npos) return false;  // "${A}x${B}" is two references and text
   std::string_view name = body.substr(0, body.find(":-"));
+  if (name.size() != body.size() && name.size() + 2 != body.size()) return false;  // a default value
   if (name.empty() || !is_name_start(name[0])) return false;
   return std::all_of(name.begin(), name.end(), is_name_char);
 }
@@ -91,10 +93,6 @@ bool is_secret_key(const std::string& name) {
                                        "password",     "secret",        "token",    "authorization", "x-api-key",
                                        "api-key",      "client_secret"};
   return std::any_of(std::begin(kNames), std::end(kNames), [&](const char* secret) { return name == secret; });
-}
-
-bool is_secret_header(const std::string& name) {
-  return name == "authorization" || name == "x-api-key" || name == "api-key";
 }
 
 SourceMark mark_of(const YAML::Mark& mark, const std::string& source) {
@@ -251,7 +249,25 @@ struct FoundScalar {
   YAML::Node node;
   std::string path;
   bool in_flow = false;
+  bool secret = false;  // it sits where a secret goes
 };
+
+// The last map key of a path ("providers.a.options.api_keys[1]" -> "api_keys"):
+// a restored secret must go back under a key of the same name.
+std::string last_key(std::string_view path) {
+  while (!path.empty() && path.back() == ']') path = path.substr(0, path.rfind('['));
+  auto dot = path.rfind('.');
+  return lower(dot == std::string_view::npos ? path : path.substr(dot + 1));
+}
+
+// "scheme://user:password@host...": the credentials ride in the URL.
+bool has_userinfo(std::string_view value) {
+  auto scheme = value.find("://");
+  if (scheme == std::string_view::npos) return false;
+  std::string_view rest = value.substr(scheme + 3);
+  auto at = rest.find('@');
+  return at != std::string_view::npos && rest.substr(0, at).find('/') == std::string_view::npos;
+}
 
 // Walks the document and collects the scalars `wanted` picks (secret or not
 // by where they sit).
@@ -280,9 +296,11 @@ class ScalarWalker {
       return;  // an alias cycle; nothing in a config nests this deep
     }
     switch (node.Type()) {
-      case YAML::NodeType::Scalar:
-        if (!secrets_only_ || context.secret) found_.push_back({node, path, context.flow});
+      case YAML::NodeType::Scalar: {
+        const bool secret = context.secret || has_userinfo(node.Scalar());
+        if (!secrets_only_ || secret) found_.push_back({node, path, context.flow, secret});
         break;
+      }
       case YAML::NodeType::Sequence: {
         Context inner;
         inner.secret = context.secret;
@@ -307,8 +325,10 @@ class ScalarWalker {
           std::string lowered = lower(name);
           Context inner;
           inner.flow = flow;
-          inner.secret = context.secret || is_secret_key(lowered) || (context.headers && is_secret_header(lowered)) ||
-                         (context.client_key_entry && lowered == "key");
+          // Every header value counts: vendors name their key headers freely.
+          inner.secret = context.secret || is_secret_key(lowered) || context.headers ||
+                         (context.client_key_entry && lowered == "key") ||
+                         (lowered == "client_keys" && value.IsScalar());
           inner.headers = lowered == "headers";
           inner.client_keys = lowered == "client_keys";
           visit(value, path.empty() ? name : path + "." + name, inner);
@@ -355,6 +375,7 @@ void add_replacement(std::vector<Splice>& splices, const ScalarSpan& span, std::
 // A secret of the current file, as restore puts it back.
 struct KnownSecret {
   std::string value;
+  std::string key;       // the map key it sits under (last_key)
   std::string spelling;  // its text in the file when on one line (quotes included), else empty
   bool in_flow = false;
   bool plain = false;
@@ -366,7 +387,7 @@ std::map<std::string, KnownSecret> secrets_of(std::string_view text, const std::
   for (const FoundScalar& found : ScalarWalker(true).walk(root)) {
     const std::string& value = found.node.Scalar();
     if (value.empty() || is_variable_reference(value)) continue;
-    KnownSecret secret{value, {}, found.in_flow, false};
+    KnownSecret secret{value, last_key(found.path), {}, found.in_flow, false};
     if (auto span = locate_scalar(text, found.node, found.in_flow); span && !span->multi_line()) {
       secret.spelling = std::string(text.substr(span->begin, span->end - span->begin));
       secret.plain = span->style == ScalarSpan::Style::Plain;
@@ -534,6 +555,15 @@ std::string restore_redacted(std::string_view edited_text, std::string_view curr
     auto secret = known->find(*hash);
     if (secret == known->end()) {
       throw ConfigError(mark, found.path, "unknown redacted secret <redacted:" + *hash + ">");
+    }
+    // A secret goes back only where a secret of its kind goes: put anywhere
+    // else (a model name, a URL, a number) it would be echoed by the API or
+    // by an error message, or sent somewhere it was never meant to go.
+    const bool secret_position = found.secret || has_userinfo(secret->second.value);  // a URL with credentials
+    if (!secret_position || last_key(found.path) != secret->second.key) {
+      throw ConfigError(mark, found.path,
+                        "<redacted:" + *hash + "> stands for the secret of a '" + secret->second.key +
+                            "' key and can only be used under one");
     }
     auto span = locate_scalar(edited_text, found.node, found.in_flow);
     if (!span) throw ConfigError(mark, found.path, "cannot place the redacted secret here");

@@ -9,6 +9,7 @@
 // api_registry.cc's default_registry().
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,9 @@ class ApiCall {
   bool close_connection;
   // Access::Panel APIs: how the caller got in (its session, if any).
   const AdminAccess* admin = nullptr;
+  // An answer that outlives serve() without an Exchange (a live feed) sets
+  // this; the transport runs it when the client disconnects.
+  std::function<void()> on_client_gone;
 
   // A whole answer now; x-request-id is added, the context records the status
   // and the bytes and ends with `outcome` (by default ok for 2xx, else rejected).

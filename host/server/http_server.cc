@@ -131,13 +131,16 @@ class Handler final : public Http::Handler {
     if (it == in_flight_.end()) return;
     if (auto channel = it->second.channel.lock()) channel->close();
     if (auto exchange = it->second.exchange.lock()) exchange->cancel();
+    auto gone = std::move(it->second.on_gone);
     in_flight_.erase(it);
+    if (gone) gone();
   }
 
  private:
   struct InFlight {
     std::weak_ptr<SocketChannel> channel;
     std::weak_ptr<Exchange> exchange;
+    std::function<void()> on_gone;  // ApiCall::on_client_gone
   };
 
   void dispatch(PistacheRequest& request, const std::shared_ptr<Tcp::Peer>& peer,
@@ -154,6 +157,11 @@ class Handler final : public Http::Handler {
       // head, or the next response on this connection would be corrupted.
       context->api = api ? std::string(api->name()) : "unknown";
       int status = api && api->method() == "GET" ? 200 : api ? 405 : 404;
+      // The admin API's HEAD says no more than its GET would.
+      if (status == 200 && api->access() == Access::Panel &&
+          !gateway_->admin_auth().check(request, false).allowed()) {
+        status = 401;
+      }
       std::string head;
       append_response_head(head, {status, "application/json", false, 0, close, answer_headers({}, context->id)});
       context->note_committed(status, false);
@@ -195,7 +203,8 @@ class Handler final : public Http::Handler {
                             "Method not allowed; use " + std::string(api->method()), "method_not_allowed"));
       return;
     }
-    if (auto exchange = api->serve(call)) in_flight_[peer.get()] = InFlight{channel, exchange};
+    auto exchange = api->serve(call);
+    if (exchange || call.on_client_gone) in_flight_[peer.get()] = InFlight{channel, exchange, std::move(call.on_client_gone)};
   }
 
   // Client keys guard Client APIs; the admin key (else the client keys) guards

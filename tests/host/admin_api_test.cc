@@ -11,6 +11,7 @@
 #include "admin/admin_auth.h"
 #include "api/inbound_api.h"
 #include "gateway/gateway.h"
+#include "observability/request_history.h"
 #include "support/fake_anthropic.h"
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
@@ -228,8 +229,9 @@ TEST(AdminApi, TenFailedLoginsFromOneAddressGet429WithRetryAfter) {
   int retry_after = std::stoi(r.header("retry-after"));
   EXPECT_GE(retry_after, 1);
   EXPECT_LE(retry_after, 60);
-  // The Bearer key still works (scripts are not locked out by a guesser).
-  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), with_header(kAdminBearer)).status, 200);
+  // Regression (security review): the Bearer key is no way around the limit,
+  // and from a limited address even the right one gets 429 (a 200 would tell).
+  EXPECT_EQ(client.get(gw.url(kApi + "/routes"), with_header(kAdminBearer)).status, 429);
 }
 
 TEST(AdminApi, WithoutAnAdminKeyItIsOpenOnLoopbackWithCsrfForMutations) {
@@ -251,9 +253,11 @@ routes:
   login.csrf = parse(session.body)["csrf_token"].GetString();
   EXPECT_EQ(client.post(gw.url(kApi + "/providers/mock/reset"), "", login.writes()).status, 200);
   // DNS rebinding: another site's name pointing at 127.0.0.1 gets nothing.
-  auto rebound = client.get(gw.url(kApi + "/routes"), with_header("Host: evil.example:8080"));
-  EXPECT_EQ(rebound.status, 403);
-  EXPECT_EQ(error_code(rebound), "admin_disabled");
+  for (const char* host : {"evil.example:8080", "127.evil.example:8080"}) {
+    auto rebound = client.get(gw.url(kApi + "/routes"), with_header(std::string("Host: ") + host));
+    EXPECT_EQ(rebound.status, 403) << host;
+    EXPECT_EQ(error_code(rebound), "admin_disabled") << host;
+  }
   // Beyond loopback without a key: refused.
   gw.gateway().admin_auth().set_loopback_listener(false);
   auto refused = client.get(gw.url(kApi + "/routes"));
@@ -430,6 +434,24 @@ TEST(AdminApi, TheLiveFeedSendsEachFinishedRequest) {
   }
   feed.join();
   EXPECT_TRUE(seen);
+}
+
+// Regression (security review): a feed whose client left must end then, not
+// at its next write (up to 15 s later), or short-lived clients fill the 32 places.
+TEST(AdminApi, ALiveFeedEndsWhenItsClientLeaves) {
+  TestGateway gw(kConfig);
+  auto& history = gw.gateway().observability().history();
+  for (int i = 0; i < 40; ++i) {
+    HttpClient listener;
+    RequestOptions options = with_header(kAdminBearer);
+    options.on_data = [](const std::string& piece) { return piece.find(": connected") == std::string::npos; };
+    listener.get(gw.url(kApi + "/events"), options);  // returns once it saw the head, then disconnects
+  }
+  // The disconnects are processed on the server's event loops: wait for them (bounded).
+  for (int i = 0; i < 500 && history.subscriber_count() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(history.subscriber_count(), 0u);
 }
 
 TEST(AdminApi, UsageComesAsJsonAndAsCsv) {
@@ -682,6 +704,12 @@ TEST(AdminAuth, KeysAndTokensAreComparedInConstantTimeShape) {
   EXPECT_TRUE(host::is_loopback_host("::1"));
   EXPECT_FALSE(host::is_loopback_host("0.0.0.0"));
   EXPECT_FALSE(host::is_loopback_host("192.168.1.2"));
+  // Regression (security review): names that merely start like a loopback address.
+  EXPECT_FALSE(host::is_loopback_host("127.evil.example"));
+  EXPECT_FALSE(host::is_loopback_host("127.0.0.1.nip.io"));
+  EXPECT_TRUE(host::is_loopback_host("127.1.2.3"));
+  EXPECT_TRUE(host::is_loopback_host("[::1]"));
+  EXPECT_FALSE(host::is_loopback_host("[::2]"));
 }
 
 }  // namespace

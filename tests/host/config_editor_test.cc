@@ -90,6 +90,8 @@ TEST(ConfigEditor, RedactionReplacesEachSecretAndKeepsEverythingElse) {
   replace_once(expected, "'flow-client-key-2'", redacted("flow-client-key-2"));
   replace_once(expected, "block-client-key-3", redacted("block-client-key-3"));
   replace_once(expected, "Bearer header-secret-123", redacted("Bearer header-secret-123"));
+  replace_once(expected, "visible-header-value", redacted("visible-header-value"));  // every header value
+  replace_once(expected, "${OTHER_KEY:-fallback}", redacted("${OTHER_KEY:-fallback}"));  // a default may be the key
   replace_once(expected, "key-one-aaaa", redacted("key-one-aaaa"));
   replace_once(expected, "\"key-two-bbbb\"", redacted("key-two-bbbb"));
   replace_once(expected, "|\n        multi-line\n        password-here", redacted("multi-line\npassword-here\n"));
@@ -103,9 +105,7 @@ TEST(ConfigEditor, RedactionReplacesEachSecretAndKeepsEverythingElse) {
   EXPECT_THAT(out, HasSubstr("password: \"<redacted:52dfbab4>\"\n      Token:"));
   // References and non-secrets are shown as they are.
   EXPECT_THAT(out, HasSubstr("api_key: ${OPENAI_API_KEY}\n"));
-  EXPECT_THAT(out, HasSubstr("api_key: ${OTHER_KEY:-fallback}\n"));
   EXPECT_THAT(out, HasSubstr("label: ci}"));
-  EXPECT_THAT(out, HasSubstr("X-Trace: visible-header-value"));
   for (const char* secret : {"s3cret", "client-key", "header-secret", "key-one", "key-two", "password-here",
                              "a-token", "aped"}) {
     EXPECT_THAT(out, Not(HasSubstr(secret)));
@@ -163,16 +163,51 @@ TEST(ConfigEditor, RestoreRoundTripsTheRedactedText) {
   EXPECT_EQ(restore_redacted(redact_config_text(no_block), no_block), no_block);
 }
 
-TEST(ConfigEditor, APlaceholderMayMoveAndBeUnquoted) {
-  std::string current = "admin_key: \"s3cret-admin-key\"\n";
-  std::string edited = "admin_key: <redacted:cc12d797>\nproviders:\n  x:\n    plugin: mock\n    options: {api_key: " +
-                       redacted("s3cret-admin-key") + "}\n";
-  EXPECT_EQ(restore_redacted(edited, current),
-            "admin_key: \"s3cret-admin-key\"\nproviders:\n  x:\n    plugin: mock\n    options: {api_key: "
-            "\"s3cret-admin-key\"}\n");
-  // A plain secret moved into a flow map is quoted there (its ',' would end it).
-  std::string plain = "admin_key: abc,def-secret\n";
-  EXPECT_EQ(restore_redacted("x: [" + redacted("abc,def-secret") + "]\n", plain), "x: [\"abc,def-secret\"]\n");
+TEST(ConfigEditor, APlaceholderMayMoveUnderAKeyOfItsKindAndBeUnquoted) {
+  std::string current = "providers:\n  a:\n    options: {api_key: \"s3cret-api-key\"}\n";
+  std::string edited = "providers:\n  b:\n    options:\n      api_key: <redacted:" + sha8("s3cret-api-key") + ">\n";
+  EXPECT_EQ(restore_redacted(edited, current), "providers:\n  b:\n    options:\n      api_key: \"s3cret-api-key\"\n");
+  // A plain secret moved into a flow sequence is quoted there (its ',' would end it).
+  std::string plain = "api_keys: [x]\nadmin_key: abc,def-secret\n";
+  EXPECT_EQ(restore_redacted("admin_key: [" + redacted("abc,def-secret") + "]\n", plain),
+            "admin_key: [\"abc,def-secret\"]\n");
+}
+
+// Regression (security review): a placeholder put where the API or an error
+// message would echo it (a model name, max_body) or under another kind of key
+// (the admin key as an upstream api_key) must not bring the secret back.
+TEST(ConfigEditor, APlaceholderOutsideASecretOfItsKindIsRefused) {
+  std::string current = "admin_key: \"s3cret-admin-key\"\nproviders:\n  a: {plugin: mock, options: {api_key: up-key-0001}}\n";
+  const std::string admin = redacted("s3cret-admin-key");
+  for (const std::string& edited : {"max_body: " + admin + "\n", "aliases: {leak: " + admin + "}\n",
+                                    "providers:\n  a: {plugin: mock, options: {api_key: " + admin + "}}\n",
+                                    "providers:\n  a: {plugin: mock, options: {base_url: " + admin + "}}\n"}) {
+    try {
+      restore_redacted(edited, current);
+      ADD_FAILURE() << "restored: " << edited;
+    } catch (const ConfigError& e) {
+      EXPECT_THAT(e.detail(), HasSubstr("can only be used under one")) << edited;
+      EXPECT_THAT(e.what(), Not(HasSubstr("s3cret-admin-key")));
+    }
+  }
+}
+
+// Regression (security review): forms of secrets the first redaction missed.
+TEST(ConfigEditor, ScalarClientKeysDefaultsOfReferencesAndUrlCredentialsAreRedacted) {
+  std::string text =
+      "client_keys: lone-client-key-0001\n"
+      "providers:\n"
+      "  a:\n"
+      "    plugin: mock\n"
+      "    options:\n"
+      "      api_key: ${KEY:-literal-default-key}\n"
+      "      base_url: https://user:url-password-0001@example.com/v1\n"
+      "      headers: {X-Goog-Api-Key: goog-key-0001}\n";
+  std::string out = redact_config_text(text);
+  for (const char* secret : {"lone-client-key", "literal-default-key", "url-password", "goog-key"}) {
+    EXPECT_THAT(out, Not(HasSubstr(secret)));
+  }
+  EXPECT_EQ(restore_redacted(out, text), text);
 }
 
 TEST(ConfigEditor, AnUnknownHashIsAnErrorWithItsPosition) {
