@@ -42,6 +42,7 @@ function fakeServer(name, handle) {
   const server = http.createServer(async (request, response) => {
     const path = request.url.split('?')[0];
     if (request.method === 'GET' && path === '/__calls') return json(response, 200, { calls });
+    if (path === '/favicon.ico') return response.writeHead(204).end();
     const body = await readBody(request);
     let parsed = null;
     try { parsed = body ? JSON.parse(body) : null; } catch { parsed = null; }
