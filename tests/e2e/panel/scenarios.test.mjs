@@ -31,6 +31,15 @@ async function assertClean({ problems, cspViolations, context }) {
   await context.close();
 }
 
+// At laptop width a table shows all its columns (its actions included) without scrolling.
+async function assertFits(page, selector) {
+  const overflow = await page.$eval(selector, (table) => {
+    const wrap = table.closest('.table-wrap');
+    return wrap.scrollWidth - wrap.clientWidth;
+  });
+  assert.ok(overflow <= 0, `${selector} needs ${overflow} px more than the page gives it`);
+}
+
 const text = async (page, selector) => ((await page.textContent(selector)) || '').trim();
 
 test('1. the login is required, and the admin key opens the panel', async () => {
@@ -134,6 +143,7 @@ test('4. providers: a failing upstream goes into cooldown with its error shown a
   assert.ok((await row.textContent()).includes(FAILING_MESSAGE), await row.textContent());
   assert.equal(await row.locator('img').count(), 0);
   assert.equal(await page.locator('img[src="x"]').count(), 0);
+  await assertFits(page, byTestId('providers-table'));
   await opened.screenshots('providers');
   await page.click(byTestId('provider-reset-failing'));
   await page.waitForFunction((selector) => document.querySelector(`${selector} .badge`)?.textContent === 'up',
@@ -179,10 +189,9 @@ test('5. the Claude pool: add an OAuth credential, refresh it; no secret reaches
   assert.equal(tokenCalls.length, tokenCallsBefore + 1, 'the fake token endpoint saw the refresh');
   assert.equal(tokenCalls.at(-1).refresh_token, KNOWN_REFRESH_TOKEN);
   // The table shows the new counters.
-  await page.waitForFunction(([selector, n]) => {
-    const cells = document.querySelectorAll(`${selector} td`);
-    return cells.length > 8 && cells[8].textContent.trim() === String(n);
-  }, [byTestId('pool-row-claude-max-e2e'), after.refreshes]);
+  await page.waitForFunction(([selector, n]) => document.querySelector(`${selector} td[data-col="refreshes"]`)
+    ?.textContent.trim() === String(n), [byTestId('pool-row-claude-max-e2e'), after.refreshes]);
+  await assertFits(page, byTestId('pool-table-claude'));
   await opened.screenshots('pool');
 
   const html = await page.content();
@@ -196,6 +205,35 @@ test('5. the Claude pool: add an OAuth credential, refresh it; no secret reaches
   await assertClean(opened);
 });
 
+test('7. a mutation without the CSRF token, and a cross-site form post, are refused', async () => {
+  const reload = /\/admin\/api\/v1\/config\/reload$/;
+  // Showing llmux's refusal as a page, the browser also asks llmux for /favicon.ico (404).
+  const favicon = new RegExp(`^${BASE}/favicon\\.ico$`);
+  const opened = await signedIn({ expectedFailures: [/\/admin\/api\/v1\/providers\/mock\/reset$/, reload, favicon] });
+  const { page } = opened;
+  const refused = await page.evaluate(async () => {
+    const response = await fetch('/admin/api/v1/providers/mock/reset', { method: 'POST', credentials: 'same-origin' });
+    return { status: response.status, body: await response.json() };
+  });
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.error.code, 'csrf_token_invalid');
+
+  const generation = (await admin('/overview')).json.config.generation;
+  const target = encodeURIComponent(`${BASE}/admin/api/v1/config/reload`);
+  // localhost is another site than 127.0.0.1 (the cookie stays home); 127.0.0.1 on
+  // another port is the same site but another origin (the Origin check refuses it).
+  for (const origin of [`http://localhost:${FAKES.crosssite}`, `http://127.0.0.1:${FAKES.crosssite}`]) {
+    await page.goto(`${origin}/form?action=${target}`);
+    const [response] = await Promise.all([page.waitForResponse(reload), page.click('#go')]);
+    assert.ok([401, 403].includes(response.status()), `${origin}: ${response.status()}`);
+    await page.waitForLoadState();
+  }
+  assert.equal((await admin('/overview')).json.config.generation, generation, 'no reload happened');
+  await assertClean(opened);
+});
+
+// After the CSRF test: an apply is followed by a second reload from the file
+// watcher (it sees the new file), which would race the generation check there.
 test('6. config: a broken config shows line and column while requests go on; a valid edit changes routing', async () => {
   const opened = await signedIn({ expectedFailures: [/\/admin\/api\/v1\/config\/validate$/] });
   const { page } = opened;
@@ -228,33 +266,6 @@ test('6. config: a broken config shows line and column while requests go on; a v
   await page.click(byTestId('resolve-submit'));
   await page.waitForSelector(byTestId('resolve-result'));
   assert.match(await text(page, byTestId('resolve-result')), /Resolved\s*mock/);
-  await assertClean(opened);
-});
-
-test('7. a mutation without the CSRF token, and a cross-site form post, are refused', async () => {
-  const reload = /\/admin\/api\/v1\/config\/reload$/;
-  // Showing llmux's refusal as a page, the browser also asks llmux for /favicon.ico (404).
-  const favicon = new RegExp(`^${BASE}/favicon\\.ico$`);
-  const opened = await signedIn({ expectedFailures: [/\/admin\/api\/v1\/providers\/mock\/reset$/, reload, favicon] });
-  const { page } = opened;
-  const refused = await page.evaluate(async () => {
-    const response = await fetch('/admin/api/v1/providers/mock/reset', { method: 'POST', credentials: 'same-origin' });
-    return { status: response.status, body: await response.json() };
-  });
-  assert.equal(refused.status, 403);
-  assert.equal(refused.body.error.code, 'csrf_token_invalid');
-
-  const generation = (await admin('/overview')).json.config.generation;
-  const target = encodeURIComponent(`${BASE}/admin/api/v1/config/reload`);
-  // localhost is another site than 127.0.0.1 (the cookie stays home); 127.0.0.1 on
-  // another port is the same site but another origin (the Origin check refuses it).
-  for (const origin of [`http://localhost:${FAKES.crosssite}`, `http://127.0.0.1:${FAKES.crosssite}`]) {
-    await page.goto(`${origin}/form?action=${target}`);
-    const [response] = await Promise.all([page.waitForResponse(reload), page.click('#go')]);
-    assert.ok([401, 403].includes(response.status()), `${origin}: ${response.status()}`);
-    await page.waitForLoadState();
-  }
-  assert.equal((await admin('/overview')).json.config.generation, generation, 'no reload happened');
   await assertClean(opened);
 });
 
@@ -316,6 +327,9 @@ test('the other pages render, light and dark', async () => {
   const opened = await signedIn();
   const { page } = opened;
   await chat('mock');
+  await visit(page, 'overview');
+  await page.waitForSelector(`${byTestId('chart-requests')} canvas`);
+  await opened.screenshots('overview-traffic');
   await visit(page, 'usage');
   await page.waitForSelector(`${byTestId('usage-table')} tbody tr`);
   await opened.screenshots('usage');

@@ -92,10 +92,22 @@ export function usePoll(load, everyMs, deps = []) {
 
 // ---- formatting ---------------------------------------------------------------
 
+// Local time, compact: "2026-12-03 16:04:05" (tables stay narrow); the full
+// instant is in the element's title where it matters.
 export function fmtTime(value) {
   if (!value) return '—';
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return String(value);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} `
+    + `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+}
+
+// Milliseconds: one decimal below 10 ms (the mock answers in 0.2 ms), whole above.
+export function fmtMs(value) {
+  if (value === null || value === undefined || value === '') return '—';
+  if (typeof value !== 'number') return fmtValue(value);
+  return `${fmtNumber(value, value < 10 ? 1 : 0)} ms`;
 }
 
 export function fmtDuration(seconds) {
