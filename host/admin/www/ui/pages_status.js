@@ -178,6 +178,15 @@ function poolCells(entry) {
     <td data-col="fingerprint"><code class="key">${fmtValue(entry.fingerprint)}</code><div class="muted small">${fmtValue(entry.source)}</div></td>`;
 }
 
+// The actions that can apply: the API answers 409 to refreshing a credential that
+// cannot be refreshed and to removing one that was not added here.
+function poolActions(entry) {
+  const actions = [entry.state === 'disabled' ? 'enable' : 'disable'];
+  if (entry.refreshable) actions.push('refresh');
+  if (entry.source === 'admin') actions.push('remove');
+  return actions;
+}
+
 const EMPTY_FORM = { label: '', api_key: '', access_token: '', refresh_token: '', expires_at: '', credentials_json: '' };
 
 function AddCredential({ provider, onAdded }) {
@@ -263,9 +272,8 @@ export function PoolPage() {
       <${Table} testid=${`pool-table-${group.provider}`} head=${[...POOL_HEAD, '']} empty="No credentials.">
         ${(group.credentials || []).map((entry) => html`<tr data-testid=${`pool-row-${group.provider}-${entry.label}`}>
           ${poolCells(entry)}
-          <td class="actions">${['disable', 'enable', 'refresh', 'remove'].map((action) => html`<button type="button"
+          <td class="actions">${poolActions(entry).map((action) => html`<button type="button"
             data-testid=${`pool-${action}-${group.provider}-${entry.label}`}
-            disabled=${(action === 'disable' && entry.state === 'disabled') || (action === 'enable' && entry.state !== 'disabled')}
             onClick=${() => act(group.provider, entry.label, action)}>${action}</button>`)}</td>
         </tr>`)}
       <//>
