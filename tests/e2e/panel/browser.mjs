@@ -74,6 +74,8 @@ export async function openPage(browser, { width = 1280, height = 860, expectedFa
       mkdirSync(SCREENSHOTS, { recursive: true });
       for (const colorScheme of ['light', 'dark']) {
         await page.emulateMedia({ colorScheme });
+        // Two frames: the charts redraw in the new colours.
+        await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
         await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${colorScheme}.png`) });
       }
       await page.emulateMedia({ colorScheme: 'light' });
