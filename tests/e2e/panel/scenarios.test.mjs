@@ -92,6 +92,13 @@ test('2. a request shows in the live log within a second, with its attempts', as
   assert.match(await attempts.first().textContent(), /mock/);
   assert.match(await text(page, byTestId('request-detail')), new RegExp(model));
   await opened.screenshots('log');
+  // The filter asks the server: only that model's request is left.
+  assert.equal((await chat('mock')).status, 200);
+  await page.waitForFunction((selector) => document.querySelectorAll(selector).length >= 2, '[data-testid^="log-row-"]');
+  await page.fill(byTestId('log-filter-model'), model);
+  await page.click(byTestId('log-apply'));
+  await page.waitForFunction((selector) => document.querySelectorAll(selector).length === 1, '[data-testid^="log-row-"]');
+  assert.match(await page.locator('[data-testid^="log-row-"]').textContent(), new RegExp(model));
   await assertClean(opened);
 });
 
@@ -337,6 +344,10 @@ test('the other pages render, light and dark', async () => {
   await page.waitForSelector(`${byTestId('plugins-table')} tbody tr`);
   assert.match(await text(page, byTestId('plugins-table')), /mock/);
   await opened.screenshots('config');
+  // Signing out ends the session on the server too.
+  await page.click(byTestId('logout'));
+  await page.waitForSelector(byTestId('login-form'));
+  assert.equal(await page.evaluate(async () => (await fetch('/admin/api/v1/session')).status), 401);
   await assertClean(opened);
 });
 
