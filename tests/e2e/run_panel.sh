@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end: the web panel (/ui/) and /docs in headless Chromium, driven by
-# playwright-core (pinned in tests/e2e/panel) against a live llmux serving the
-# mock plugin with an admin key, on loopback.
+# playwright-core (pinned in tests/e2e/panel) against a live llmux with an admin
+# key, on loopback: the mock plugin, and fake upstreams this script starts
+# (tests/e2e/panel/fakes.mjs: an OpenAI-compatible server that fails, an
+# Anthropic server with its OAuth token endpoint for a claude pool, and a page
+# on another origin for the cross-site form post). The scenarios are in
+# tests/e2e/panel/*.test.mjs; they run in order against the one llmux.
 #
 #   run_panel.sh LLMUX_BINARY BUILD_DIR SOURCE_DIR
 #

@@ -200,6 +200,12 @@ test('5. the Claude pool: add an OAuth credential, refresh it; no secret reaches
     ?.textContent.trim() === String(n), [byTestId('pool-row-claude-max-e2e'), after.refreshes]);
   await assertFits(page, byTestId('pool-table-claude'));
   await opened.screenshots('pool');
+  // Disable takes it out of rotation, enable puts it back (the row offers the one that applies).
+  await page.click(byTestId('pool-disable-claude-max-e2e'));
+  await page.waitForSelector(`${byTestId('pool-row-claude-max-e2e')} td[data-col="state"] .badge:text("disabled")`);
+  await page.click(byTestId('pool-enable-claude-max-e2e'));
+  await page.waitForSelector(`${byTestId('pool-row-claude-max-e2e')} td[data-col="state"] .badge:text("active")`);
+  assert.equal(await page.locator(byTestId('pool-refresh-claude-team-key')).count(), 0, 'an API key has nothing to refresh');
 
   const html = await page.content();
   const values = await page.evaluate(() => [...document.querySelectorAll('input, textarea')].map((e) => e.value));
