@@ -46,7 +46,14 @@ mkdir -p "$CACHE/screenshots"
 
 # The fake upstreams (tests/e2e/panel/fakes.mjs) first: the config needs their ports.
 FAKES_PID=""
-trap 'status=$?; [[ -n "$FAKES_PID" ]] && kill "$FAKES_PID" 2>/dev/null; (exit $status); e2e_cleanup' EXIT
+stop_fakes_then_cleanup() {
+  local status=$?
+  if [[ -n "$FAKES_PID" ]]; then kill "$FAKES_PID" 2>/dev/null || true; fi
+  set +e  # e2e_cleanup reads the exit status from $?
+  (exit "$status")
+  e2e_cleanup
+}
+trap stop_fakes_then_cleanup EXIT
 (cd "$CACHE" && exec node fakes.mjs "$WORK/fakes.json") >"$WORK/fakes.log" 2>&1 &
 FAKES_PID=$!
 for _ in $(seq 1 100); do [[ -f "$WORK/fakes.json" ]] && break; sleep 0.05; done
