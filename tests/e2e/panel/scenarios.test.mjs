@@ -161,6 +161,8 @@ test('4. providers: a failing upstream goes into cooldown with its error shown a
 
 test('5. the Claude pool: add an OAuth credential, refresh it; no secret reaches the page', async () => {
   const ACCESS = 'sk-ant-oat01-e2e-panel-expired-access-3b9f1c77';
+  const JSON_ACCESS = 'sk-ant-oat01-e2e-panel-json-access-8e2d4f10';
+  const JSON_REFRESH = 'sk-ant-ort01-e2e-panel-json-refresh-c6a7b5e3';
   const opened = await signedIn();
   const { page } = opened;
   const bodies = [];
@@ -207,9 +209,22 @@ test('5. the Claude pool: add an OAuth credential, refresh it; no secret reaches
   await page.waitForSelector(`${byTestId('pool-row-claude-max-e2e')} td[data-col="state"] .badge:text("active")`);
   assert.equal(await page.locator(byTestId('pool-refresh-claude-team-key')).count(), 0, 'an API key has nothing to refresh');
 
-  const html = await page.content();
+  // Claude Code's .credentials.json as it is; then removed again (it was added here).
+  await page.selectOption(byTestId('pool-add-mode'), 'json');
+  await page.fill(byTestId('pool-add-label'), 'cc-json');
+  await page.fill(byTestId('pool-add-json'), JSON.stringify({ claudeAiOauth: {
+    accessToken: JSON_ACCESS, refreshToken: JSON_REFRESH, expiresAt: Date.now() + 3600_000 } }));
+  await page.click(byTestId('pool-add-submit'));
+  await page.waitForSelector(byTestId('pool-row-claude-cc-json'));
+  assert.equal(await page.inputValue(byTestId('pool-add-json')), '', 'the JSON left the form');
+  const htmlWithJson = await page.content();
+  await page.click(byTestId('pool-remove-claude-cc-json'));
+  await page.waitForSelector(byTestId('pool-row-claude-cc-json'), { state: 'detached' });
+  assert.equal((await admin('/pool')).json.providers[0].credentials.some((c) => c.label === 'cc-json'), false);
+
+  const html = (await page.content()) + htmlWithJson;
   const values = await page.evaluate(() => [...document.querySelectorAll('input, textarea')].map((e) => e.value));
-  for (const secret of [ACCESS, KNOWN_REFRESH_TOKEN, ANTHROPIC_API_KEY, 'sk-ant-oat01-e2e-fresh-', ADMIN_KEY, API_KEY]) {
+  for (const secret of [ACCESS, KNOWN_REFRESH_TOKEN, JSON_ACCESS, JSON_REFRESH, ANTHROPIC_API_KEY, 'sk-ant-oat01-e2e-fresh-', ADMIN_KEY, API_KEY]) {
     assert.ok(!html.includes(secret), `the page's HTML holds ${secret.slice(0, 14)}…`);
     assert.ok(!values.some((v) => v.includes(secret)), `a form field still holds ${secret.slice(0, 14)}…`);
     for (const body of bodies) assert.ok(!body.includes(secret), `an admin API answer holds ${secret.slice(0, 14)}…: ${body.slice(0, 120)}`);
@@ -350,6 +365,12 @@ test('the other pages render, light and dark', async () => {
   await opened.screenshots('overview-traffic');
   await visit(page, 'usage');
   await page.waitForSelector(`${byTestId('usage-table')} tbody tr`);
+  // The CSV comes with the session cookie, as a download.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(byTestId('usage-csv'))]);
+  assert.equal(download.suggestedFilename(), 'llmux-usage-hour.csv');
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.match(csv.split('\n')[0], /start.*model.*provider.*requests/);
+  assert.ok(csv.split('\n').length > 2, csv);
   await opened.screenshots('usage');
   await visit(page, 'config');
   await page.waitForSelector(`${byTestId('plugins-table')} tbody tr`);
