@@ -1,6 +1,8 @@
 // GET for the panel's embedded assets (admin/assets.h): every file under
 // host/admin/www/ at its own path, /ui and /ui/ as the panel's index.html,
-// /docs as docs/index.html. Open access: the assets hold no secret (the data
+// /docs as docs/index.html, /favicon.ico as the panel's icon (browsers ask for
+// it on any page of the server, a JSON answer included: a 404 there would be
+// noise in the live log, which shows every request outside the panel). Open access: the assets hold no secret (the data
 // behind them needs the admin login).
 #include <string>
 
@@ -52,6 +54,7 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
 const Asset* asset_for(std::string_view path) {
   if (path == "/ui" || path == "/ui/") return find_asset("/ui/index.html");
   if (path == "/docs" || path == "/docs/") return find_asset("/docs/index.html");
+  if (path == "/favicon.ico") return find_asset("/ui/favicon.svg");
   return find_asset(path);
 }
 
@@ -59,7 +62,7 @@ class StaticAssetsApi final : public InboundApi {
  public:
   std::string_view name() const override { return "panel.assets"; }
   std::vector<std::string> paths() const override {
-    std::vector<std::string> paths = {"/ui", "/ui/", "/docs", "/docs/"};
+    std::vector<std::string> paths = {"/ui", "/ui/", "/docs", "/docs/", "/favicon.ico"};
     for (const Asset* asset : all_assets()) paths.emplace_back(asset->path);
     return paths;
   }

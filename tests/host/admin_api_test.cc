@@ -289,6 +289,20 @@ TEST(AdminApi, RootRedirectsBrowsersToThePanelAndKeepsJsonForScripts) {
   EXPECT_EQ(client.get(gw.url("/")).body, R"({"name":"llmux","status":"ok"})");
 }
 
+// Browsers ask any page's server for /favicon.ico (a refused form post shown as
+// a page, /v1/models opened in a tab): it is the panel's icon, not a 404 in the
+// live log.
+TEST(AdminApi, FaviconIsThePanelsIconAndNotTraffic) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  auto icon = client.get(gw.url("/favicon.ico"));
+  EXPECT_EQ(icon.status, 200);
+  EXPECT_EQ(icon.header("content-type"), client.get(gw.url("/ui/favicon.svg")).header("content-type"));
+  EXPECT_THAT(icon.body, HasSubstr("<svg"));
+  auto history = parse(client.get(gw.url(kApi + "/requests"), with_header(kAdminBearer)).body);
+  EXPECT_EQ(history["requests"].Size(), 0u);
+}
+
 TEST(AdminApi, RoutesAndTheResolverShowAliasesRoutesAndChains) {
   TestGateway gw(kConfig);
   HttpClient client;

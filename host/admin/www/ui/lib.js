@@ -92,10 +92,22 @@ export function usePoll(load, everyMs, deps = []) {
 
 // ---- formatting ---------------------------------------------------------------
 
+// Local time, compact: "2026-12-03 16:04:05" (tables stay narrow); the full
+// instant is in the element's title where it matters.
 export function fmtTime(value) {
   if (!value) return '—';
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return String(value);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} `
+    + `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+}
+
+// Milliseconds: one decimal below 10 ms (the mock answers in 0.2 ms), whole above.
+export function fmtMs(value) {
+  if (value === null || value === undefined || value === '') return '—';
+  if (typeof value !== 'number') return fmtValue(value);
+  return `${fmtNumber(value, value < 10 ? 1 : 0)} ms`;
 }
 
 export function fmtDuration(seconds) {
@@ -154,11 +166,35 @@ function cssVar(name, fallback) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
+// The buckets with no neighbour holding a value: no line reaches them, so
+// uPlot draws them as dots (one request in an otherwise quiet hour).
+function isolatedPoints(u, seriesIndex) {
+  const values = u.data[seriesIndex] || [];
+  const empty = (i) => i < 0 || i >= values.length || values[i] === null || values[i] === undefined;
+  const isolated = [];
+  for (let i = 0; i < values.length; i++) if (!empty(i) && empty(i - 1) && empty(i + 1)) isolated.push(i);
+  return isolated;
+}
+
 // A time-series chart: `t` in unix seconds, `series` [{label, values}].
+// 'dark' or 'light', following the system's setting as it changes.
+function useColorScheme() {
+  const query = window.matchMedia('(prefers-color-scheme: dark)');
+  const [scheme, setScheme] = useState(query.matches ? 'dark' : 'light');
+  useEffect(() => {
+    const update = () => setScheme(query.matches ? 'dark' : 'light');
+    query.addEventListener('change', update);
+    return () => query.removeEventListener('change', update);
+  }, []);
+  return scheme;
+}
+
 export function Chart({ title, t, series, testid, unit = '' }) {
   const box = useRef(null);
   const plot = useRef(null);
   const labels = series.map((s) => s.label).join('|');
+  // The canvas takes its colours when made: a new scheme makes a new plot.
+  const scheme = useColorScheme();
   useEffect(() => {
     const element = box.current;
     const axis = { stroke: cssVar('--muted', '#666'), grid: { stroke: cssVar('--grid', '#8882') },
@@ -168,10 +204,11 @@ export function Chart({ title, t, series, testid, unit = '' }) {
       height: 170,
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      // From zero: a rate of 0.2 should not look like a wall.
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [axis, { ...axis, size: 56, values: (u, ticks) => ticks.map((v) => `${fmtNumber(v, 2)}${unit}`) }],
       series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5,
-        spanGaps: false, value: (u, v) => (v === null || v === undefined ? '—' : `${fmtNumber(v, 2)}${unit}`) }))],
+        spanGaps: false, points: { show: true, size: 5, fill: PALETTE[i % PALETTE.length], filter: isolatedPoints }, value: (u, v) => (v === null || v === undefined ? '—' : `${fmtNumber(v, 2)}${unit}`) }))],
     };
     plot.current = new window.uPlot(options, [t, ...series.map((s) => s.values)], element);
     const observer = new ResizeObserver(() => {
@@ -179,7 +216,7 @@ export function Chart({ title, t, series, testid, unit = '' }) {
     });
     observer.observe(element);
     return () => { observer.disconnect(); plot.current.destroy(); plot.current = null; };
-  }, [labels]);
+  }, [labels, scheme]);
   useEffect(() => {
     if (plot.current) plot.current.setData([t, ...series.map((s) => s.values)]);
   }, [t, series]);

@@ -1,6 +1,6 @@
 // Overview, Routes, Providers and the Claude pool.
 import {
-  html, useState, api, usePoll, query, fmtTime, fmtDuration, fmtNumber, fmtValue,
+  html, useState, api, usePoll, query, fmtTime, fmtDuration, fmtNumber, fmtValue, fmtMs,
   ErrorText, StateBadge, Table, Chart,
 } from './lib.js';
 
@@ -140,16 +140,17 @@ export function ProvidersPage() {
   return html`<div>
     <${ErrorText} error=${error || actionError} testid="providers-error" />
     ${data && html`<${Table} testid="providers-table"
-      head=${['Provider', 'Plugin', 'State', 'Reason', 'Cooldown until', 'Failures in a row', 'Attempts', 'Failures',
-        'Latency p50', 'Keys', 'Recent errors', '']}>
+      head=${['Provider', 'State', 'Failures in a row', 'Attempts', 'Failures', 'Latency p50', 'Keys', 'Last error', '']}>
       ${(data.providers || []).map((p) => html`<tr data-testid=${`provider-row-${p.name}`}>
-        <td><strong>${p.name}</strong></td><td>${p.plugin}</td><td><${StateBadge} state=${p.state} /></td>
-        <td>${fmtValue(p.reason)}</td><td>${fmtTime(p.cooldown_until)}</td>
+        <td><strong>${p.name}</strong><div class="muted small">${p.plugin}</div></td>
+        <td data-col="state"><${StateBadge} state=${p.state} />
+          ${p.reason && html`<div class="muted small">${p.reason}</div>`}
+          ${p.cooldown_until && html`<div class="muted small">until ${fmtTime(p.cooldown_until)}</div>`}</td>
         <td>${fmtNumber(p.consecutive_failures)}</td><td>${fmtNumber(p.attempts)}</td><td>${fmtNumber(p.failures)}</td>
-        <td>${p.latency_p50_ms === null || p.latency_p50_ms === undefined ? '—' : `${fmtNumber(p.latency_p50_ms)} ms`}</td>
+        <td>${fmtMs(p.latency_p50_ms)}</td>
         <td>${(p.keys || []).map((k) => html`<code class="key">${k}</code> `)}</td>
-        <td>${(p.recent_errors || []).length === 0 ? (p.last_error ? fmtValue(p.last_error) : '—')
-          : html`<details><summary>${p.recent_errors.length} recent</summary><ul class="plain">
+        <td class="wrap" data-col="errors">${p.last_error ? fmtValue(p.last_error) : '—'}
+          ${(p.recent_errors || []).length !== 0 && html`<details><summary class="small">${p.recent_errors.length} recent</summary><ul class="plain small">
               ${p.recent_errors.map((e) => html`<li>${fmtTime(e.at)} · ${fmtValue(e.status)} · ${e.message}</li>`)}
             </ul></details>`}</td>
         <td><button type="button" data-testid=${`provider-reset-${p.name}`} onClick=${() => reset(p.name)}
@@ -161,13 +162,29 @@ export function ProvidersPage() {
 
 // ---- Claude pool ----------------------------------------------------------------
 
-const POOL_COLUMNS = ['label', 'kind', 'state', 'expires_at', 'cooldown_until', 'last_refresh', 'requests', 'failures',
-  'refreshes', 'tokens', 'fingerprint', 'source'];
+const POOL_HEAD = ['Label', 'State', 'Expires', 'Last refresh', 'Requests', 'Failures', 'Refreshes', 'Tokens', 'Fingerprint'];
 
-function poolCell(entry, column) {
-  if (column === 'state') return html`<${StateBadge} state=${entry.state} />`;
-  if (column.endsWith('_at') || column === 'cooldown_until' || column === 'last_refresh') return fmtTime(entry[column]);
-  return fmtValue(entry[column]);
+// One credential's cells (data-col names the entry's field, for tests).
+function poolCells(entry) {
+  const detail = entry.disabled_reason || entry.last_error;
+  return html`
+    <td data-col="label"><strong>${entry.label}</strong><div class="muted small">${fmtValue(entry.kind)}</div></td>
+    <td data-col="state" class="wrap"><${StateBadge} state=${entry.state} />
+      ${entry.cooldown_until && html`<div class="muted small">until ${fmtTime(entry.cooldown_until)}</div>`}
+      ${detail && html`<div class="muted small">${fmtValue(detail)}</div>`}</td>
+    <td data-col="expires_at">${fmtTime(entry.expires_at)}</td>
+    <td data-col="last_refresh">${fmtTime(entry.last_refresh)}</td>
+    ${['requests', 'failures', 'refreshes', 'tokens'].map((column) => html`<td data-col=${column}>${fmtNumber(entry[column])}</td>`)}
+    <td data-col="fingerprint"><code class="key">${fmtValue(entry.fingerprint)}</code><div class="muted small">${fmtValue(entry.source)}</div></td>`;
+}
+
+// The actions that can apply: the API answers 409 to refreshing a credential that
+// cannot be refreshed and to removing one that was not added here.
+function poolActions(entry) {
+  const actions = [entry.state === 'disabled' ? 'enable' : 'disable'];
+  if (entry.refreshable) actions.push('refresh');
+  if (entry.source === 'admin') actions.push('remove');
+  return actions;
 }
 
 const EMPTY_FORM = { label: '', api_key: '', access_token: '', refresh_token: '', expires_at: '', credentials_json: '' };
@@ -252,12 +269,11 @@ export function PoolPage() {
     ${(data.providers || []).length === 0 && html`<p class="muted">No provider manages a credential pool.</p>`}
     ${(data.providers || []).map((group) => html`<section class="card" data-testid=${`pool-${group.provider}`}>
       <h2>${group.provider} <span class="muted small">${group.plugin}</span></h2>
-      <${Table} testid=${`pool-table-${group.provider}`} head=${[...POOL_COLUMNS, '']} empty="No credentials.">
+      <${Table} testid=${`pool-table-${group.provider}`} head=${[...POOL_HEAD, '']} empty="No credentials.">
         ${(group.credentials || []).map((entry) => html`<tr data-testid=${`pool-row-${group.provider}-${entry.label}`}>
-          ${POOL_COLUMNS.map((column) => html`<td>${poolCell(entry, column)}</td>`)}
-          <td class="actions">${['disable', 'enable', 'refresh', 'remove'].map((action) => html`<button type="button"
+          ${poolCells(entry)}
+          <td class="actions">${poolActions(entry).map((action) => html`<button type="button"
             data-testid=${`pool-${action}-${group.provider}-${entry.label}`}
-            disabled=${(action === 'disable' && entry.state === 'disabled') || (action === 'enable' && entry.state !== 'disabled')}
             onClick=${() => act(group.provider, entry.label, action)}>${action}</button>`)}</td>
         </tr>`)}
       <//>

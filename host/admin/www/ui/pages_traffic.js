@@ -1,5 +1,5 @@
 // The live request log and usage.
-import { html, useEffect, useRef, useState, api, query, API_BASE, fmtTime, fmtNumber, fmtValue, ErrorText, StateBadge, Table } from './lib.js';
+import { html, useEffect, useRef, useState, api, query, API_BASE, fmtTime, fmtNumber, fmtValue, fmtMs, ErrorText, StateBadge, Table } from './lib.js';
 
 const KEEP_ROWS = 500;
 
@@ -33,12 +33,12 @@ function RequestDetail({ id, onClose }) {
     </div>
     <${ErrorText} error=${error} />
     ${detail && html`<div>
-      <dl class="facts">${fields.map((name) => html`<div><dt>${name}</dt><dd>${name === 'at' ? fmtTime(detail.at) : fmtValue(detail[name])}</dd></div>`)}</dl>
+      <dl class="facts">${fields.map((name) => html`<div><dt>${name}</dt><dd>${name === 'at' ? fmtTime(detail.at) : name.endsWith('_ms') ? fmtMs(detail[name]) : fmtValue(detail[name])}</dd></div>`)}</dl>
       ${(detail.warnings || []).length !== 0 && html`<ul class="plain warn">${detail.warnings.map((w) => html`<li>${fmtValue(w)}</li>`)}</ul>`}
       <h3>Attempts</h3>
       <${Table} testid="request-attempts" head=${['#', 'Provider', 'Outcome', 'Status', 'Duration']} empty="No attempt.">
         ${(detail.attempts || []).map((a, i) => html`<tr><td>${i + 1}</td><td>${a.provider}</td>
-          <td><${StateBadge} state=${a.outcome} /></td><td>${fmtValue(a.status)}</td><td>${fmtNumber(a.duration_ms)} ms</td></tr>`)}
+          <td><${StateBadge} state=${a.outcome} /></td><td>${fmtValue(a.status)}</td><td>${fmtMs(a.duration_ms)}</td></tr>`)}
       <//>
     </div>`}
   </section>`;
@@ -107,8 +107,7 @@ export function LogPage() {
         <td>${fmtTime(r.at)}</td><td>${fmtValue(r.api)}</td><td>${fmtValue(r.model)}</td><td>${fmtValue(r.route)}</td>
         <td>${fmtValue(r.provider)}</td><td>${fmtValue(r.client)}</td>
         <td><span class=${r.outcome === 'ok' ? 'badge badge-good' : 'badge badge-bad'}>${fmtValue(r.status)}</span></td>
-        <td>${r.stream ? 'yes' : 'no'}</td><td>${fmtNumber(r.duration_ms)} ms</td>
-        <td>${r.ttft_ms === null || r.ttft_ms === undefined ? '—' : `${fmtNumber(r.ttft_ms)} ms`}</td>
+        <td>${r.stream ? 'yes' : 'no'}</td><td>${fmtMs(r.duration_ms)}</td><td>${fmtMs(r.ttft_ms)}</td>
         <td>${fmtNumber(r.input_tokens)} / ${fmtNumber(r.output_tokens)}</td>
       </tr>`)}
     <//>
