@@ -94,23 +94,6 @@ Args parse_args(int argc, char** argv) {
   return args;
 }
 
-struct FileStamp {
-  bool exists = false;
-  struct timespec mtime {};
-  off_t size = 0;
-  ino_t inode = 0;
-  bool operator==(const FileStamp& o) const {
-    return exists == o.exists && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec &&
-           size == o.size && inode == o.inode;
-  }
-};
-
-FileStamp stamp_of(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return {};
-  return {true, st.st_mtim, st.st_size, st.st_ino};
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,9 +121,6 @@ int main(int argc, char** argv) {
   GatewayOptions options{args.config, std::nullopt};
   if (args.plugins) options.plugins_dir = *args.plugins;
   Gateway gateway(options);
-  // Stamped before the first read: a change made while llmux starts up is
-  // seen by the watcher instead of being taken as the loaded state.
-  const FileStamp loaded_stamp = stamp_of(args.config);
   try {
     gateway.load();
   } catch (const std::exception& e) {
@@ -211,12 +191,11 @@ int main(int argc, char** argv) {
   // Reload when the file changes on disk (polled: survives editors that
   // replace the file by rename, and config files on any filesystem).
   std::thread watcher([&] {
-    FileStamp last = loaded_stamp;
     std::unique_lock lock(mutex);
     while (!stop_cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping; })) {
-      FileStamp now = stamp_of(args.config);
-      if (now == last || !now.exists) continue;
-      last = now;
+      // Against what the gateway read last, not what this thread saw: a
+      // change an admin apply (or SIGHUP) already loaded is not loaded again.
+      if (!gateway.config_changed_on_disk()) continue;
       lock.unlock();
       Log::write(LogLevel::Info, "config", args.config + " changed on disk; reloading");
       gateway.reload();

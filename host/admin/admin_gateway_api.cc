@@ -2,6 +2,8 @@
 // GET /plugins: the routing table and the providers as the gateway runs them.
 #include <strings.h>
 
+#include <cstdio>
+
 #include "admin/admin_api.h"
 #include "api/status_api.h"
 #include "gateway/gateway.h"
@@ -184,7 +186,13 @@ void append_provider(std::string& out, const ProviderSlot& slot, const RouteTabl
   }
   out += R"(],"attempts":)" + std::to_string(status.attempts) + R"(,"failures":)" + std::to_string(status.failures);
   out += R"(,"latency_p50_ms":)";
-  out += status.latency_p50 ? std::to_string(status.latency_p50->count()) : "null";
+  if (status.latency_p50) {
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.3f", static_cast<double>(status.latency_p50->count()) / 1000.0);
+    out += ms;
+  } else {
+    out += "null";
+  }
   std::vector<std::string> keys;
   for (const ProviderDecl& decl : table.config().providers) {
     if (decl.name == slot.name) collect_keys(decl.options, false, keys);

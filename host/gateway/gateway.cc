@@ -1,5 +1,7 @@
 #include "gateway/gateway.h"
 
+#include <sys/stat.h>
+
 #include <sstream>
 
 #include "services/log.h"
@@ -29,8 +31,29 @@ std::optional<ReloadResult> Gateway::last_reload() const {
   return last_reload_;
 }
 
+Gateway::FileStamp Gateway::stamp_of(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return {};
+  return {true, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+          static_cast<std::int64_t>(st.st_size), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+void Gateway::note_file_read() {
+  // Taken before the read: a change made while reading is seen next time.
+  FileStamp stamp = stamp_of(options_.config_path);
+  std::lock_guard lock(stamp_mutex_);
+  loaded_stamp_ = stamp;
+}
+
+bool Gateway::config_changed_on_disk() const {
+  FileStamp now = stamp_of(options_.config_path);
+  std::lock_guard lock(stamp_mutex_);
+  return now.exists && !(now == loaded_stamp_);
+}
+
 void Gateway::load() {
   std::lock_guard lock(reload_mutex_);
+  note_file_read();
   std::shared_ptr<const RouteTable> table;
   try {
     table = build_table(load_gateway_config(options_.config_path));
@@ -50,6 +73,7 @@ void Gateway::load() {
 
 bool Gateway::reload() {
   std::lock_guard lock(reload_mutex_);
+  note_file_read();
   std::shared_ptr<const RouteTable> table;
   try {
     table = build_table(load_gateway_config(options_.config_path));

@@ -48,6 +48,10 @@ class Gateway {
   // The latest load() or reload() outcome; std::nullopt before the first.
   std::optional<ReloadResult> last_reload() const;
   std::chrono::system_clock::time_point started_at() const { return started_at_; }
+  // The file differs on disk (time, size, inode) from what the latest load or
+  // reload read: the watcher reloads only then, so a change that was already
+  // loaded (an apply from the admin API reloads itself) is not loaded twice.
+  bool config_changed_on_disk() const;
 
   std::shared_ptr<const RouteTable> table() const;
   const PluginRegistry& plugins() const { return registry_; }
@@ -66,6 +70,18 @@ class Gateway {
  private:
   std::shared_ptr<const RouteTable> build_table(GatewayConfig config);
   void record_reload(bool ok, const std::exception* error);
+  void note_file_read();  // before each read of the config file
+
+  struct FileStamp {
+    bool exists = false;
+    std::int64_t mtime_ns = 0;
+    std::int64_t size = 0;
+    std::uint64_t inode = 0;
+    bool operator==(const FileStamp&) const = default;
+  };
+  static FileStamp stamp_of(const std::filesystem::path& file);
+  mutable std::mutex stamp_mutex_;
+  FileStamp loaded_stamp_;
 
   const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 

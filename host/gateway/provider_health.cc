@@ -121,7 +121,7 @@ ProviderHealth::Status ProviderHealth::status_of(const std::string& name, const 
     std::vector<std::chrono::microseconds> sorted(state.latencies.begin(), state.latencies.end());
     auto middle = sorted.begin() + static_cast<std::ptrdiff_t>((sorted.size() - 1) / 2);
     std::nth_element(sorted.begin(), middle, sorted.end());
-    status.latency_p50 = std::chrono::duration_cast<std::chrono::milliseconds>(*middle);
+    status.latency_p50 = *middle;
   }
   return status;
 }

@@ -64,7 +64,7 @@ class ProviderHealth {
     std::uint64_t attempts = 0;
     std::uint64_t failures = 0;
     std::vector<RecentError> recent_errors;  // oldest first
-    std::optional<std::chrono::milliseconds> latency_p50;  // of the last kRecentLatencies successes
+    std::optional<std::chrono::microseconds> latency_p50;  // of the last kRecentLatencies successes
   };
   // Providers that are not healthy (failing, cooling down, probing); with
   // `include_healthy`, every provider that has seen a request.

@@ -80,6 +80,14 @@ std::string error_code(const HttpResponse& r) {
   return doc["error"]["code"].GetString();
 }
 
+// A request is recorded when it ends, which may be just after its client got
+// the last byte: wait (bounded) until the history holds `count` requests.
+void wait_for_history(TestGateway& gw, std::size_t count) {
+  auto& history = gw.gateway().observability().history();
+  for (int i = 0; i < 1000 && history.size() < count; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_GE(history.size(), count);
+}
+
 TEST(AdminApi, EveryEndpointNeedsCredentials) {
   TestGateway gw(kConfig);
   HttpClient client;
@@ -389,6 +397,7 @@ TEST(AdminApi, RequestsArePagedNewestFirstWithBoundsAndDetails) {
     ASSERT_EQ(r.status, 200);
     ids.push_back(r.header("x-request-id"));
   }
+  wait_for_history(gw, 5);
   // Admin calls are not traffic: they stay out of the live log.
   auto first = parse(client.get(gw.url(kApi + "/requests?limit=2"), with_header(kAdminBearer)).body);
   ASSERT_EQ(first["requests"].Size(), 2u);
@@ -475,6 +484,7 @@ TEST(AdminApi, UsageComesAsJsonAndAsCsv) {
                         with_header("Authorization: Bearer k-client-0001"))
                 .status,
             200);
+  wait_for_history(gw, 1);
   auto json = parse(client.get(gw.url(kApi + "/usage?period=hour"), with_header(kAdminBearer)).body);
   ASSERT_EQ(json["rows"].Size(), 1u);
   EXPECT_STREQ(json["rows"][0]["model"].GetString(), "gpt-4o");
@@ -516,6 +526,7 @@ TEST(AdminApi, TheOverviewShowsUptimeConfigAndTheLastHour) {
                         with_header("Authorization: Bearer k-client-0001"))
                 .status,
             200);
+  wait_for_history(gw, 1);
   auto r = client.get(gw.url(kApi + "/overview"), with_header(kAdminBearer));
   ASSERT_EQ(r.status, 200);
   auto doc = parse(r.body);
@@ -592,6 +603,10 @@ TEST(AdminApi, ApplyWritesTheFileKeepsABackupAndReloads) {
   EXPECT_THAT(written, HasSubstr("k-admin-secret-0001"));  // the secret came back from its placeholder
   EXPECT_THAT(written, Not(HasSubstr("<redacted:")));
   EXPECT_EQ(client.get(gw.url(kApi + "/routes/resolve?model=llama-3"), login.reads()).status, 200);
+  // Regression (browser tests): the file watcher saw a change that apply had
+  // already loaded and reloaded it again (two generations per apply).
+  EXPECT_FALSE(gw.gateway().config_changed_on_disk());
+  EXPECT_EQ(doc["generation"].GetUint64(), gw.gateway().generation());
   // The session survived the reload (same admin key).
   EXPECT_EQ(client.post(gw.url(kApi + "/config/reload"), "", login.writes()).status, 200);
 }

@@ -169,7 +169,15 @@ TEST(ClaudePoolAdmin, AnAddedApiKeyServesTheNextRequests) {
   std::vector<std::string> used;
   for (int i = 0; i < 4; ++i) used.push_back(request_credential(*provider, fake));
   EXPECT_EQ(std::count(used.begin(), used.end(), kAddedKey), 2) << "round robin over both";
+  // The pool counts an answer when its transfer completes, which may come just
+  // after the client got the answer's last event: wait for it (bounded).
   auto after = entry_of(*provider, "extra");
+  for (int i = 0; i < 1000 && after.IsObject() &&
+                  (after["tokens"].GetInt() < 2 * (12 + 6) || after["requests"].GetInt() < 2);
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    after = entry_of(*provider, "extra");
+  }
   ASSERT_TRUE(after.IsObject());
   EXPECT_EQ(after["requests"].GetInt(), 2);
   EXPECT_EQ(after["tokens"].GetInt(), 2 * (12 + 6)) << "input + output of FakeAnthropic's answers";
