@@ -53,8 +53,9 @@ std::shared_ptr<Exchange> request_detail(ApiCall& call) {
 }
 
 // One GET /events client: a chunked text/event-stream that gets every
-// finished request, and a comment every 15 s. A failed write (the client
-// left) ends it: the subscription goes, the keep-alive stops.
+// finished request, and a comment every 15 s. It ends when the transport
+// says the client left (ApiCall::on_client_gone), when a write fails, or when
+// the client stops reading: the subscription goes, the keep-alive stops.
 class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
  public:
   static constexpr std::chrono::seconds kKeepAlive{15};
@@ -90,6 +91,17 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
     return true;
   }
 
+  void stop() {
+    if (stopped_.exchange(true)) return;
+    std::unique_ptr<RequestHistory::Subscription> subscription;
+    {
+      std::lock_guard lock(mutex_);
+      subscription = std::move(subscription_);
+    }
+    subscription.reset();  // may run inside the listener: the history allows it
+    answer_.request->finish(Outcome::ClientAbort);
+  }
+
  private:
   void send(const std::string& frame) {
     if (stopped_.load()) return;
@@ -104,10 +116,7 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
     if (!answer_.channel->write(std::move(chunk))) stop();
   }
 
- public:
-
   void schedule_keep_alive() {
-    std::weak_ptr<LiveFeed> weak = weak_from_this();
     // The timer holds the feed: the keep-alive's failed write is what ends a
     // feed whose client left while nothing happened.
     gateway_.timers().schedule(kKeepAlive, [self = shared_from_this()] {
@@ -115,18 +124,6 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
       self->send(": keep-alive\n\n");
       if (!self->stopped_.load()) self->schedule_keep_alive();
     });
-  }
-
-  // The client left (the transport says so), or cannot keep up.
-  void stop() {
-    if (stopped_.exchange(true)) return;
-    std::unique_ptr<RequestHistory::Subscription> subscription;
-    {
-      std::lock_guard lock(mutex_);
-      subscription = std::move(subscription_);
-    }
-    subscription.reset();  // may run inside the listener: the history allows it
-    answer_.request->finish(Outcome::ClientAbort);
   }
 
   Gateway& gateway_;

@@ -204,7 +204,9 @@ class Handler final : public Http::Handler {
       return;
     }
     auto exchange = api->serve(call);
-    if (exchange || call.on_client_gone) in_flight_[peer.get()] = InFlight{channel, exchange, std::move(call.on_client_gone)};
+    if (exchange || call.on_client_gone) {
+      in_flight_[peer.get()] = InFlight{channel, exchange, std::move(call.on_client_gone)};
+    }
   }
 
   // Client keys guard Client APIs; the admin key (else the client keys) guards
