@@ -4,11 +4,12 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libpistache-dev rapidjson-dev libyaml-cpp-dev
-            libcurl4-openssl-dev libboost-dev libgtest-dev libgmock-dev prometheus-cpp-dev)
+            libcurl4-openssl-dev libssl-dev libboost-dev libgtest-dev libgmock-dev prometheus-cpp-dev)
 # prometheus: the server and promtool for tests/e2e/run_prometheus.sh (it runs
-# its own instance; the packaged service is not used). chromium: the browser
+# its own instance; the packaged service is not used). chromium (+ a font, so
+# screenshots have text on a machine without any): the browser
 # of tests/e2e/run_panel.sh (headless, driven by playwright-core).
-test_pkgs=(nodejs npm curl python3 prometheus chromium)
+test_pkgs=(nodejs npm curl python3 prometheus chromium fonts-dejavu-core)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
