@@ -648,6 +648,13 @@ routes:
   EXPECT_EQ(client.post(gw.url(kApi + "/pool/claude/credentials/nope/disable"), "", admin).status, 404);
   EXPECT_EQ(client.request("DELETE", gw.url(kApi + "/pool/claude/credentials/existing"), "", admin).status, 409);
   EXPECT_EQ(client.request("DELETE", gw.url(kApi + "/pool/claude/credentials/added"), "", admin).status, 204);
+  // Regression: a label the panel writes with encodeURIComponent is decoded.
+  ASSERT_EQ(client.post(gw.url(kApi + "/pool/claude/credentials"), R"({"label":"team key é","api_key":"sk-ant-x-0003"})",
+                        admin)
+                .status,
+            201);
+  auto disabled = client.post(gw.url(kApi + "/pool/claude/credentials/team%20key%20%C3%A9/disable"), "", admin);
+  EXPECT_EQ(disabled.status, 200) << disabled.body;
   EXPECT_EQ(client.post(gw.url(kApi + "/pool/nope/credentials"), R"({"api_key":"x"})", admin).status, 404);
 }
 
