@@ -62,28 +62,33 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
 
   LiveFeed(Gateway& gateway, AnswerContext answer) : gateway_(gateway), answer_(std::move(answer)) {}
 
-  // Writes the head and subscribes; false when too many listen already.
+  // Subscribes, then writes the head (an event may already be on its way
+  // once subscribed: it waits in pending_ until the head is out); false when
+  // too many listen already.
   bool start() {
     std::weak_ptr<LiveFeed> weak = weak_from_this();
     auto subscription = gateway_.observability().history().subscribe([weak](const std::string& summary) {
-      if (auto self = weak.lock()) {
-        std::string frame = "event: request\ndata: " + summary + "\n\n";
-        self->send(frame);
-      }
+      if (auto self = weak.lock()) self->send("event: request\ndata: " + summary + "\n\n");
     });
     if (!subscription) return false;
-    {
-      std::lock_guard lock(mutex_);
-      subscription_ = std::move(subscription);
-    }
     std::string head;
     std::string headers = answer_headers({}, answer_.request->id);
     headers.append(kPanelSecurityHeaders).append("Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n");
     append_response_head(head, {200, "text/event-stream", true, 0, answer_.close_connection, headers});
     answer_.request->note_committed(200, false);
     append_chunk(head, ": connected\n\n");
-    answer_.request->note_written(head.size());
-    if (!answer_.channel->write(std::move(head))) {
+    bool written = false;
+    {
+      // Under the lock: no event can overtake the head.
+      std::lock_guard lock(mutex_);
+      subscription_ = std::move(subscription);
+      head += pending_;  // events that came between subscribing and now
+      pending_.clear();
+      head_sent_ = true;
+      answer_.request->note_written(head.size());
+      written = answer_.channel->write(std::move(head));
+    }
+    if (!written) {
       stop();
       return true;
     }
@@ -103,7 +108,7 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
   }
 
  private:
-  void send(const std::string& frame) {
+  void send(std::string_view frame) {
     if (stopped_.load()) return;
     // A client that does not read is not buffered for without end: it is let go.
     if (answer_.channel->pending_bytes() > kClientBacklogBytes) {
@@ -112,8 +117,17 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
     }
     std::string chunk;
     append_chunk(chunk, frame);
-    answer_.request->note_written(chunk.size());
-    if (!answer_.channel->write(std::move(chunk))) stop();
+    bool written = true;
+    {
+      std::lock_guard lock(mutex_);
+      if (!head_sent_) {  // start() writes it after the head
+        if (pending_.size() < kClientBacklogBytes) pending_ += chunk;
+        return;
+      }
+      answer_.request->note_written(chunk.size());
+      written = answer_.channel->write(std::move(chunk));
+    }
+    if (!written) stop();
   }
 
   void schedule_keep_alive() {
@@ -129,7 +143,9 @@ class LiveFeed : public std::enable_shared_from_this<LiveFeed> {
   Gateway& gateway_;
   AnswerContext answer_;
   std::mutex mutex_;
-  std::unique_ptr<RequestHistory::Subscription> subscription_;
+  std::unique_ptr<RequestHistory::Subscription> subscription_;  // under mutex_
+  bool head_sent_ = false;  // under mutex_
+  std::string pending_;     // under mutex_: events before the head
   std::atomic<bool> stopped_{false};
 };
 

@@ -8,33 +8,6 @@
 namespace llmux::host {
 namespace admin {
 
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// "%20" and the like, as the panel's encodeURIComponent writes a label; a
-// malformed escape stays as it is.
-std::string percent_decoded(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 std::string path_segment(std::string_view path, std::size_t index) {
   if (path.substr(0, kAdminPrefix.size()) == kAdminPrefix) path.remove_prefix(kAdminPrefix.size());
   std::size_t at = 0;
@@ -42,7 +15,7 @@ std::string path_segment(std::string_view path, std::size_t index) {
     if (at >= path.size() || path[at] != '/') return {};
     auto end = path.find('/', at + 1);
     if (i == index) {
-      return percent_decoded(path.substr(at + 1, end == std::string_view::npos ? end : end - at - 1));
+      return percent_decode(path.substr(at + 1, end == std::string_view::npos ? end : end - at - 1));
     }
     if (end == std::string_view::npos) return {};
     at = end;

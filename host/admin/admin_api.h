@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include <rapidjson/document.h>
+#include "llmux/json.h"  // rapidjson as llmux configures it
 
 #include "api/inbound_api.h"
 #include "gateway/answer_writer.h"
@@ -34,6 +34,7 @@ class AdminEndpoint final : public InboundApi {
   std::vector<std::string> paths() const override { return {std::string(kAdminPrefix) + path_}; }
   std::string_view method() const override { return method_; }
   Access access() const override { return access_; }
+  bool traffic() const override { return false; }
   std::shared_ptr<Exchange> serve(ApiCall& call) const override { return handler_(call); }
 
  private:

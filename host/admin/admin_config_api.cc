@@ -160,12 +160,19 @@ std::shared_ptr<Exchange> apply(ApiCall& call) {
   }
   // The text parsed but a provider refused its options: put the previous file
   // back, so what is on disk is what serves.
-  std::error_code ignored;
-  const std::filesystem::path& file = call.gateway.options().config_path;
-  const std::filesystem::path restoring = file.string() + ".restoring";
-  std::filesystem::copy_file(result.backup, restoring, std::filesystem::copy_options::overwrite_existing, ignored);
-  std::filesystem::rename(restoring, std::filesystem::canonical(file, ignored), ignored);
-  Log::write(LogLevel::Warn, "admin", "config from the admin API refused at reload; the previous file is back");
+  if (result.backup.empty()) {
+    Log::write(LogLevel::Warn, "admin", "config from the admin API refused at reload; there was no previous file");
+  } else {
+    try {
+      restore_config_backup(call.gateway.options().config_path, result.backup);
+      Log::write(LogLevel::Warn, "admin", "config from the admin API refused at reload; the previous file is back");
+    } catch (const std::exception& e) {
+      Log::write(LogLevel::Error, "admin",
+                 std::string("config from the admin API refused at reload, and the previous file could not be put "
+                             "back (it is in ") +
+                     result.backup.string() + "): " + e.what());
+    }
+  }
   reply_reloaded(call, false, {});
   return nullptr;
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "admin/admin_api.h"
+#include "admin/config_editor.h"
 #include "api/status_api.h"
 #include "gateway/gateway.h"
 #include "llmux/json.h"
@@ -122,15 +123,6 @@ std::shared_ptr<Exchange> resolve(ApiCall& call) {
   return nullptr;
 }
 
-// Option names whose values are secrets (shown as their last 4 characters at most).
-bool secret_option(std::string_view name) {
-  for (const char* secret : {"api_key", "api_keys", "key", "keys", "access_token", "refresh_token", "token",
-                             "secret", "password", "authorization", "x-api-key"}) {
-    if (strcasecmp(std::string(name).c_str(), secret) == 0) return true;
-  }
-  return false;
-}
-
 // "…wxyz": enough to tell keys apart, never enough to use one. Short
 // secrets show nothing of themselves.
 std::string redacted(const std::string& secret) {
@@ -145,7 +137,10 @@ void collect_keys(const ConfigNode& node, bool secret, std::vector<std::string>&
   } else if (node.is_sequence()) {
     for (const ConfigNode& item : node.items()) collect_keys(item, secret, out);
   } else if (node.is_map()) {
-    for (const auto& [name, child] : node.entries()) collect_keys(child, secret || secret_option(name), out);
+    // The config editor's rule of what is a secret, so /providers and /config agree.
+    for (const auto& [name, child] : node.entries()) {
+      collect_keys(child, secret || is_secret_config_key(name) || name == "headers", out);
+    }
   }
 }
 

@@ -3,9 +3,7 @@
 // so the panel shows exactly what an editor pointed at llmux would get.
 #include "admin/admin_api.h"
 #include "gateway/gateway.h"
-
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "llmux/json.h"
 
 namespace llmux::host {
 namespace {
@@ -38,16 +36,15 @@ std::shared_ptr<Exchange> playground(ApiCall& call) {
                        R"(Send {"api":"openai"|"anthropic","body":{...the request body...}}.)");
     return nullptr;
   }
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  body->value.Accept(writer);
-  PlaygroundRequest request(api == "anthropic", std::string(buffer.GetString(), buffer.GetSize()));
+  PlaygroundRequest request(api == "anthropic", json::to_string(body->value));
   const InboundApi* target = default_registry().find(request.path(), "POST");
   const Dialect& dialect = target->dialect(request);
   call.context->api = std::string(target->name());
+  call.context->traffic = true;  // a chat like any other: the live log shows it
   call.context->dialect = dialect.api();
   call.context->bytes_in = request.body().size();
   ApiCall inner(call.gateway, call.table, request, call.context, call.channel, dialect, call.close_connection);
+  inner.admin = call.admin;  // whole answers and errors keep the panel's headers; streams are the API's own
   return target->serve(inner);
 }
 

@@ -1,9 +1,9 @@
 // The credential pools (the claude plugin's): GET /pool, and the operator's
 // actions, carried out by the provider (Provider::manage_credentials).
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include <atomic>
 
 #include "admin/admin_api.h"
+#include "api/openai_api.h"
 #include "gateway/gateway.h"
 #include "llmux/json.h"
 #include "routing/route_table.h"
@@ -41,25 +41,45 @@ std::shared_ptr<Provider> pool_provider(ApiCall& call) {
   return slot->provider;
 }
 
-// Runs `action` on the provider and answers when it is done (a refresh waits
-// for the token endpoint, on another thread).
-void run_action(ApiCall& call, const std::shared_ptr<Provider>& provider, CredentialAction action, int ok_status) {
-  AnswerContext answer = call.answer_context();
-  auto done = [answer, ok_status](std::optional<Error> error, std::string credential_json) {
-    if (error) {
-      std::string body = R"({"error":{"message":)";
-      json::append_quoted(body, error->message);
-      body += R"(,"type":"invalid_request_error","code":)";
-      json::append_quoted(body, error->code.empty() ? "credential_action_failed" : error->code);
-      body += "}}";
-      admin::reply_later(answer, error->status, body);
-    } else if (ok_status == 204) {
-      admin::reply_later(answer, 204, "");
-    } else {
-      admin::reply_later(answer, ok_status, credential_json);
+// The answer to one pool action, written once: by the provider's `done`, or,
+// when the provider lets go of `done` without calling it (a reload destroyed
+// it mid-refresh), by the destructor, so the client never waits for nothing.
+class PoolAnswer {
+ public:
+  PoolAnswer(AnswerContext answer, int ok_status) : answer_(std::move(answer)), ok_status_(ok_status) {}
+  ~PoolAnswer() {
+    if (!answered_.exchange(true)) {
+      error(Error::unavailable("The provider went away (a config reload?) before the action finished; try again."));
     }
+  }
+  void dismiss() { answered_ = true; }  // answered otherwise
+  void done(std::optional<Error> failure, const std::string& credential_json) {
+    if (answered_.exchange(true)) return;
+    if (failure) {
+      error(*failure);
+    } else {
+      admin::reply_later(answer_, ok_status_, ok_status_ == 204 ? std::string_view() : credential_json);
+    }
+  }
+
+ private:
+  void error(const Error& failure) {
+    admin::reply_later(answer_, failure.status, openai_dialect().error_body(failure), error_headers(failure));
+  }
+  AnswerContext answer_;
+  int ok_status_;
+  std::atomic<bool> answered_{false};
+};
+
+// Runs `action` on the provider; the answer follows when it is done (a
+// refresh waits for the token endpoint, on another thread).
+void run_action(ApiCall& call, const std::shared_ptr<Provider>& provider, CredentialAction action, int ok_status) {
+  auto answer = std::make_shared<PoolAnswer>(call.answer_context(), ok_status);
+  auto done = [answer](std::optional<Error> error, std::string credential_json) {
+    answer->done(std::move(error), credential_json);
   };
-  if (!provider->manage_credentials(std::move(action), done)) {
+  if (!provider->manage_credentials(std::move(action), std::move(done))) {
+    answer->dismiss();
     admin::reply_error(call, 404, "not_found", "This provider has no credential pool.");
   }
 }
@@ -77,10 +97,7 @@ std::shared_ptr<Exchange> add_credential(ApiCall& call) {
   } else {
     // {"api_key"} or {"access_token","refresh_token","expires_at"}: the body less its label.
     doc.RemoveMember("label");
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    doc.Accept(writer);
-    action.secret_json.assign(buffer.GetString(), buffer.GetSize());
+    action.secret_json = json::to_string(doc);
   }
   run_action(call, provider, std::move(action), 201);
   return nullptr;

@@ -88,12 +88,7 @@ bool contains_placeholder(std::string_view value) {
   return false;
 }
 
-bool is_secret_key(const std::string& name) {
-  static const char* const kNames[] = {"admin_key",    "api_key",       "api_keys", "access_token", "refresh_token",
-                                       "password",     "secret",        "token",    "authorization", "x-api-key",
-                                       "api-key",      "client_secret"};
-  return std::any_of(std::begin(kNames), std::end(kNames), [&](const char* secret) { return name == secret; });
-}
+bool is_secret_key(const std::string& name) { return is_secret_config_key(name); }
 
 SourceMark mark_of(const YAML::Mark& mark, const std::string& source) {
   if (mark.line < 0 || mark.column < 0) return SourceMark{source, 0, 0};
@@ -507,6 +502,14 @@ void write_atomically(const fs::path& file, std::string_view content, const stru
 
 }  // namespace
 
+bool is_secret_config_key(std::string_view name) {
+  static const char* const kNames[] = {"admin_key",    "api_key",       "api_keys", "access_token", "refresh_token",
+                                       "password",     "secret",        "token",    "authorization", "x-api-key",
+                                       "api-key",      "client_secret"};
+  const std::string lowered = lower(name);
+  return std::any_of(std::begin(kNames), std::end(kNames), [&](const char* secret) { return lowered == secret; });
+}
+
 std::string redact_config_text(std::string_view yaml_text) {
   const std::string source = "providers.yaml";
   YAML::Node root = load_yaml(yaml_text, source);
@@ -620,6 +623,16 @@ ApplyResult apply_config_text(const fs::path& file, std::string_view text, const
     fail("cannot read", target);
   }
   return result;
+}
+
+void restore_config_backup(const fs::path& file, const fs::path& backup) {
+  std::error_code error;
+  fs::path target = fs::is_symlink(file, error) ? fs::canonical(file) : file;
+  struct stat current {};
+  if (::stat(target.c_str(), &current) != 0) fail("cannot read", target);
+  std::ifstream in(backup, std::ios::binary);
+  if (!in) fail("cannot read", backup);
+  write_atomically(target, read_file(backup), &current);
 }
 
 std::string config_check_json(const ConfigCheck& check) {

@@ -13,6 +13,12 @@ namespace llmux::host {
 
 class PluginRegistry;
 
+// Whether a config key (any case) names a secret: admin_key, api_key,
+// api_keys, access_token, refresh_token, password, secret, token,
+// client_secret, authorization, x-api-key, api-key. Every value under a
+// `headers:` map and every client key counts too (see redact_config_text).
+bool is_secret_config_key(std::string_view name);
+
 // The file with every secret scalar replaced by "<redacted:xxxxxxxx>" (the
 // first 8 hex digits of the secret's SHA-256). Secrets are the values of keys
 // named admin_key, api_key, api_keys (each item), access_token, refresh_token,
@@ -62,6 +68,11 @@ struct ApplyResult {
 // reloads.
 ApplyResult apply_config_text(const std::filesystem::path& file, std::string_view text,
                               const PluginRegistry* plugins = nullptr);
+
+// Puts `backup` (apply's "<file>.bak") back as `file`, atomically like apply,
+// keeping the file's permissions (a reload refused what apply wrote).
+// Throws std::system_error when the file system refuses.
+void restore_config_backup(const std::filesystem::path& file, const std::filesystem::path& backup);
 
 // {"ok":true} or {"ok":false,"error":{"message","file","line","column","path"}}
 // (line, column null when unknown; path null when empty).

@@ -61,6 +61,7 @@ const Asset* asset_for(std::string_view path) {
 class StaticAssetsApi final : public InboundApi {
  public:
   std::string_view name() const override { return "panel.assets"; }
+  bool traffic() const override { return false; }  // the panel loading itself
   std::vector<std::string> paths() const override {
     std::vector<std::string> paths = {"/ui", "/ui/", "/docs", "/docs/", "/favicon.ico"};
     for (const Asset* asset : all_assets()) paths.emplace_back(asset->path);

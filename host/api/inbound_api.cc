@@ -40,6 +40,31 @@ void ApiCall::fail(const Error& error, Outcome outcome) {
 
 const Dialect& InboundApi::dialect(const InboundRequest&) const { return openai_dialect(); }
 
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+      i += 2;
+    } else {
+      out += plus_is_space && text[i] == '+' ? ' ' : text[i];
+    }
+  }
+  return out;
+}
+
 void ApiRegistry::add(std::unique_ptr<InboundApi> api) {
   for (std::string& path : api->paths()) by_path_.emplace_back(std::move(path), api.get());
   apis_.push_back(std::move(api));

@@ -96,6 +96,10 @@ class InboundApi {
   virtual std::vector<std::string> paths() const = 0;
   virtual std::string_view method() const = 0;  // "GET", "POST" or "DELETE"; HEAD is answered for GET APIs
   virtual Access access() const { return Access::Client; }
+  // Whether its requests are traffic for the panel's history (live log,
+  // usage, series). The operators' endpoints and the panel's own calls are
+  // not (the metrics count everything).
+  virtual bool traffic() const { return true; }
   // The wire shape of its answers and errors for this request.
   virtual const Dialect& dialect(const InboundRequest& request) const;  // default: OpenAI's
   // Answers through `call` now, or returns the exchange that will (the
@@ -116,6 +120,10 @@ class ApiRegistry {
   std::vector<std::unique_ptr<InboundApi>> apis_;
   std::vector<std::pair<std::string, const InboundApi*>> by_path_;
 };
+
+// "%2F" and the like decoded (a malformed escape stays as it is); in a query
+// string `plus_is_space` also turns '+' into a space (HTML forms, URLSearchParams).
+std::string percent_decode(std::string_view text, bool plus_is_space = false);
 
 // Every API llmux serves on its main port.
 const ApiRegistry& default_registry();

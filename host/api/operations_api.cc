@@ -1,6 +1,5 @@
 // The operator's endpoints: GET /healthz, GET / (name and status), GET
 // /status, GET /api/tokens and GET /metrics.
-#include <rapidjson/document.h>
 #include <strings.h>
 
 #include <cstdlib>
@@ -8,6 +7,7 @@
 #include "api/registrations.h"
 #include "api/status_api.h"
 #include "gateway/gateway.h"
+#include "llmux/json.h"
 #include "llmux/plugin_abi.h"
 #include "observability/metrics.h"
 #include "routing/route_table.h"
@@ -53,6 +53,7 @@ double accept_quality(std::string_view accept, std::string_view type) {
 class HealthApi final : public InboundApi {
  public:
   std::string_view name() const override { return "health"; }
+  bool traffic() const override { return false; }  // an operator's call
   std::vector<std::string> paths() const override { return {"/healthz"}; }
   std::string_view method() const override { return "GET"; }
   Access access() const override { return Access::Open; }
@@ -65,6 +66,7 @@ class HealthApi final : public InboundApi {
 class RootApi final : public InboundApi {
  public:
   std::string_view name() const override { return "root"; }
+  bool traffic() const override { return false; }  // an operator's call
   std::vector<std::string> paths() const override { return {"/"}; }
   std::string_view method() const override { return "GET"; }
   Access access() const override { return Access::Open; }
@@ -83,6 +85,7 @@ class RootApi final : public InboundApi {
 class StatusApi final : public InboundApi {
  public:
   std::string_view name() const override { return "status"; }
+  bool traffic() const override { return false; }  // an operator's call
   std::vector<std::string> paths() const override { return {"/status"}; }
   std::string_view method() const override { return "GET"; }
   Access access() const override { return Access::Admin; }
@@ -95,6 +98,7 @@ class StatusApi final : public InboundApi {
 class TokensApi final : public InboundApi {
  public:
   std::string_view name() const override { return "tokens"; }
+  bool traffic() const override { return false; }  // an operator's call
   std::vector<std::string> paths() const override { return {"/api/tokens"}; }
   std::string_view method() const override { return "GET"; }
   Access access() const override { return Access::Admin; }
@@ -107,6 +111,7 @@ class TokensApi final : public InboundApi {
 class MetricsApi final : public InboundApi {
  public:
   std::string_view name() const override { return "metrics"; }
+  bool traffic() const override { return false; }  // an operator's call
   std::vector<std::string> paths() const override { return {"/metrics"}; }
   std::string_view method() const override { return "GET"; }
   Access access() const override { return Access::Admin; }

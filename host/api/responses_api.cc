@@ -10,9 +10,7 @@
 #include <chrono>
 #include <random>
 
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "llmux/json.h"  // before any rapidjson: its configuration
 
 #include "api/answer_writers.h"
 #include "api/chat_flow.h"

@@ -66,6 +66,7 @@ class RequestContext {
   std::string traceparent;  // passed on to upstreams
   std::string client;       // the client key's label, "-" without client keys (never the key)
   std::string api = "unknown";  // the inbound API's registered name ("openai.chat", ...), a bounded label
+  bool traffic = true;          // InboundApi::traffic(): recorded in the panel's history
   Api dialect = Api::OpenAIChat;
   std::string method;
   std::string path;

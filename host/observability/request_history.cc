@@ -564,8 +564,7 @@ void RequestHistory::stream_started(const RequestContext& context) {
     lock.lock();
     provider = series_for(context.provider, spare, retired, need_spare);
   }
-  if (open_streams_.size() == open_streams_.capacity()) open_streams_.reserve(open_streams_.size() * 2 + 16);
-  open_streams_.emplace_back(&context, provider);
+  open_streams_.emplace(&context, provider);
   for (Series* s : {total_.get(), provider}) {
     if (s == nullptr) continue;
     ++s->open_streams;
@@ -601,16 +600,14 @@ void RequestHistory::record(const RequestContext& context) {
     }
     // A stream ends: it leaves the series that counted it open.
     if (context.stream_open) {
-      auto open = std::find_if(open_streams_.begin(), open_streams_.end(),
-                               [&](const auto& entry) { return entry.first == &context; });
+      auto open = open_streams_.find(&context);
       if (open != open_streams_.end()) {
         for (Series* s : {total_.get(), open->second}) {
           if (s == nullptr) continue;
           --s->open_streams;
           --s->at(latest_epoch_).stream_delta;
         }
-        *open = open_streams_.back();
-        open_streams_.pop_back();
+        open_streams_.erase(open);
       }
     }
     for (Series* s : {total_.get(), provider}) {

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "llmux/host_services.h"
@@ -129,7 +130,9 @@ class RequestHistory {
   std::unique_ptr<Series> total_;
   std::vector<std::unique_ptr<Series>> providers_;  // up to kMaxProviders, then other_
   std::unique_ptr<Series> other_;
-  std::vector<std::pair<const RequestContext*, Series*>> open_streams_;  // which series counts each open stream
+  // Which series counts each open stream: a stream's end finds it in O(1)
+  // (10,000 held streams must not mean 10,000 steps per stream end).
+  std::unordered_map<const RequestContext*, Series*> open_streams_;
   std::int64_t latest_epoch_ = 0;  // the newest bucket written (wall time may step back)
 
   // Recent requests: slot seq % capacity holds request `seq`.

@@ -41,8 +41,11 @@ class PistacheRequest final : public InboundRequest {
   std::string_view method() const override { return Http::methodString(request_.method()); }
   std::string_view path() const override { return request_.resource(); }
   std::optional<std::string> header(std::string_view name) const override { return header_value(request_, name); }
+  // Pistache hands query values over as sent: decoded here, once for every API.
   std::optional<std::string> query(std::string_view name) const override {
-    return request_.query().get(std::string(name));
+    auto raw = request_.query().get(std::string(name));
+    if (!raw) return std::nullopt;
+    return percent_decode(*raw, /*plus_is_space=*/true);
   }
   // Pistache resets the request (and its body) once onRequest returns; an API
   // that keeps the body moves it out before then.
@@ -156,6 +159,7 @@ class Handler final : public Http::Handler {
       // Clients probe with HEAD (Claude Code: HEAD /). No body may follow the
       // head, or the next response on this connection would be corrupted.
       context->api = api ? std::string(api->name()) : "unknown";
+      context->traffic = api == nullptr || api->traffic();
       int status = api && api->method() == "GET" ? 200 : api ? 405 : 404;
       // The admin API's HEAD says no more than its GET would.
       if (status == 200 && api->access() == Access::Panel &&
@@ -177,6 +181,7 @@ class Handler final : public Http::Handler {
       return;
     }
     context->api = std::string(api->name());
+    context->traffic = api->traffic();
     AdminAccess admin;
     if (api->access() == Access::Panel) {
       // Before the method and the body: a mutation without its CSRF token is

@@ -335,6 +335,36 @@ TEST(AdminApi, RoutesAndTheResolverShowAliasesRoutesAndChains) {
   EXPECT_EQ(client.get(gw.url(kApi + "/routes/resolve"), with_header(kAdminBearer)).status, 400);
 }
 
+// Regression (review): query values came percent-encoded as sent (Pistache
+// does not decode them); the panel writes them with URLSearchParams.
+TEST(AdminApi, QueryValuesArePercentDecoded) {
+  TestGateway gw(R"(
+admin_key: k-admin-secret-0001
+providers:
+  mock: {plugin: mock}
+routes:
+  "meta/*": [mock]
+)");
+  HttpClient client;
+  auto resolved = client.get(gw.url(kApi + "/routes/resolve?model=meta%2Fllama+3"), with_header(kAdminBearer));
+  ASSERT_EQ(resolved.status, 200) << resolved.body;
+  EXPECT_STREQ(parse(resolved.body)["model"].GetString(), "meta/llama 3");
+}
+
+// Regression (review): a provider without a pool answered 404 and then, when
+// it dropped the action's callback, a second answer on the same connection.
+TEST(AdminApi, APoolActionOnAProviderWithoutAPoolIsOne404) {
+  TestGateway gw(kConfig);
+  HttpClient client;
+  auto r = client.post(gw.url(kApi + "/pool/mock/credentials"), R"({"api_key":"x"})", with_header(kAdminBearer));
+  EXPECT_EQ(r.status, 404);
+  // The same connection (keep-alive) answers the next request cleanly.
+  auto next = client.get(gw.url(kApi + "/routes"), with_header(kAdminBearer));
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.connects, 0);
+  EXPECT_TRUE(parse(next.body).IsObject());
+}
+
 TEST(AdminApi, ProvidersShowStateAndKeysRedactedToTheirLastFourCharacters) {
   FakeUpstream upstream([](const FakeRequest&, FakeExchange& exchange) {
     exchange.respond(500, {{"Content-Type", "application/json"}}, R"({"error":{"message":"boom"}})");

@@ -345,7 +345,8 @@ TEST(RequestHistoryRequests, FiltersMatchExactlyAndByStatusClass) {
 
   auto ids = [&](const RequestFilter& filter) {
     std::string out;
-    for (const auto& r : parse(*history.requests_json(filter, 50, ""))["requests"].GetArray()) out += r["id"].GetString();
+    auto doc = parse(*history.requests_json(filter, 50, ""));  // kept: the loop reads into it
+    for (const auto& r : doc["requests"].GetArray()) out += r["id"].GetString();
     return out;
   };
   EXPECT_EQ(ids({}), "edcba");
