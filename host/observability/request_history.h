@@ -24,6 +24,7 @@
 
 #include "llmux/host_services.h"
 #include "observability/request_context.h"
+#include "services/spin_mutex.h"
 
 namespace llmux::host {
 
@@ -126,7 +127,7 @@ class RequestHistory {
   const Clock* clock_;
 
   // Time series.
-  mutable std::mutex series_mutex_;
+  mutable SpinMutex series_mutex_;  // spins: taken by every I/O thread for a few field updates
   std::unique_ptr<Series> total_;
   std::vector<std::unique_ptr<Series>> providers_;  // up to kMaxProviders, then other_
   std::unique_ptr<Series> other_;
@@ -136,12 +137,12 @@ class RequestHistory {
   std::int64_t latest_epoch_ = 0;  // the newest bucket written (wall time may step back)
 
   // Recent requests: slot seq % capacity holds request `seq`.
-  mutable std::mutex ring_mutex_;
+  mutable SpinMutex ring_mutex_;
   std::vector<std::shared_ptr<const Record>> ring_;
   std::uint64_t last_seq_ = 0;
 
   // Usage.
-  mutable std::mutex usage_mutex_;
+  mutable SpinMutex usage_mutex_;
   std::unique_ptr<UsageTable> hours_;
   std::unique_ptr<UsageTable> days_;
 
