@@ -157,11 +157,6 @@ void AdminAuth::set_loopback_listener(bool loopback) {
   loopback_listener_ = loopback;
 }
 
-bool AdminAuth::open() const {
-  std::lock_guard lock(mutex_);
-  return settings_.admin_key.empty() && loopback_listener_;
-}
-
 std::optional<AdminSession> AdminAuth::find_session(std::string_view cookie) const {
   auto dot = cookie.find('.');
   if (dot == std::string_view::npos) return std::nullopt;

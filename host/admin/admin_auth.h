@@ -56,7 +56,6 @@ class AdminAuth {
   void configure(AdminAuthSettings settings);
   // Whether the main listener is on loopback (main.cc; the --listen override included).
   void set_loopback_listener(bool loopback);
-  bool open() const;  // no admin key, on loopback: the admin surface needs no login
 
   // Authenticates `request` (Bearer key, session cookie, or open mode).
   // `mutation`: POST/PUT/DELETE: the CSRF token (or the Bearer key) is

@@ -1,7 +1,5 @@
 // GET /routes, GET /routes/resolve, GET /providers, POST /providers/{name}/reset,
 // GET /plugins: the routing table and the providers as the gateway runs them.
-#include <strings.h>
-
 #include <cstdio>
 
 #include "admin/admin_api.h"
