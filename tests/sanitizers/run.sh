@@ -32,7 +32,10 @@ case "$mode" in
   thread) runtime=libtsan ;;
   *) usage ;;
 esac
-if ! ldd "$build/bin/host_tests" 2>/dev/null | grep -q "$runtime"; then
+# (ldd's output is read whole: `grep -q` would stop at the match, and under
+# pipefail the SIGPIPE that ldd then gets fails the check.)
+libraries=$(ldd "$build/bin/host_tests" 2>/dev/null || true)
+if [[ "$libraries" != *"$runtime"* ]]; then
   echo "$build/bin/host_tests is not linked with $runtime: configure with -DLLMUX_SANITIZE=$mode" >&2
   exit 2
 fi
