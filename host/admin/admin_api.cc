@@ -2,7 +2,6 @@
 
 #include <ctime>
 
-#include "admin/security_headers.h"
 #include "llmux/json.h"
 
 namespace llmux::host {
@@ -56,13 +55,8 @@ std::optional<std::string> string_member(const rapidjson::Value& object, const c
 }
 
 void reply_later(const AnswerContext& answer, int status, std::string_view body, std::string_view extra_headers) {
-  std::string headers = answer_headers({}, answer.request->id);
-  headers.append(kPanelSecurityHeaders).append("Cache-Control: no-store\r\n").append(extra_headers);
-  std::string bytes = make_response(status, "application/json", body, headers, answer.close_connection);
-  answer.request->note_committed(status, false);
-  answer.request->note_written(bytes.size());
-  answer.channel->write(std::move(bytes));
-  answer.request->finish(status < 400 ? Outcome::Ok : Outcome::Rejected);
+  respond_whole(answer, status, "application/json", body, extra_headers, status < 400 ? Outcome::Ok : Outcome::Rejected,
+                /*panel=*/true);
 }
 
 }  // namespace admin

@@ -24,14 +24,19 @@ void ApiCall::respond(int status, std::string_view content_type, std::string_vie
 
 void ApiCall::respond(int status, std::string_view content_type, std::string_view body,
                       std::string_view extra_headers, Outcome outcome) {
-  std::string headers = answer_headers({}, context->id);
-  if (admin != nullptr) headers.append(kPanelSecurityHeaders).append("Cache-Control: no-store\r\n");
+  respond_whole(answer_context(), status, content_type, body, extra_headers, outcome, admin != nullptr);
+}
+
+void respond_whole(const AnswerContext& answer, int status, std::string_view content_type, std::string_view body,
+                   std::string_view extra_headers, Outcome outcome, bool panel) {
+  std::string headers = answer_headers({}, answer.request->id);
+  if (panel) headers.append(kPanelSecurityHeaders).append("Cache-Control: no-store\r\n");
   headers.append(extra_headers);
-  std::string bytes = make_response(status, content_type, body, headers, close_connection);
-  context->note_committed(status, false);
-  context->note_written(bytes.size());
-  channel->write(std::move(bytes));
-  context->finish(outcome);
+  std::string bytes = make_response(status, content_type, body, headers, answer.close_connection);
+  answer.request->note_committed(status, false);
+  answer.request->note_written(bytes.size());
+  answer.channel->write(std::move(bytes));
+  answer.request->finish(outcome);
 }
 
 void ApiCall::fail(const Error& error, Outcome outcome) {

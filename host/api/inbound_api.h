@@ -85,6 +85,12 @@ class ApiCall {
   AnswerContext answer_context() const { return {channel, context, close_connection}; }
 };
 
+// A whole answer written to `answer` (now or after an asynchronous step, from
+// any thread): x-request-id, the panel's headers when `panel`, then
+// `extra_headers`; the context records status and bytes and ends with `outcome`.
+void respond_whole(const AnswerContext& answer, int status, std::string_view content_type, std::string_view body,
+                   std::string_view extra_headers, Outcome outcome, bool panel);
+
 class InboundApi {
  public:
   virtual ~InboundApi() = default;

@@ -821,24 +821,15 @@ std::string RequestHistory::stats_json() const {
       ttft[i] = b.ttft.quantile(0.50);
       tokens[i] = static_cast<double>(b.output_tokens) / kStepSeconds;
     }
+    const std::pair<const char*, const std::vector<std::optional<double>>*> members[] = {
+        {"requests", &requests}, {"errors", &errors},     {"requests_per_s", &rate},
+        {"error_rate", &error_rate}, {"p50_ms", &p50},     {"p95_ms", &p95},
+        {"ttft_p50_ms", &ttft},   {"tokens_per_s", &tokens}, {"active_streams", &streams}};
     out.push_back('{');
-    append_array(out, "requests", requests);
-    out.push_back(',');
-    append_array(out, "errors", errors);
-    out.push_back(',');
-    append_array(out, "requests_per_s", rate);
-    out.push_back(',');
-    append_array(out, "error_rate", error_rate);
-    out.push_back(',');
-    append_array(out, "p50_ms", p50);
-    out.push_back(',');
-    append_array(out, "p95_ms", p95);
-    out.push_back(',');
-    append_array(out, "ttft_p50_ms", ttft);
-    out.push_back(',');
-    append_array(out, "tokens_per_s", tokens);
-    out.push_back(',');
-    append_array(out, "active_streams", streams);
+    for (const auto& [name, values] : members) {
+      if (name != members[0].first) out.push_back(',');
+      append_array(out, name, *values);
+    }
     out.push_back('}');
   };
   out.append(",\"total\":");
