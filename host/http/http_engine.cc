@@ -1,11 +1,24 @@
-// HttpEngine: one thread owns a CURLM handle and every easy handle in it.
+// HttpEngine: libcurl multi handles, one per event loop, each driven by its
+// loop's own epoll through curl_multi_socket_action.
 //
-// Other threads never touch curl. start/cancel/pause/resume push a Command on
-// a mutex-protected queue and wake the loop (curl_multi_wakeup); the loop
-// drains the queue, runs curl_multi_perform, completes finished transfers,
-// enforces our own timeouts and sleeps in curl_multi_poll until the nearest
-// deadline. Handlers run on the loop thread, inside curl's callbacks (on_response,
-// on_body) or between them (on_complete).
+// A transfer runs on the loop of the thread that started it: a provider
+// called from a Pistache worker (the request's own thread) gets its upstream
+// socket registered in that worker's epoll (server/loop_transport.h), so a
+// request is served from the client's socket to the upstream and back on one
+// thread, with no hand-off and no wake-up. Transfers started elsewhere (plugin
+// timers, tests, the engine without a server) run on the engine's own loop
+// thread (server/epoll_loop.h). Each loop has its own connection pool.
+//
+// curl is told about ready sockets one at a time (socket_action) and tells us
+// which sockets to watch and when its next timeout is due (a timerfd per loop),
+// so the cost of a round follows the ready sockets, not the open transfers.
+//
+// Commands on a transfer (cancel, pause, resume) and starts are never run
+// inside the caller's stack: on the transfer's own loop they are deferred to
+// the end of the round (IoLoop::defer), from other threads they are posted.
+// Handlers therefore run on the loop thread, inside curl's callbacks
+// (on_response, on_body) or between them (on_complete), never re-entered from
+// a call the handler's own code made.
 //
 // Timeouts (see Transfer::deadline): curl enforces `connect` (TCP + TLS +
 // proxy); the loop enforces the rest. `first_byte` runs from the moment the
@@ -22,28 +35,25 @@
 // receive side so the socket is not read. Before the response head has
 // arrived curl is not paused (in 7.88 that kept the request from being sent);
 // the write callback pauses it at the first body byte instead.
-//
-// The engine must not be destroyed from one of its own handlers (the
-// destructor joins the loop thread).
 #include "http/http_engine.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <strings.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "server/epoll_loop.h"
 #include "services/log.h"
-#include "services/round_scope.h"
 
 #ifndef LLMUX_VERSION
 #define LLMUX_VERSION "dev"
@@ -52,13 +62,13 @@
 namespace llmux::host {
 
 struct Transfer;
-class EngineLoop;
+class LoopEngine;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr Clock::time_point kNever = Clock::time_point::max();
-constexpr auto kPhasePoll = std::chrono::milliseconds(200);  // see EngineLoop::check_deadlines
+constexpr auto kPhasePoll = std::chrono::milliseconds(200);  // see LoopEngine::check_deadlines
 
 std::once_flag g_curl_global;
 
@@ -70,55 +80,7 @@ struct TransferState {
   std::atomic<bool> done{false};
 };
 
-struct Command {
-  enum class Kind { Start, Cancel, SyncPause } kind;
-  std::uint64_t id = 0;
-  Transfer* transfer = nullptr;  // Start: owned by the command until the loop takes it
-};
-
-// What other threads share with the loop. Handles keep a weak_ptr to it, so a
-// handle outliving the engine finds nothing to talk to.
-struct Core {
-  std::mutex mutex;
-  std::vector<Command> commands;
-  CURLM* multi = nullptr;  // for curl_multi_wakeup, only under `mutex` while accepting
-  bool accepting = true;
-  std::atomic<std::size_t> active{0};
-
-  bool post(Command command) {
-    std::lock_guard lock(mutex);
-    if (!accepting) return false;
-    // Commands still queued mean a wake-up is already on its way (the loop
-    // takes the whole queue at once): under load most posts skip the syscall.
-    bool wake = commands.empty();
-    commands.push_back(command);
-    if (wake) curl_multi_wakeup(multi);
-    return true;
-  }
-};
-
-class TransferHandle final : public HttpTransfer {
- public:
-  TransferHandle(std::weak_ptr<Core> core, std::shared_ptr<TransferState> state)
-      : core_(std::move(core)), state_(std::move(state)) {}
-  void cancel() override { post(Command::Kind::Cancel); }
-  void pause() override {
-    state_->paused = true;
-    post(Command::Kind::SyncPause);
-  }
-  void resume() override {
-    state_->paused = false;
-    post(Command::Kind::SyncPause);
-  }
-
- private:
-  void post(Command::Kind kind) {
-    if (state_->done) return;
-    if (auto core = core_.lock()) core->post({kind, state_->id, nullptr});
-  }
-  std::weak_ptr<Core> core_;
-  std::shared_ptr<TransferState> state_;
-};
+enum class Command { Cancel, SyncPause };
 
 enum class Phase {
   Connecting,  // until the request head is out (curl's connect timeout applies)
@@ -129,11 +91,35 @@ enum class Phase {
 
 }  // namespace
 
+// How handles reach a transfer's loop. `home` never changes; `engine` is
+// cleared (under `mutex`) when the loop is detached, after its thread ended.
+struct LoopLink {
+  LoopLink(IoLoop& home, LoopEngine& engine) : home(home), engine(&engine) {}
+  IoLoop& home;
+  std::mutex mutex;
+  LoopEngine* engine;
+
+  // Runs `fn(engine)` on the loop: deferred when called on the loop's own
+  // thread, posted otherwise; dropped once the loop is gone.
+  template <typename Fn>
+  void run(Fn fn) {
+    if (home.in_loop_thread()) {
+      LoopEngine* here = engine;  // the loop runs on this thread: it is attached
+      home.defer([here, fn] { fn(*here); });
+      return;
+    }
+    std::lock_guard lock(mutex);
+    if (!engine) return;
+    LoopEngine* there = engine;
+    home.post([there, fn] { fn(*there); });
+  }
+};
+
 struct Transfer {
   std::shared_ptr<TransferState> state;
   HttpRequest request;  // owns the body curl sends (CURLOPT_POSTFIELDS, no copy)
   std::shared_ptr<HttpHandler> handler;
-  EngineLoop* engine = nullptr;
+  LoopEngine* engine = nullptr;
   CURL* easy = nullptr;
   curl_slist* header_list = nullptr;
   bool added = false;
@@ -158,41 +144,75 @@ struct Transfer {
   Deadline deadline() const;
 };
 
-class EngineLoop {
- public:
-  explicit EngineLoop(HttpEngineOptions options);
-  void run();
+// What every loop of one engine shares.
+struct EngineShared {
+  explicit EngineShared(HttpEngineOptions options) : options(options) {}
+  const HttpEngineOptions options;
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<std::size_t> active{0};
+};
 
-  // Loop thread only.
-  void handle(Command& command, bool stopping);
+// One loop's curl multi handle and the transfers on it. Loop thread only,
+// except attach (before the loop runs) and detach (after it ended).
+class LoopEngine final : public IoWatcher {
+ public:
+  LoopEngine(IoLoop& loop, std::shared_ptr<EngineShared> shared, const HttpEngine* owner);
+  ~LoopEngine() override;
+
+  bool open();    // the timer descriptor; on the loop thread or before it runs
+  void close();   // ends every transfer (Cancelled); after the loop thread ended
+
   void start_transfer(std::unique_ptr<Transfer> transfer);
+  void command(std::uint64_t id, Command command);
+
+  void on_io(int fd, unsigned events) override;
+
+  // curl callbacks (socket / timer) and the per-transfer ones.
+  void watch_socket(curl_socket_t fd, int what);
+  void curl_timer(long timeout_ms);
+  void advance_phase(Transfer& transfer, curl_off_t uploaded);
+  void note_response_byte(Transfer& transfer);
+
+  IoLoop& loop;
+  const std::shared_ptr<EngineShared> shared;
+  const HttpEngine* const owner;
+  std::shared_ptr<LoopLink> link;
+
+ private:
+  // After anything that ran curl: completes finished transfers, enforces our
+  // timeouts and re-arms the timer.
+  void after_curl();
+  void drive(curl_socket_t fd, int mask);
   bool setup(Transfer& transfer, std::string& error);
   void sync_pause(Transfer& transfer);
   void collect_done();
   void check_deadlines();
-  void advance_phase(Transfer& transfer, curl_off_t uploaded);
-  void note_response_byte(Transfer& transfer);
   void note_deadline(Clock::time_point at) { next_check = std::min(next_check, at); }
+  void arm_timer();
   void finish(Transfer& transfer, HttpOutcome outcome);
   HttpOutcome outcome_of(Transfer& transfer, CURLcode code);
-  int poll_timeout_ms() const;
   // Easy handles are reused (curl_easy_reset keeps their buffers): a
   // transfer then costs no handle allocation, only its options.
   CURL* take_easy();
   void give_back_easy(CURL* easy);
-  std::vector<CURL*> spare_easy;  // loop thread only
 
-  HttpEngineOptions options;
-  std::shared_ptr<Core> core;
   CURLM* multi = nullptr;
-  std::atomic<std::uint64_t> next_id{1};
-  std::unordered_map<std::uint64_t, std::unique_ptr<Transfer>> transfers;  // loop thread only
-  Clock::time_point next_check = kNever;  // no deadline can expire before this
-  std::thread thread;
+  int timer_fd = -1;
+  bool closing = false;
+  std::vector<CURL*> spare_easy;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Transfer>> transfers;
+  Clock::time_point next_check = kNever;  // none of our deadlines can expire before this
+  Clock::time_point curl_due = kNever;    // curl's next timeout
+  Clock::time_point armed = kNever;       // what the timer descriptor is set to
 };
 
-struct HttpEngine::Impl : EngineLoop {
-  using EngineLoop::EngineLoop;
+struct HttpEngine::Impl {
+  explicit Impl(HttpEngineOptions options) : shared(std::make_shared<EngineShared>(options)) {}
+  std::shared_ptr<EngineShared> shared;
+  std::mutex mutex;  // guards `loops`
+  std::unordered_map<IoLoop*, std::unique_ptr<LoopEngine>> loops;
+  std::unique_ptr<EpollLoop> own_loop;  // transfers started away from any attached loop
+  LoopEngine* own = nullptr;
 };
 
 namespace {
@@ -262,54 +282,164 @@ Transfer::Deadline Transfer::deadline() const {
   return best;
 }
 
-EngineLoop::EngineLoop(HttpEngineOptions options_in) : options(options_in), core(std::make_shared<Core>()) {
+namespace {
+
+class TransferHandle final : public HttpTransfer {
+ public:
+  TransferHandle(std::shared_ptr<LoopLink> link, std::shared_ptr<TransferState> state)
+      : link_(std::move(link)), state_(std::move(state)) {}
+  void cancel() override { send(Command::Cancel); }
+  void pause() override {
+    state_->paused = true;
+    send(Command::SyncPause);
+  }
+  void resume() override {
+    state_->paused = false;
+    send(Command::SyncPause);
+  }
+
+ private:
+  void send(Command command) {
+    if (state_->done) return;
+    link_->run([id = state_->id, command](LoopEngine& engine) { engine.command(id, command); });
+  }
+  std::shared_ptr<LoopLink> link_;
+  std::shared_ptr<TransferState> state_;
+};
+
+// ---- curl's multi callbacks (loop thread, inside curl)
+
+int on_socket(CURL*, curl_socket_t fd, int what, void* user, void*) {
+  static_cast<LoopEngine*>(user)->watch_socket(fd, what);
+  return 0;
+}
+
+int on_timer(CURLM*, long timeout_ms, void* user) {
+  static_cast<LoopEngine*>(user)->curl_timer(timeout_ms);
+  return 0;
+}
+
+}  // namespace
+
+LoopEngine::LoopEngine(IoLoop& loop_in, std::shared_ptr<EngineShared> shared_in, const HttpEngine* owner_in)
+    : loop(loop_in), shared(std::move(shared_in)), owner(owner_in) {
   std::call_once(g_curl_global, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   multi = curl_multi_init();
+  const auto& options = shared->options;
   curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.max_connections_per_host));
   curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options.max_total_connections));
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options.max_total_connections));
-  core->multi = multi;
+  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &on_socket);
+  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, static_cast<void*>(this));
+  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &on_timer);
+  curl_multi_setopt(multi, CURLMOPT_TIMERDATA, static_cast<void*>(this));
+  link = std::make_shared<LoopLink>(loop, *this);
 }
 
-void EngineLoop::run() {
-  std::vector<Command> commands;  // reused: no allocation per round
-  for (;;) {
-    bool stopping;
-    {
-      // What handlers write to clients during the round leaves when it ends:
-      // one send per client per round, however many pieces arrived.
-      RoundScope round;
-      {
-        std::lock_guard lock(core->mutex);
-        commands.swap(core->commands);
-        stopping = !core->accepting;
-      }
-      for (auto& command : commands) handle(command, stopping);
-      commands.clear();
-      if (!stopping) {
-        int running = 0;
-        curl_multi_perform(multi, &running);
-        collect_done();
-        check_deadlines();
-      }
-    }
-    if (stopping) break;
-    curl_multi_poll(multi, nullptr, 0, poll_timeout_ms(), nullptr);
+LoopEngine::~LoopEngine() {
+  for (CURL* easy : spare_easy) curl_easy_cleanup(easy);
+  // Closes the pooled connections; their sockets leave the loop's poller
+  // through on_socket(REMOVE) first.
+  curl_multi_cleanup(multi);
+  if (timer_fd >= 0) {
+    loop.unwatch(timer_fd);
+    ::close(timer_fd);
   }
-  // Shutting down: every transfer still here ends as Cancelled.
+}
+
+bool LoopEngine::open() {
+  timer_fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  return timer_fd >= 0 && loop.watch(timer_fd, IoLoop::kRead, this);
+}
+
+void LoopEngine::close() {
+  {
+    std::lock_guard lock(link->mutex);
+    link->engine = nullptr;  // handles stop reaching this loop
+  }
+  closing = true;
+  loop.stop();  // what was posted before runs now (starts end as Cancelled)
   while (!transfers.empty()) {
     finish(*transfers.begin()->second, {HttpFailure::Cancelled, "the HTTP engine is shutting down"});
   }
 }
 
-CURL* EngineLoop::take_easy() {
+void LoopEngine::watch_socket(curl_socket_t fd, int what) {
+  if (what == CURL_POLL_REMOVE) {
+    loop.unwatch(fd);
+    return;
+  }
+  unsigned interest = 0;
+  if (what & CURL_POLL_IN) interest |= IoLoop::kRead;
+  if (what & CURL_POLL_OUT) interest |= IoLoop::kWrite;
+  if (!loop.watch(fd, interest, this)) {
+    Log::write(LogLevel::Error, "http", "an upstream socket could not be watched; its transfer will time out");
+  }
+}
+
+void LoopEngine::curl_timer(long timeout_ms) {
+  curl_due = timeout_ms < 0 ? kNever : Clock::now() + std::chrono::milliseconds(timeout_ms);
+}
+
+void LoopEngine::on_io(int fd, unsigned events) {
+  if (fd == timer_fd) {
+    std::uint64_t expirations;
+    [[maybe_unused]] auto n = ::read(timer_fd, &expirations, sizeof expirations);
+    armed = kNever;
+    if (curl_due <= Clock::now()) {
+      drive(CURL_SOCKET_TIMEOUT, 0);
+    } else {
+      after_curl();  // our own deadlines
+    }
+    return;
+  }
+  int mask = 0;
+  if (events & IoLoop::kRead) mask |= CURL_CSELECT_IN;
+  if (events & IoLoop::kWrite) mask |= CURL_CSELECT_OUT;
+  if (events & IoLoop::kError) mask |= CURL_CSELECT_ERR;
+  drive(fd, mask);
+}
+
+void LoopEngine::drive(curl_socket_t fd, int mask) {
+  const auto due_before = curl_due;
+  int running = 0;
+  curl_multi_socket_action(multi, fd, mask, &running);
+  if (fd == CURL_SOCKET_TIMEOUT && curl_due == due_before && curl_due <= Clock::now()) {
+    // curl found nothing due yet (its clock rounds differently) and will not
+    // call the timer callback again for the same expiry: look again shortly.
+    curl_due = Clock::now() + std::chrono::milliseconds(1);
+  }
+  after_curl();
+}
+
+void LoopEngine::after_curl() {
+  collect_done();
+  check_deadlines();
+  arm_timer();
+}
+
+void LoopEngine::arm_timer() {
+  const auto due = std::min(curl_due, next_check);
+  if (due == kNever) return;  // a stale earlier expiry only wakes the loop once for nothing
+  const auto now = Clock::now();
+  if (armed <= due && armed > now) return;  // already set to fire no later
+  auto wait = std::max<Clock::duration>(due - now, std::chrono::microseconds(1));
+  itimerspec spec{};
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+  spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  ::timerfd_settime(timer_fd, 0, &spec, nullptr);
+  armed = now + wait;
+}
+
+CURL* LoopEngine::take_easy() {
   if (spare_easy.empty()) return curl_easy_init();
   CURL* easy = spare_easy.back();
   spare_easy.pop_back();
   return easy;
 }
 
-void EngineLoop::give_back_easy(CURL* easy) {
+void LoopEngine::give_back_easy(CURL* easy) {
   constexpr std::size_t kMaxSpare = 32;  // enough for a burst; more are freed
   if (spare_easy.size() >= kMaxSpare) {
     curl_easy_cleanup(easy);
@@ -319,49 +449,27 @@ void EngineLoop::give_back_easy(CURL* easy) {
   spare_easy.push_back(easy);
 }
 
-int EngineLoop::poll_timeout_ms() const {
-  constexpr long long kMax = 1000;
-  if (next_check == kNever) return static_cast<int>(kMax);
-  auto left = next_check - Clock::now();
-  if (left <= Clock::duration::zero()) return 0;
-  // Round up: waking a little early would only spin until the deadline.
-  long long rounded = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return static_cast<int>(std::min(rounded, kMax));
-}
-
-void EngineLoop::handle(Command& command, bool stopping) {
-  switch (command.kind) {
-    case Command::Kind::Start: {
-      std::unique_ptr<Transfer> transfer(command.transfer);
-      command.transfer = nullptr;
-      if (stopping) {
-        auto id = transfer->state->id;
-        transfers.emplace(id, std::move(transfer));
-        finish(*transfers[id], {HttpFailure::Cancelled, "the HTTP engine is shutting down"});
-        return;
-      }
-      start_transfer(std::move(transfer));
-      return;
-    }
-    case Command::Kind::Cancel: {
-      auto it = transfers.find(command.id);
-      if (it != transfers.end()) finish(*it->second, {HttpFailure::Cancelled, "the transfer was cancelled"});
-      return;
-    }
-    case Command::Kind::SyncPause: {
-      auto it = transfers.find(command.id);
-      if (it != transfers.end()) sync_pause(*it->second);
-      return;
-    }
+void LoopEngine::command(std::uint64_t id, Command command) {
+  auto it = transfers.find(id);
+  if (it == transfers.end()) return;
+  if (command == Command::Cancel) {
+    finish(*it->second, {HttpFailure::Cancelled, "the transfer was cancelled"});
+  } else {
+    sync_pause(*it->second);
   }
+  after_curl();
 }
 
-void EngineLoop::start_transfer(std::unique_ptr<Transfer> owned) {
+void LoopEngine::start_transfer(std::unique_ptr<Transfer> owned) {
   auto id = owned->state->id;
   Transfer& transfer = *transfers.emplace(id, std::move(owned)).first->second;
   transfer.engine = this;
   transfer.started = Clock::now();
   transfer.timer_base = transfer.started;
+  if (closing) {
+    finish(transfer, {HttpFailure::Cancelled, "the HTTP engine is shutting down"});
+    return;
+  }
   std::string error;
   if (!setup(transfer, error)) {
     finish(transfer, {HttpFailure::Other, scrub("the request could not be set up: " + error, transfer.request)});
@@ -376,9 +484,12 @@ void EngineLoop::start_transfer(std::unique_ptr<Transfer> owned) {
   // Catches the phases a progress callback may not report (see check_deadlines).
   note_deadline(transfer.started + kPhasePoll);
   if (transfer.state->paused) sync_pause(transfer);
+  // curl asked for a timeout of 0 when the handle was added: run it now, so
+  // the request leaves in this round (on a kept-alive connection, right here).
+  drive(CURL_SOCKET_TIMEOUT, 0);
 }
 
-bool EngineLoop::setup(Transfer& transfer, std::string& error) {
+bool LoopEngine::setup(Transfer& transfer, std::string& error) {
   auto& request = transfer.request;
   CURL* easy = transfer.easy = take_easy();
   if (!easy) {
@@ -395,7 +506,7 @@ bool EngineLoop::setup(Transfer& transfer, std::string& error) {
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_NOSIGNAL, 1L);
   set(CURLOPT_TCP_NODELAY, 1L);
-  set(CURLOPT_BUFFERSIZE, options.receive_buffer_bytes);
+  set(CURLOPT_BUFFERSIZE, shared->options.receive_buffer_bytes);
   set(CURLOPT_TCP_KEEPALIVE, 1L);
   set(CURLOPT_TCP_KEEPIDLE, 30L);
   set(CURLOPT_TCP_KEEPINTVL, 15L);
@@ -407,7 +518,7 @@ bool EngineLoop::setup(Transfer& transfer, std::string& error) {
   set(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);  // a proxy's CONNECT answer is not the response
   set(CURLOPT_USERAGENT, "llmux/" LLMUX_VERSION);
   if (request.timeouts.connect.count() > 0) set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.timeouts.connect.count()));
-  set(CURLOPT_MAXAGE_CONN, static_cast<long>(options.keepalive_idle.count()));
+  set(CURLOPT_MAXAGE_CONN, static_cast<long>(shared->options.keepalive_idle.count()));
   set(CURLOPT_SSL_VERIFYPEER, request.verify_tls ? 1L : 0L);
   set(CURLOPT_SSL_VERIFYHOST, request.verify_tls ? 2L : 0L);
   if (!request.ca_path.empty()) set(CURLOPT_CAINFO, request.ca_path.c_str());
@@ -462,7 +573,7 @@ bool EngineLoop::setup(Transfer& transfer, std::string& error) {
   return true;
 }
 
-void EngineLoop::sync_pause(Transfer& transfer) {
+void LoopEngine::sync_pause(Transfer& transfer) {
   bool want = transfer.state->paused;
   if (want != transfer.timer_paused) {
     transfer.timer_paused = want;
@@ -487,7 +598,7 @@ void EngineLoop::sync_pause(Transfer& transfer) {
   }
 }
 
-void EngineLoop::collect_done() {
+void LoopEngine::collect_done() {
   int left = 0;
   while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
     if (message->msg != CURLMSG_DONE) continue;
@@ -499,7 +610,7 @@ void EngineLoop::collect_done() {
   }
 }
 
-void EngineLoop::advance_phase(Transfer& transfer, curl_off_t uploaded) {
+void LoopEngine::advance_phase(Transfer& transfer, curl_off_t uploaded) {
   auto now = Clock::now();
   if (transfer.phase == Phase::Connecting) {
     // curl stamps PRETRANSFER when the request head has gone out.
@@ -522,7 +633,7 @@ void EngineLoop::advance_phase(Transfer& transfer, curl_off_t uploaded) {
   note_deadline(transfer.deadline().at);
 }
 
-void EngineLoop::note_response_byte(Transfer& transfer) {
+void LoopEngine::note_response_byte(Transfer& transfer) {
   transfer.timer_base = Clock::now();
   if (transfer.phase != Phase::Receiving) {
     transfer.phase = Phase::Receiving;
@@ -531,7 +642,7 @@ void EngineLoop::note_response_byte(Transfer& transfer) {
   // In Receiving the deadline only moves later: next_check stays a lower bound.
 }
 
-void EngineLoop::check_deadlines() {
+void LoopEngine::check_deadlines() {
   auto now = Clock::now();
   if (now < next_check) return;
   next_check = kNever;
@@ -573,7 +684,7 @@ void EngineLoop::check_deadlines() {
   }
 }
 
-HttpOutcome EngineLoop::outcome_of(Transfer& transfer, CURLcode code) {
+HttpOutcome LoopEngine::outcome_of(Transfer& transfer, CURLcode code) {
   if (transfer.abort) return *transfer.abort;
   if (code == CURLE_OK) return {};
   std::string detail = transfer.error[0] ? transfer.error : curl_easy_strerror(code);
@@ -628,7 +739,7 @@ HttpOutcome EngineLoop::outcome_of(Transfer& transfer, CURLcode code) {
   }
 }
 
-void EngineLoop::finish(Transfer& transfer, HttpOutcome outcome) {
+void LoopEngine::finish(Transfer& transfer, HttpOutcome outcome) {
   auto id = transfer.state->id;
   auto node = transfers.extract(id);
   if (transfer.easy) {
@@ -643,7 +754,7 @@ void EngineLoop::finish(Transfer& transfer, HttpOutcome outcome) {
   curl_slist_free_all(transfer.header_list);
   transfer.header_list = nullptr;
   transfer.state->done = true;
-  core->active.fetch_sub(1);
+  shared->active.fetch_sub(1);
   auto handler = std::move(transfer.handler);
   if (handler) {
     try {
@@ -743,47 +854,82 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t uploa
 // ---- HttpEngine ------------------------------------------------------------
 
 HttpEngine::HttpEngine(HttpEngineOptions options) : impl_(std::make_unique<Impl>(options)) {
-  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
-  pthread_setname_np(impl_->thread.native_handle(), "llmux-http");
+  impl_->own_loop = std::make_unique<EpollLoop>("llmux-http");
+  attach(*impl_->own_loop);
+  impl_->own = impl_->loops.at(impl_->own_loop.get()).get();
+  impl_->own_loop->start();
 }
 
 HttpEngine::~HttpEngine() {
-  {
-    std::lock_guard lock(impl_->core->mutex);
-    impl_->core->accepting = false;
-    curl_multi_wakeup(impl_->multi);
+  // The own loop's thread ends first; its transfers end as Cancelled here.
+  auto own_loop = std::move(impl_->own_loop);
+  own_loop->halt();
+  detach(*own_loop);
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->loops.empty()) {
+    // A server still running on an attached loop: its engine state is left
+    // alone rather than freed under it.
+    Log::write(LogLevel::Error, "http", "the HTTP engine was destroyed before the server that uses it");
+    for (auto& [loop, engine] : impl_->loops) engine.release();
   }
-  impl_->thread.join();
-  {
-    std::lock_guard lock(impl_->core->mutex);
-    impl_->core->multi = nullptr;
-    for (auto& command : impl_->core->commands) delete command.transfer;  // none can be left; defensive
-    impl_->core->commands.clear();
+}
+
+void HttpEngine::attach(IoLoop& loop) {
+  auto engine = std::make_unique<LoopEngine>(loop, impl_->shared, this);
+  if (!engine->open()) {
+    Log::write(LogLevel::Error, "http", "an event loop could not get a timer; its transfers use the shared loop");
+    return;
   }
-  for (CURL* easy : impl_->spare_easy) curl_easy_cleanup(easy);
-  impl_->spare_easy.clear();
-  curl_multi_cleanup(impl_->multi);
+  loop.engine_slot = engine.get();
+  std::lock_guard lock(impl_->mutex);
+  impl_->loops[&loop] = std::move(engine);
+}
+
+void HttpEngine::detach(IoLoop& loop) {
+  std::unique_ptr<LoopEngine> engine;
+  {
+    std::lock_guard lock(impl_->mutex);
+    auto it = impl_->loops.find(&loop);
+    if (it == impl_->loops.end()) {
+      loop.stop();
+      return;
+    }
+    engine = std::move(it->second);
+    impl_->loops.erase(it);
+  }
+  engine->close();
+  loop.engine_slot = nullptr;
 }
 
 std::shared_ptr<HttpTransfer> HttpEngine::start(HttpRequest request, std::shared_ptr<HttpHandler> handler) {
-  auto state = std::make_shared<TransferState>(impl_->next_id.fetch_add(1));
-  auto handle = std::make_shared<TransferHandle>(impl_->core, state);
+  auto state = std::make_shared<TransferState>(impl_->shared->next_id.fetch_add(1));
   auto transfer = std::make_unique<Transfer>();
   transfer->state = state;
   transfer->request = std::move(request);
   transfer->handler = std::move(handler);
-  impl_->core->active.fetch_add(1);
-  if (impl_->core->post({Command::Kind::Start, state->id, transfer.get()})) {
+  impl_->shared->active.fetch_add(1);
+
+  // On an attached loop's thread (the request's own worker), the transfer
+  // stays on it; anywhere else it goes to the engine's own loop.
+  IoLoop* here = IoLoop::current();
+  auto* engine = here ? static_cast<LoopEngine*>(here->engine_slot) : nullptr;
+  if (engine && engine->owner == this) {
+    here->defer([engine, raw = transfer.release()] { engine->start_transfer(std::unique_ptr<Transfer>(raw)); });
+    return std::make_shared<TransferHandle>(engine->link, state);
+  }
+  LoopEngine* own = impl_->own;
+  Transfer* raw = transfer.get();
+  if (own->loop.post([own, raw] { own->start_transfer(std::unique_ptr<Transfer>(raw)); })) {
     transfer.release();  // the loop owns it now
   } else {
     // Only when start() races the destructor.
     state->done = true;
-    impl_->core->active.fetch_sub(1);
+    impl_->shared->active.fetch_sub(1);
     if (transfer->handler) transfer->handler->on_complete({HttpFailure::Cancelled, "the HTTP engine is shutting down"});
   }
-  return handle;
+  return std::make_shared<TransferHandle>(own->link, state);
 }
 
-std::size_t HttpEngine::active_transfers() const { return impl_->core->active.load(); }
+std::size_t HttpEngine::active_transfers() const { return impl_->shared->active.load(); }
 
 }  // namespace llmux::host

@@ -1,9 +1,10 @@
-// The host's HTTP client engine: libcurl multi driven by one event-loop thread
-// (curl_multi_poll / curl_multi_wakeup), never a thread per request. Other
-// threads hand it work (start, cancel, pause, resume) through a queue and wake
-// it. Connections are reused per upstream (keep-alive pool of the multi
-// handle); TLS is verified by default; proxies come from the environment or
-// the request.
+// The host's HTTP client engine: a libcurl multi handle per event loop, driven
+// by that loop's epoll (curl_multi_socket_action), never a thread per request.
+// A transfer started on an attached loop's thread (a Pistache worker serving
+// the request) runs on that loop; one started anywhere else runs on the
+// engine's own loop thread. Connections are reused per loop and upstream
+// (keep-alive pool of each multi handle); TLS is verified by default; proxies
+// come from the environment or the request.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,8 @@
 #include "llmux/http.h"
 
 namespace llmux::host {
+
+class IoLoop;
 
 struct HttpEngineOptions {
   // 0 = no limit. A limit would make the next LLM stream to a busy upstream
@@ -29,7 +32,8 @@ struct HttpEngineOptions {
 class HttpEngine final : public HttpClient {
  public:
   explicit HttpEngine(HttpEngineOptions options = {});
-  // Cancels every transfer (handlers get on_complete(Cancelled)) and joins the thread.
+  // Cancels every transfer (handlers get on_complete(Cancelled)) and joins the
+  // own loop's thread. Every attached loop must have been detached.
   ~HttpEngine() override;
   HttpEngine(const HttpEngine&) = delete;
   HttpEngine& operator=(const HttpEngine&) = delete;
@@ -37,6 +41,13 @@ class HttpEngine final : public HttpClient {
   std::shared_ptr<HttpTransfer> start(HttpRequest request, std::shared_ptr<HttpHandler> handler) override;
 
   std::size_t active_transfers() const;
+
+  // Transfers started on `loop`'s thread run on it from now on. Call before
+  // the loop runs (or on its thread).
+  void attach(IoLoop& loop);
+  // After `loop`'s thread has ended: runs what was posted to it, then ends
+  // its transfers (on_complete(Cancelled)) on the calling thread.
+  void detach(IoLoop& loop);
 
  private:
   struct Impl;

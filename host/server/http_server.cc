@@ -1,7 +1,7 @@
 #include "server/http_server.h"
 
-#include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/listener.h>
 #include <pistache/peer.h>
 
 #include <strings.h>
@@ -13,6 +13,7 @@
 #include "api/inbound_api.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway.h"
+#include "server/loop_transport.h"
 #include "server/request_gate.h"
 #include "services/log.h"
 
@@ -249,37 +250,46 @@ HttpServer::HttpServer(Gateway& gateway, ServerOptions options, const ApiRegistr
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::start() {
-  Address address(options_.host, Port(options_.port));
-  endpoint_ = std::make_unique<Http::Endpoint>(address);
+  // Tcp::Listener is what Http::Endpoint wraps; used directly so every worker
+  // gets a LoopTransport (server/loop_transport.h): the upstream transfers of
+  // the requests a worker accepts run on that worker's own loop.
+  listener_ = std::make_unique<Tcp::Listener>(Address(options_.host, Port(options_.port)));
   unsigned threads = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
-  auto opts = Http::Endpoint::options()
-                  .threads(static_cast<int>(threads))
-                  .flags(Tcp::Options::ReuseAddr | Tcp::Options::NoDelay)
-                  .backlog(1024)
-                  // A backstop only: the RequestGate refuses oversize heads and
-                  // bodies before Pistache buffers them; the headroom is for the head.
-                  .maxRequestSize(options_.max_body_bytes + (256u << 10))
-                  .headerTimeout(options_.request_timeout)
-                  .bodyTimeout(options_.request_timeout)
-                  .keepaliveTimeout(options_.keepalive_timeout);
-  endpoint_->init(opts);
+  listener_->init(threads, Flags<Tcp::Options>(Tcp::Options::ReuseAddr) | Tcp::Options::NoDelay, "", /*backlog=*/1024);
   // The gate sees each connection's bytes first and answers oversize requests
   // at once; everything else goes on to a Handler per worker.
-  endpoint_->setHandler(Http::make_handler<RequestGate>(
+  auto handler = Http::make_handler<RequestGate>(
       options_.max_body_bytes, [gateway = &gateway_, registry = registry_](const Http::Handler& gate) {
         return std::make_shared<Handler>(gate, *gateway, *registry);
       },
-      &gateway_.observability()));
-  endpoint_->serveThreaded();
+      &gateway_.observability());
+  // A backstop only: the RequestGate refuses oversize heads and bodies before
+  // Pistache buffers them; the headroom is for the head.
+  handler->setMaxRequestSize(options_.max_body_bytes + (256u << 10));
+  loops_ = std::make_shared<WorkerLoops>();
+  loops_->header_timeout = options_.request_timeout;
+  loops_->body_timeout = options_.request_timeout;
+  loops_->keepalive_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.keepalive_timeout);
+  loops_->on_loop = [engine = &gateway_.http()](IoLoop& loop) { engine->attach(loop); };
+  listener_->setTransportFactory([handler, loops = loops_] { return std::make_shared<LoopTransport>(handler, loops); });
+  listener_->setHandler(handler);
+  listener_->bind();
+  listener_->runThreaded();
 }
 
 void HttpServer::stop() {
-  if (endpoint_) {
-    endpoint_->shutdown();
-    endpoint_.reset();
+  if (!listener_) return;
+  listener_->shutdown();
+  listener_.reset();  // joins the workers (Pistache's shutdown() only signals them)
+  std::vector<std::shared_ptr<IoLoop>> loops;
+  {
+    std::lock_guard lock(loops_->mutex);
+    loops.swap(loops_->loops);
   }
+  // Their transfers end (Cancelled) here, on this thread.
+  for (auto& loop : loops) gateway_.http().detach(*loop);
 }
 
-std::uint16_t HttpServer::port() const { return endpoint_ ? static_cast<std::uint16_t>(endpoint_->getPort()) : 0; }
+std::uint16_t HttpServer::port() const { return listener_ ? static_cast<std::uint16_t>(listener_->getPort()) : 0; }
 
 }  // namespace llmux::host

@@ -9,14 +9,15 @@
 #include <memory>
 #include <string>
 
-namespace Pistache::Http {
-class Endpoint;
+namespace Pistache::Tcp {
+class Listener;
 }
 
 namespace llmux::host {
 
 class Gateway;
 class ApiRegistry;
+struct WorkerLoops;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -44,7 +45,8 @@ class HttpServer {
   Gateway& gateway_;
   ServerOptions options_;
   const ApiRegistry* registry_;
-  std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
+  std::unique_ptr<Pistache::Tcp::Listener> listener_;
+  std::shared_ptr<WorkerLoops> loops_;
 };
 
 }  // namespace llmux::host
