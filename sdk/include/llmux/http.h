@@ -1,6 +1,8 @@
 // The host's HTTP client, offered to plugins through HostServices::http().
-// One host event loop drives every transfer (libcurl multi); a plugin never
-// links an HTTP library or starts threads for I/O. Bodies stream both ways:
+// The host's event loops drive every transfer: one started while serving a
+// request (from Provider::chat) runs on that request's own I/O thread, one
+// started from a timer on a host loop thread; a plugin never links an HTTP
+// library or starts threads for I/O. Bodies stream both ways:
 // the handler sees response bytes as they arrive and can pause the transfer
 // when its client reads slowly.
 #pragma once
@@ -68,10 +70,14 @@ struct HttpOutcome {
   bool ok() const { return failure == HttpFailure::None; }
 };
 
-// Receives one transfer's response on the host's HTTP thread, in order:
-// on_response once when the status and headers are in (not at all if the
-// transfer failed before), on_body for each piece, on_complete exactly once.
-// Handlers must be quick: they share the HTTP thread with every transfer.
+// Receives one transfer's response on the event-loop thread that runs the
+// transfer, in order: on_response once when the status and headers are in
+// (not at all if the transfer failed before), on_body for each piece,
+// on_complete exactly once. Handlers must be quick and must not block: that
+// thread also serves clients and every other transfer on it (hand slow work,
+// such as durable writes, to HostServices::timers()). Never called from
+// inside start(), cancel(), pause() or resume(): those take effect at the end
+// of the loop's round at the earliest.
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
