@@ -344,19 +344,62 @@ std::optional<std::string> TokenPool::load_state(const std::string& key) {
   return host_->state().load(key);
 }
 
-bool TokenPool::update_state(const std::string& key, const StateStore::Mutation& mutation, std::string& error) {
-  std::lock_guard lock(life_mu_);
-  if (!alive_) {
-    error = "the provider was removed";
-    return false;
+namespace {
+// The outcome of a state update another thread carries out, waited for.
+struct Awaited {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  bool ok = false;
+  std::string error;
+  void finish(bool success, const std::string& why) {
+    std::lock_guard lock(mu);
+    ok = success;
+    error = why;
+    finished = true;
+    cv.notify_all();
   }
-  return host_->state().update(key, mutation, &error);
+  bool wait(std::string& why) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return finished; });
+    why = error;
+    return ok;
+  }
+};
+}  // namespace
+
+bool TokenPool::update_state(const std::string& key, const StateStore::Mutation& mutation, std::string& error) {
+  // Queued under life_mu_ (so in order with persist(), which queues under it
+  // too), waited for outside it: nothing else that needs life_mu_ (a request
+  // reading the clock, a log line) waits for this disk write.
+  auto outcome = std::make_shared<Awaited>();
+  {
+    std::lock_guard lock(life_mu_);
+    if (!alive_) {
+      error = "the provider was removed";
+      return false;
+    }
+    // The caller waits below, so the mutation may read and write its frame.
+    host_->state().update_async(
+        key, [&mutation](const std::optional<std::string>& current) { return mutation(current); },
+        [outcome](bool ok, const std::string& why) { outcome->finish(ok, why); });
+  }
+  return outcome->wait(error);
 }
 
 void TokenPool::persist(std::size_t index, Durability durability, std::function<void()> then) {
-  // life_mu_ first and all through: a removal (which blanks the record under
-  // life_mu_) cannot slip between reading the credential and queueing its
-  // write, and the store writes in the order asked.
+  if (durability == Durability::Wait) {
+    // Queued like any other, waited for here (outside life_mu_: see update_state).
+    auto written = std::make_shared<Awaited>();
+    persist(index, Durability::Queue, [written] { written->finish(true, {}); });
+    std::string ignored;
+    written->wait(ignored);
+    if (then) then();
+    return;
+  }
+  // life_mu_ from reading the credential to queueing its write: a removal
+  // (which queues its blanking under life_mu_) cannot slip in between, and
+  // the store writes in the order asked.
   std::unique_lock life(life_mu_);
   Record record;
   std::string key, label;
@@ -390,14 +433,6 @@ void TokenPool::persist(std::size_t index, Durability durability, std::function<
     }
     return record.serialize();
   };
-  if (durability == Durability::Wait) {
-    std::string error;
-    const bool ok = host_->state().update(key, mutation, &error);
-    life.unlock();
-    if (!ok) log(LogLevel::Error, "credential '" + label + "': state not saved: " + error);
-    if (then) then();
-    return;
-  }
   // The caller may be on an I/O thread: the write and its fsync happen on the
   // store's thread, and `then` runs there once the record is durable.
   auto self = shared_from_this();
@@ -1292,8 +1327,8 @@ void TokenPool::remove(const std::string& label, const CredentialActionDone& don
   std::string problem, error;
   bool ok = false;
   {
-    // Under life_mu_, like persist(): no write of its record can follow the blanking.
-    std::lock_guard life(life_mu_);
+    // update_state() queues under life_mu_ like persist(), and the credential
+    // is marked removed already: no write of its record can follow the blanking.
     ok = update_state(
         kAdminKey,
         [&](const std::optional<std::string>& current) {
