@@ -2,11 +2,11 @@
 // /config/validate, /config/apply (atomic write, backup, reload) and
 // /config/reload.
 #include <fstream>
-#include <mutex>
 #include <sstream>
 
 #include "admin/admin_api.h"
 #include "admin/config_editor.h"
+#include "api/openai_api.h"
 #include "gateway/gateway.h"
 #include "llmux/json.h"
 #include "llmux/plugin_abi.h"
@@ -62,31 +62,43 @@ std::optional<std::string> read_file(const std::filesystem::path& file) {
   return text.str();
 }
 
-std::shared_ptr<Exchange> config(ApiCall& call) {
-  const std::filesystem::path& file = call.gateway.options().config_path;
+// The file reads and writes, the reloads (which load plugins and start
+// providers) and their fsyncs run on the gateway's BlockingWork, never on the
+// I/O thread that took the request: it keeps serving its other connections,
+// and the answer follows through reply_later.
+
+void fail_later(const AnswerContext& answer, int status, std::string code, std::string message) {
+  admin::reply_later(answer, status,
+                     openai_dialect().error_body(Error::make(status, "invalid_request_error", std::move(message),
+                                                             std::move(code))));
+}
+
+void config_now(Gateway& gateway, const AnswerContext& answer) {
+  const std::filesystem::path& file = gateway.options().config_path;
   auto text = read_file(file);
-  if (!text) {
-    admin::reply_error(call, 500, "config_unreadable", "Cannot read " + file.string() + ".");
-    return nullptr;
-  }
+  if (!text) return fail_later(answer, 500, "config_unreadable", "Cannot read " + file.string() + ".");
   std::string redacted;
   try {
     redacted = redact_config_text(*text);
   } catch (const std::exception& e) {
     // The file on disk is broken (the running table came from an older one):
     // nothing of it is shown rather than a secret by mistake.
-    admin::reply_error(call, 409, "config_invalid",
-                       std::string("The file on disk does not parse, so it is not shown: ") + e.what());
-    return nullptr;
+    return fail_later(answer, 409, "config_invalid",
+                      std::string("The file on disk does not parse, so it is not shown: ") + e.what());
   }
   std::string out = R"({"file":)";
   json::append_quoted(out, file.string());
   out += R"(,"text":)";
   json::append_quoted(out, redacted);
-  out += R"(,"generation":)" + std::to_string(call.gateway.generation()) + R"(,"last_reload":)";
-  append_last_reload(out, call.gateway);
+  out += R"(,"generation":)" + std::to_string(gateway.generation()) + R"(,"last_reload":)";
+  append_last_reload(out, gateway);
   out += "}";
-  admin::reply_json(call, 200, out);
+  admin::reply_later(answer, 200, out);
+}
+
+std::shared_ptr<Exchange> config(ApiCall& call) {
+  Gateway& gateway = call.gateway;
+  gateway.blocking_work().post([&gateway, answer = call.answer_context()] { config_now(gateway, answer); });
   return nullptr;
 }
 
@@ -102,18 +114,21 @@ std::optional<std::string> edited_text(ApiCall& call) {
 std::shared_ptr<Exchange> validate(ApiCall& call) {
   auto text = edited_text(call);
   if (!text) return nullptr;
-  ConfigCheck check = validate_config_text(*text, call.gateway.options().config_path, &call.gateway.plugins());
-  admin::reply_json(call, check.ok ? 200 : 422, config_check_json(check));
+  Gateway& gateway = call.gateway;
+  gateway.blocking_work().post([&gateway, answer = call.answer_context(), text = std::move(*text)] {
+    ConfigCheck check = validate_config_text(text, gateway.options().config_path, &gateway.plugins());
+    admin::reply_later(answer, check.ok ? 200 : 422, config_check_json(check));
+  });
   return nullptr;
 }
 
 // {"ok":true,"generation":N[,"backup":"..."]} after a successful reload, else
 // the reload's error as a 422.
-void reply_reloaded(ApiCall& call, bool reloaded, const std::string& backup) {
+void reply_reloaded(Gateway& gateway, const AnswerContext& answer, bool reloaded, const std::string& backup) {
   if (!reloaded) {
     ConfigCheck check;
     check.ok = false;
-    auto last = call.gateway.last_reload();
+    auto last = gateway.last_reload();
     check.message = last ? last->error : "reload failed";
     if (last && last->config_error) {
       check.message = last->config_error->detail();
@@ -122,41 +137,32 @@ void reply_reloaded(ApiCall& call, bool reloaded, const std::string& backup) {
       check.column = last->config_error->mark().column;
       check.path = last->config_error->path();
     }
-    admin::reply_json(call, 422, config_check_json(check));
+    admin::reply_later(answer, 422, config_check_json(check));
     return;
   }
-  std::string out = R"({"ok":true,"generation":)" + std::to_string(call.gateway.generation());
+  std::string out = R"({"ok":true,"generation":)" + std::to_string(gateway.generation());
   if (!backup.empty()) {
     out += R"(,"backup":)";
     json::append_quoted(out, backup);
   }
-  admin::reply_json(call, 200, out + "}");
+  admin::reply_later(answer, 200, out + "}");
 }
 
-// One apply at a time: two would race for the file and its backup (and the
-// restore of a refused one could bring back the wrong file).
-std::mutex apply_mutex;
-
-std::shared_ptr<Exchange> apply(ApiCall& call) {
-  auto text = edited_text(call);
-  if (!text) return nullptr;
-  std::lock_guard lock(apply_mutex);
+// Applies run one at a time (BlockingWork runs its jobs in order): two would
+// race for the file and its backup (and the restore of a refused one could
+// bring back the wrong file).
+void apply_now(Gateway& gateway, const AnswerContext& answer, const std::string& text) {
   ApplyResult result;
   try {
-    result = apply_config_text(call.gateway.options().config_path, *text, &call.gateway.plugins());
+    result = apply_config_text(gateway.options().config_path, text, &gateway.plugins());
   } catch (const std::exception& e) {
-    admin::reply_error(call, 500, "config_write_failed", std::string("The file was not changed: ") + e.what());
-    return nullptr;
+    return fail_later(answer, 500, "config_write_failed", std::string("The file was not changed: ") + e.what());
   }
-  if (!result.check.ok) {
-    admin::reply_json(call, 422, config_check_json(result.check));
-    return nullptr;
-  }
-  if (call.gateway.reload()) {
+  if (!result.check.ok) return admin::reply_later(answer, 422, config_check_json(result.check));
+  if (gateway.reload()) {
     Log::write(LogLevel::Info, "admin",
                "config applied from the admin API; previous file kept as " + result.backup.string());
-    reply_reloaded(call, true, result.backup.string());
-    return nullptr;
+    return reply_reloaded(gateway, answer, true, result.backup.string());
   }
   // The text parsed but a provider refused its options: put the previous file
   // back, so what is on disk is what serves.
@@ -164,7 +170,7 @@ std::shared_ptr<Exchange> apply(ApiCall& call) {
     Log::write(LogLevel::Warn, "admin", "config from the admin API refused at reload; there was no previous file");
   } else {
     try {
-      restore_config_backup(call.gateway.options().config_path, result.backup);
+      restore_config_backup(gateway.options().config_path, result.backup);
       Log::write(LogLevel::Warn, "admin", "config from the admin API refused at reload; the previous file is back");
     } catch (const std::exception& e) {
       Log::write(LogLevel::Error, "admin",
@@ -173,12 +179,23 @@ std::shared_ptr<Exchange> apply(ApiCall& call) {
                      result.backup.string() + "): " + e.what());
     }
   }
-  reply_reloaded(call, false, {});
+  reply_reloaded(gateway, answer, false, {});
+}
+
+std::shared_ptr<Exchange> apply(ApiCall& call) {
+  auto text = edited_text(call);
+  if (!text) return nullptr;
+  Gateway& gateway = call.gateway;
+  gateway.blocking_work().post([&gateway, answer = call.answer_context(), text = std::move(*text)] {
+    apply_now(gateway, answer, text);
+  });
   return nullptr;
 }
 
 std::shared_ptr<Exchange> reload(ApiCall& call) {
-  reply_reloaded(call, call.gateway.reload(), {});
+  Gateway& gateway = call.gateway;
+  gateway.blocking_work().post(
+      [&gateway, answer = call.answer_context()] { reply_reloaded(gateway, answer, gateway.reload(), {}); });
   return nullptr;
 }
 

@@ -52,7 +52,6 @@ class PoolAnswer {
       error(Error::unavailable("The provider went away (a config reload?) before the action finished; try again."));
     }
   }
-  void dismiss() { answered_ = true; }  // answered otherwise
   void done(std::optional<Error> failure, const std::string& credential_json) {
     if (answered_.exchange(true)) return;
     if (failure) {
@@ -71,17 +70,21 @@ class PoolAnswer {
   std::atomic<bool> answered_{false};
 };
 
-// Runs `action` on the provider; the answer follows when it is done (a
-// refresh waits for the token endpoint, on another thread).
+// Runs `action` on the provider, on the gateway's BlockingWork (an addition,
+// removal, disabling or enabling writes the pool's state and waits for its
+// fsync: not on the I/O thread that took the request); the answer follows
+// when it is done (a refresh waits for the token endpoint, on another thread).
 void run_action(ApiCall& call, const std::shared_ptr<Provider>& provider, CredentialAction action, int ok_status) {
   auto answer = std::make_shared<PoolAnswer>(call.answer_context(), ok_status);
-  auto done = [answer](std::optional<Error> error, std::string credential_json) {
-    answer->done(std::move(error), credential_json);
-  };
-  if (!provider->manage_credentials(std::move(action), std::move(done))) {
-    answer->dismiss();
-    admin::reply_error(call, 404, "not_found", "This provider has no credential pool.");
-  }
+  call.gateway.blocking_work().post([answer, provider, action = std::move(action)]() mutable {
+    auto done = [answer](std::optional<Error> error, std::string credential_json) {
+      answer->done(std::move(error), credential_json);
+    };
+    if (!provider->manage_credentials(std::move(action), std::move(done))) {
+      answer->done(Error::make(404, "invalid_request_error", "This provider has no credential pool.", "not_found"),
+                   {});
+    }
+  });
 }
 
 std::shared_ptr<Exchange> add_credential(ApiCall& call) {

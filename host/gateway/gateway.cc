@@ -11,6 +11,8 @@ namespace llmux::host {
 Gateway::Gateway(GatewayOptions options) : options_(std::move(options)), registry_(timers_, http_) {}
 
 Gateway::~Gateway() {
+  // A reload or config write still running in the background finishes first.
+  blocking_work_.drain();
   // Providers die before the timer thread and the plugin libraries.
   std::lock_guard lock(table_mutex_);
   table_.reset();

@@ -17,6 +17,7 @@
 #include "observability/observability.h"
 #include "plugins/plugin_registry.h"
 #include "routing/route_table.h"
+#include "services/blocking_work.h"
 #include "services/timer_service.h"
 
 namespace llmux::host {
@@ -61,6 +62,9 @@ class Gateway {
   Observability& observability() { return *observability_; }
   ResponseStore& responses() { return responses_; }
   AdminAuth& admin_auth() { return admin_auth_; }
+  // Where admin actions that block (config writes, reloads, credential
+  // writes) run, off the I/O threads.
+  BlockingWork& blocking_work() { return blocking_work_; }
   const GatewayOptions& options() const { return options_; }
   std::uint64_t generation() const;  // tables built so far
 
@@ -100,6 +104,7 @@ class Gateway {
   std::shared_ptr<const RouteTable> table_;
   std::uint64_t generation_ = 0;
   std::optional<ReloadResult> last_reload_;  // guarded by table_mutex_
+  BlockingWork blocking_work_;  // last: destroyed first, finishing its jobs while the rest still lives
 };
 
 }  // namespace llmux::host

@@ -44,7 +44,7 @@ class ProviderServices final : public HostServices, public Timers, public Clock,
   ProviderServices(std::string component, TimerService& timers, HttpClient& http,
                    std::shared_ptr<const void> library, std::shared_ptr<FileStateStore> files)
       : logger_(component), timers_(timers), http_(http), library_(std::move(library)),
-        files_(std::move(files)), state_(files_->for_provider(std::move(component))) {}
+        files_(std::move(files)), state_(files_->for_provider(std::move(component), library_)) {}
 
   Logger& logger() override { return logger_; }
   Clock& clock() override { return *this; }

@@ -344,51 +344,130 @@ std::optional<std::string> TokenPool::load_state(const std::string& key) {
   return host_->state().load(key);
 }
 
-bool TokenPool::update_state(const std::string& key, const StateStore::Mutation& mutation, std::string& error) {
-  std::lock_guard lock(life_mu_);
-  if (!alive_) {
-    error = "the provider was removed";
-    return false;
+namespace {
+// The outcome of a state update another thread carries out, waited for.
+struct Awaited {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  bool ok = false;
+  std::string error;
+  void finish(bool success, const std::string& why) {
+    std::lock_guard lock(mu);
+    ok = success;
+    error = why;
+    finished = true;
+    cv.notify_all();
   }
-  return host_->state().update(key, mutation, &error);
+  bool wait(std::string& why) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return finished; });
+    why = error;
+    return ok;
+  }
+};
+}  // namespace
+
+bool TokenPool::update_state(const std::string& key, const StateStore::Mutation& mutation, std::string& error) {
+  // Queued under life_mu_ (so in order with persist(), which queues under it
+  // too), waited for outside it: nothing else that needs life_mu_ (a request
+  // reading the clock, a log line) waits for this disk write.
+  auto outcome = std::make_shared<Awaited>();
+  {
+    std::lock_guard lock(life_mu_);
+    if (!alive_) {
+      error = "the provider was removed";
+      return false;
+    }
+    // The caller waits below, so the mutation may read and write its frame.
+    host_->state().update_async(
+        key, [&mutation](const std::optional<std::string>& current) { return mutation(current); },
+        [outcome](bool ok, const std::string& why) { outcome->finish(ok, why); });
+  }
+  return outcome->wait(error);
 }
 
-void TokenPool::persist(std::size_t index) {
-  // life_mu_ first and all through: a removal (which blanks the record under
-  // life_mu_) cannot slip between reading the credential and writing it.
-  std::lock_guard life(life_mu_);
-  if (!alive_) return;
+void TokenPool::persist(std::size_t index, Durability durability, std::function<void()> then) {
+  if (durability == Durability::Wait) {
+    // Queued like any other, waited for here (outside life_mu_: see update_state).
+    auto written = std::make_shared<Awaited>();
+    persist(index, Durability::Queue, [written] { written->finish(true, {}); });
+    std::string ignored;
+    written->wait(ignored);
+    if (then) then();
+    return;
+  }
+  // life_mu_ from reading the credential to queueing its write: a removal
+  // (which queues its blanking under life_mu_) cannot slip in between, and
+  // the store writes in the order asked.
+  std::unique_lock life(life_mu_);
   Record record;
   std::string key, label;
-  {
+  bool skip = !alive_;
+  if (!skip) {
     std::lock_guard lock(mu_);
     Credential& c = *creds_[index];
-    if (c.removed) return;
-    record = record_of(index);
-    c.dirty = false;
-    label = c.config.label;
-    key = state_key(label);
+    skip = c.removed;
+    if (!skip) {
+      record = record_of(index);
+      c.dirty = false;
+      label = c.config.label;
+      key = state_key(label);
+    }
   }
-  std::string error;
-  bool ok = true;
+  if (skip) {
+    life.unlock();
+    if (then) then();
+    return;
+  }
+  // Owns what it reads: an asynchronous update runs it later, on the store's thread.
+  StateStore::Mutation mutation = [record](const std::optional<std::string>& current) -> std::optional<std::string> {
+    auto stored = Record::parse(current);
+    if (stored && stored->origin == record.origin && stored->generation > record.generation) {
+      Record merged = record;  // newer tokens were written elsewhere: keep them
+      merged.generation = stored->generation;
+      merged.access_token = stored->access_token;
+      merged.refresh_token = stored->refresh_token;
+      merged.expires_at = stored->expires_at;
+      return merged.serialize();
+    }
+    return record.serialize();
+  };
+  // The caller may be on an I/O thread: the write and its fsync happen on the
+  // store's thread, and `then` runs there once the record is durable.
+  auto self = shared_from_this();
+  auto completion = [self, label, then = std::move(then)](bool ok, const std::string& error) {
+    if (!ok) self->log(LogLevel::Error, "credential '" + label + "': state not saved: " + error);
+    if (then) then();
+  };
+  // A store without a thread of its own completes inside update_async: that
+  // completion waits until life_mu_ is released here.
+  struct Handoff {
+    std::mutex mu;
+    bool returned = false;  // update_async has returned
+    std::optional<std::pair<bool, std::string>> early;
+  };
+  auto handoff = std::make_shared<Handoff>();
+  host_->state().update_async(key, std::move(mutation),
+                              [self, handoff, completion](bool ok, const std::string& error) {
+                                {
+                                  std::lock_guard lock(handoff->mu);
+                                  if (!handoff->returned) {
+                                    handoff->early.emplace(ok, error);
+                                    return;
+                                  }
+                                }
+                                self->note_http_thread();  // shutdown() must not wait on this thread either
+                                completion(ok, error);
+                              });
+  std::optional<std::pair<bool, std::string>> early;
   {
-    ok = host_->state().update(
-        key,
-        [&record](const std::optional<std::string>& current) -> std::optional<std::string> {
-          auto stored = Record::parse(current);
-          if (stored && stored->origin == record.origin && stored->generation > record.generation) {
-            Record merged = record;  // newer tokens were written elsewhere: keep them
-            merged.generation = stored->generation;
-            merged.access_token = stored->access_token;
-            merged.refresh_token = stored->refresh_token;
-            merged.expires_at = stored->expires_at;
-            return merged.serialize();
-          }
-          return record.serialize();
-        },
-        &error);
+    std::lock_guard lock(handoff->mu);
+    handoff->returned = true;
+    early.swap(handoff->early);
   }
-  if (!ok) log(LogLevel::Error, "credential '" + label + "': state not saved: " + error);
+  life.unlock();
+  if (early) completion(early->first, early->second);
 }
 
 void TokenPool::mark_dirty(std::size_t index) {
@@ -416,7 +495,7 @@ void TokenPool::flush_dirty() {
       if (creds_[i]->dirty) dirty.push_back(i);
     }
   }
-  for (std::size_t i : dirty) persist(i);
+  for (std::size_t i : dirty) persist(i, Durability::Queue);
 }
 
 bool TokenPool::apply_record(Credential& c, const Record& stored, std::string& note) const {
@@ -490,17 +569,18 @@ void TokenPool::start() {
       std::lock_guard lock(mu_);
       write = apply_record(*creds_[i], *stored, note);
     }
-    if (write) persist(i);
+    if (write) persist(i, Durability::Wait);  // a provider starts off the I/O threads
     if (!note.empty()) log(LogLevel::Info, "credential '" + label_of(i) + "': " + note);
   }
   for (const auto& skipped : config_.skipped) log(LogLevel::Warn, skipped);
 }
 
 void TokenPool::shutdown() {
-  flush_dirty();
-  if (http_thread_.load() != std::this_thread::get_id()) {
+  flush_dirty();  // queued: the host's store finishes its queue even after this provider is gone
+  if (!on_callback_thread()) {
     // A refresh in flight may bring a rotated refresh token: wait for it (not
-    // on the HTTP thread, which would deliver it: bounded by refresh_timeout).
+    // on a thread that delivers HTTP answers or store completions, which may
+    // be the one to deliver it: bounded by refresh_timeout).
     std::unique_lock lock(mu_);
     refresh_cv_.wait_for(lock, config_.refresh_timeout + std::chrono::seconds(1),
                          [&] { return refreshes_in_flight_ == 0; });
@@ -645,7 +725,19 @@ void TokenPool::acquire_after_refresh(const std::shared_ptr<Ticket>& ticket, con
   acquire(ticket, done);  // this one is out: the next
 }
 
-void TokenPool::note_http_thread() { http_thread_.store(std::this_thread::get_id()); }
+void TokenPool::note_http_thread() {
+  const auto self = std::this_thread::get_id();
+  std::lock_guard lock(threads_mu_);
+  if (std::find(callback_threads_.begin(), callback_threads_.end(), self) == callback_threads_.end()) {
+    callback_threads_.push_back(self);
+  }
+}
+
+bool TokenPool::on_callback_thread() const {
+  const auto self = std::this_thread::get_id();
+  std::lock_guard lock(threads_mu_);
+  return std::find(callback_threads_.begin(), callback_threads_.end(), self) != callback_threads_.end();
+}
 
 void TokenPool::reauthenticate(const Auth& failed, const std::string& why,
                                std::function<void(std::optional<Auth>)> done) {
@@ -860,9 +952,12 @@ void TokenPool::refresh_done(std::size_t index, int status, const std::string& b
       message = c.last_error + "; next try in " + seconds_text(config_.cooldown.count());
     }
   }
-  persist(index);  // a rotated refresh token is durable before anyone uses the new access token
   log(level, "credential '" + label + "': " + message);
-  finish_refresh(index);
+  // A rotated refresh token is durable before anyone uses the new access
+  // token: the waiters run once the store has written it (on its thread, so
+  // this I/O thread never waits for the disk).
+  auto self = shared_from_this();
+  persist(index, Durability::Queue, [self, index] { self->finish_refresh(index); });
 }
 
 void TokenPool::finish_refresh(std::size_t index) {
@@ -910,7 +1005,7 @@ void TokenPool::rate_limited(const Auth& auth, std::optional<std::chrono::millis
     c.cooldown_until = std::max(c.cooldown_until, now + wait.count());
     c.last_error = redact_locked(message);
   }
-  persist(auth.index);
+  persist(auth.index, Durability::Queue);
   log(LogLevel::Info, "credential '" + auth.label + "' cooling down for " + seconds_text(wait.count()) + ": " +
                           redact(message));
 }
@@ -925,7 +1020,7 @@ void TokenPool::rejected(const Auth& auth, const std::string& message) {
     c.disabled_reason = reason;
     c.last_error = reason;
   }
-  persist(auth.index);
+  persist(auth.index, Durability::Queue);
   log(LogLevel::Warn, "credential '" + auth.label + "' disabled: " + reason +
                           " (fix its secret in the config; the others keep serving)");
 }
@@ -1111,7 +1206,7 @@ void TokenPool::add(const CredentialAction& action, const CredentialActionDone& 
     creds_.push_back(std::move(fresh));
     adding_.erase(cc.label);
   }
-  persist(index);
+  persist(index, Durability::Wait);  // operator actions run off the I/O threads and answer once durable
   admin.unlock();
   const std::int64_t now = now_ms();
   std::string entry;
@@ -1148,7 +1243,7 @@ void TokenPool::set_disabled(const std::string& label, bool disabled, const Cred
       c.last_error.clear();
     }
   }
-  persist(index);
+  persist(index, Durability::Wait);
   log(LogLevel::Info, "credential '" + label + "' " + (disabled ? "disabled" : "enabled") + " by the operator");
   const std::int64_t now = now_ms();
   std::string entry;
@@ -1232,8 +1327,8 @@ void TokenPool::remove(const std::string& label, const CredentialActionDone& don
   std::string problem, error;
   bool ok = false;
   {
-    // Under life_mu_, like persist(): no write of its record can follow the blanking.
-    std::lock_guard life(life_mu_);
+    // update_state() queues under life_mu_ like persist(), and the credential
+    // is marked removed already: no write of its record can follow the blanking.
     ok = update_state(
         kAdminKey,
         [&](const std::optional<std::string>& current) {

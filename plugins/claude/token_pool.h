@@ -69,7 +69,9 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
 
   // An operator's action (Provider::manage_credentials): add, disable,
   // enable, refresh now, remove an added one. `done` runs once, on this thread
-  // or (Refresh) on the thread that delivers the token endpoint's answer.
+  // or (Refresh) on the thread that delivers the token endpoint's answer or
+  // the state store's completion. Waits for the state store (the host calls
+  // it off its I/O threads).
   void manage(const CredentialAction& action, CredentialActionDone done);
 
   // Picks a usable credential this ticket has not tried, refreshing its access
@@ -85,7 +87,9 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   // `why` disables a credential that has no refresh token.
   void reauthenticate(const Auth& failed, const std::string& why, std::function<void(std::optional<Auth>)> done);
 
-  // The thread delivering HTTP callbacks (shutdown() must not wait on it).
+  // Records the calling thread as one that delivers HTTP answers or state
+  // store completions (an I/O thread, the store's writer): shutdown() must
+  // not wait on it for a refresh that thread itself would deliver.
   void note_http_thread();
 
   // Outcomes of a request made with `auth`.
@@ -149,8 +153,14 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   void finish_refresh(std::size_t index);
 
   Record record_of(std::size_t index) const;  // under mu_
-  void persist(std::size_t index);            // now, on this thread
+  // Wait: written and synced before persist() returns (startup, operator
+  // actions: off the I/O threads). Queue: handed to the state store's own
+  // thread (HTTP callbacks and timers never wait for the disk); `then` runs
+  // there once the record is durable (or not, logged).
+  enum class Durability { Wait, Queue };
+  void persist(std::size_t index, Durability durability, std::function<void()> then = {});
   void mark_dirty(std::size_t index);         // soon, from a timer
+  bool on_callback_thread() const;
   void flush_dirty();
   std::optional<Record> load_record(std::size_t index);
   std::optional<std::string> load_state(const std::string& key);
@@ -174,7 +184,8 @@ class TokenPool : public std::enable_shared_from_this<TokenPool> {
   // Refreshes in flight, waited for by shutdown().
   int refreshes_in_flight_ = 0;
   std::condition_variable refresh_cv_;
-  std::atomic<std::thread::id> http_thread_{};
+  mutable std::mutex threads_mu_;
+  std::vector<std::thread::id> callback_threads_;  // see note_http_thread()
 
   mutable std::recursive_mutex life_mu_;  // recursive: a transfer may complete inside start()
   bool alive_ = true;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "admin/admin_auth.h"
@@ -14,6 +15,7 @@
 #include "observability/request_history.h"
 #include "support/fake_anthropic.h"
 #include "support/fake_upstream.h"
+#include "support/held_writes.h"
 #include "support/http_client.h"
 #include "support/json_doc.h"
 #include "support/test_gateway.h"
@@ -639,6 +641,108 @@ TEST(AdminApi, ApplyWritesTheFileKeepsABackupAndReloads) {
   EXPECT_EQ(doc["generation"].GetUint64(), gw.gateway().generation());
   // The session survived the reload (same admin key).
   EXPECT_EQ(client.post(gw.url(kApi + "/config/reload"), "", login.writes()).status, 200);
+}
+
+// ---------------------------------------------------------------------------
+// Admin actions that wait for the disk run off the I/O threads (issue 14)
+
+// The mock, and a claude provider whose credential "a" has `key`: a state
+// record that remembers another key makes the provider rewrite it when it
+// starts (a write HeldWrites can hold).
+std::string pool_config(const FakeAnthropic& fake, const std::string& key, const std::filesystem::path& state) {
+  return "admin_key: k-admin-secret-0001\nstate_dir: " + state.string() + R"(
+providers:
+  mock:
+    plugin: mock
+  claude:
+    plugin: claude
+    retry: {attempts: 0}
+    cooldown: {after_failures: 0}
+    options:
+      base_url: )" + fake.base_url() + R"(
+      token_url: )" + fake.token_url() + R"(
+      credentials:
+        - {label: a, api_key: )" + key + R"(}
+routes:
+  mock: [mock]
+  "claude-*": [claude]
+)";
+}
+
+host::ServerOptions one_io_thread() {
+  host::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  return options;
+}
+
+// Regression: /config/reload and /config/apply rebuilt the providers on the
+// I/O thread that took the request, so a reload that waits (a provider
+// writing its state, a plugin loading) held every connection of that thread.
+TEST(AdminApi, AReloadOrApplyThatWaitsForTheDiskHoldsNoOtherRequest) {
+  FakeAnthropic fake;
+  const std::string first = "sk-ant-api-reload-first-00001", second = "sk-ant-api-reload-second-0002";
+  TempDir state;
+  std::filesystem::create_directories(state.path());
+  state.write("claude--credential-a.state", R"({"v":1,"origin":"0123456789abcdef","generation":1})");
+  TestGateway gw(pool_config(fake, first, state.path()), one_io_thread());
+  HttpClient client;
+  RequestOptions admin = with_header(kAdminBearer);
+
+  auto check_others_are_served = [&](HeldWrites& held) {
+    ASSERT_TRUE(held.wait_held()) << "the new provider writes its record";
+    HttpClient other;
+    auto answer = other.post(gw.url("/v1/chat/completions"), chat_body("mock", "while reloading"));
+    EXPECT_EQ(answer.status, 200) << answer.body;
+    EXPECT_EQ(other.get(gw.url(kApi + "/overview"), admin).status, 200);
+    EXPECT_TRUE(held.holding()) << "answered while the reload was still waiting for the disk";
+    held.release();
+  };
+  {
+    HeldWrites held("credential-a");
+    std::ofstream(gw.config_path()) << gw.config_text(pool_config(fake, second, state.path()));
+    auto reload = std::async(std::launch::async,
+                             [&] { return client.post(gw.url(kApi + "/config/reload"), "", admin); });
+    check_others_are_served(held);
+    auto reloaded = reload.get();
+    EXPECT_EQ(reloaded.status, 200) << reloaded.body;
+  }
+  {
+    HeldWrites held("credential-a");
+    std::string body = R"({"text":)";
+    json::append_quoted(body, gw.config_text(pool_config(fake, first, state.path())));
+    body += "}";
+    HttpClient applier;
+    RequestOptions writes = with_header(kAdminBearer);
+    writes.headers.push_back("Content-Type: application/json");
+    auto apply = std::async(std::launch::async,
+                            [&] { return applier.post(gw.url(kApi + "/config/apply"), body, writes); });
+    check_others_are_served(held);
+    auto applied = apply.get();
+    EXPECT_EQ(applied.status, 200) << applied.body;
+  }
+}
+
+// Regression: a pool action (here an addition, which stores the list of
+// added credentials and waits for its fsync) ran on the I/O thread.
+TEST(AdminApi, APoolActionThatWaitsForTheDiskHoldsNoOtherRequest) {
+  FakeAnthropic fake;
+  TempDir state;
+  TestGateway gw(pool_config(fake, "sk-ant-api-pool-first-000001", state.path()), one_io_thread());
+  HeldWrites held("admin-credentials");
+  HttpClient client;
+  auto add = std::async(std::launch::async, [&] {
+    return client.post(gw.url(kApi + "/pool/claude/credentials"),
+                       R"({"label":"added","api_key":"sk-ant-api-added-held-0002"})", with_header(kAdminBearer));
+  });
+  ASSERT_TRUE(held.wait_held());
+  HttpClient other;
+  EXPECT_EQ(other.post(gw.url("/v1/chat/completions"), chat_body("mock", "while adding")).status, 200);
+  EXPECT_EQ(other.get(gw.url(kApi + "/pool"), with_header(kAdminBearer)).status, 200);
+  EXPECT_TRUE(held.holding()) << "answered while the addition was still waiting for the disk";
+  held.release();
+  auto added = add.get();
+  EXPECT_EQ(added.status, 201) << added.body;
 }
 
 TEST(AdminApi, ThePoolTakesACredentialAndNeverShowsItsSecret) {

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <future>
 #include <fstream>
 #include <map>
 #include <string>
@@ -23,6 +25,7 @@
 #include "llmux/json.h"
 #include "llmux/sse.h"
 #include "support/fake_anthropic.h"
+#include "support/held_writes.h"
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/test_gateway.h"
@@ -621,6 +624,87 @@ TEST(ClaudeGateway, KillNineKeepsRefreshedTokens) {
   EXPECT_EQ(fake.grants(), 2u) << "the rotated refresh token survived kill -9";
   EXPECT_THAT(second->err(), Not(HasSubstr("rt-kill")));
   EXPECT_THAT(second->err(), Not(HasSubstr("sk-ant-o")));
+}
+
+
+// ---------------------------------------------------------------------------
+// Nothing waits for the disk on a thread that serves requests (issue 14)
+
+std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Waits (bounded) until `file` holds `needle`.
+bool file_comes_to_hold(const std::filesystem::path& file, const std::string& needle) {
+  for (auto deadline = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < deadline;) {
+    if (read_text(file).find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+host::ServerOptions one_io_thread() {
+  host::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  return options;
+}
+
+// Regression: a 429's cooldown was written and fsynced on the thread that
+// delivers HTTP answers (an I/O thread once each loop runs its own
+// transfers), so a slow disk held every request behind it. The write now
+// goes to the state store's thread: with it held on its way to disk, the
+// request that met the 429 and the next one are answered.
+TEST(ClaudeGateway, ACooldownWriteHeldOnItsWayToDiskHoldsNoRequest) {
+  FakeAnthropic fake;
+  const std::string creds = three_keys(fake);
+  fake.rate_limit(kKeys[0], 1, 30);
+  TempDir state;
+  HeldWrites held("credential-a");
+  TestGateway gateway(config(fake, creds, "", state.path().string()), one_io_thread());
+  HttpClient client;
+  auto response = client.post(gateway.url("/v1/chat/completions"), chat_body("claude-x", "hi"));
+  ASSERT_EQ(response.status, 200) << response.body;
+  ASSERT_TRUE(held.wait_held()) << "the cooldown is written";
+  EXPECT_TRUE(held.holding()) << "answered before the write was released";
+  EXPECT_EQ(client.post(gateway.url("/v1/chat/completions"), chat_body("claude-x", "hi")).status, 200);
+  EXPECT_EQ(client.post(gateway.url("/v1/messages"), messages_body(false)).status, 200);
+  EXPECT_TRUE(held.holding());
+  held.release();
+  // Durable once released: the record holds the cooldown.
+  const auto file = state.path() / "claude--credential-a.state";
+  EXPECT_TRUE(file_comes_to_hold(file, "\"cooldown_until\":")) << read_text(file);
+  EXPECT_THAT(read_text(file), Not(HasSubstr("\"cooldown_until\":0")));
+}
+
+// The other side of handing the write over: the requests that waited for a
+// refresh go on only once its rotated refresh token is on disk (kill -9 right
+// after the answer keeps it: KillNineKeepsRefreshedTokens).
+TEST(ClaudeGateway, ARefreshedTokenIsUsedOnlyOnceItIsDurable) {
+  FakeAnthropic fake;
+  fake.add_refresh_token("rt-durable-0000000001");
+  TempDir state;
+  TestGateway gateway(config(fake, oauth_entry("max", "at-durable-expired-01", "rt-durable-0000000001", now_ms() - 1000),
+                             "", state.path().string()),
+                      one_io_thread());
+  HeldWrites held("credential-max");
+  HttpClient client;
+  auto answer = std::async(std::launch::async, [&] {
+    return client.post(gateway.url("/v1/chat/completions"), chat_body("claude-x", "hi")).status;
+  });
+  ASSERT_TRUE(held.wait_held()) << "the refreshed tokens are written";
+  EXPECT_EQ(fake.grants(), 1u);
+  EXPECT_TRUE(fake.messages().empty()) << "no request with the new access token before it is durable";
+  // Meanwhile the I/O thread serves others.
+  HttpClient other;
+  EXPECT_EQ(other.get(gateway.url("/v1/models")).status, 200);
+  EXPECT_EQ(answer.wait_for(0ms), std::future_status::timeout);
+  held.release();
+  ASSERT_EQ(answer.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(answer.get(), 200);
+  EXPECT_THAT(read_text(state.path() / "claude--credential-max.state"),
+              HasSubstr(fake.current_refresh("rt-durable-0000000001")));
 }
 
 }  // namespace

@@ -94,7 +94,7 @@ for suite in sdk_tests routing_tests mock_tests host_tests http_tests provider_t
 done
 if [[ $repeat -gt 0 ]]; then
   run_suite "host_tests(stress x$repeat)" "$build/bin/host_tests" \
-    --gtest_filter='Concurrency.*:Reload.*:Fallback.*:Server.*:Retry.*:Cooldown.*:AdminApi.TheLiveFeed*:RequestHistory*' --gtest_repeat="$repeat"
+    --gtest_filter='Concurrency.*:StreamStress.*:FileStateStore.*:Reload.*:Fallback.*:Server.*:Retry.*:Cooldown.*:AdminApi.TheLiveFeed*:RequestHistory*' --gtest_repeat="$repeat"
 fi
 
 # Sanitizer logs: anything that looks like a report fails the run, whether or

@@ -49,23 +49,47 @@ class Timers {
 // tokens, expiries, cooldowns). Keys are private to the provider: the host
 // namespaces them by provider name. Values are opaque text (JSON by habit).
 //
-// The embedded store keeps one file per provider, replaced atomically (temp
-// file, fsync, rename, mode 0600), so a crash or kill -9 leaves the old or the
-// new state, never a mix. `update` is a read-modify-write transaction: a shared
-// store serving several llmux instances implements it as compare-and-swap, so
-// two instances never both spend one single-use refresh token.
+// The embedded store keeps one file per provider key, replaced atomically
+// (temp file, fsync, rename, mode 0600), so a crash or kill -9 leaves the old
+// or the new state, never a mix. `update` is a read-modify-write transaction: a
+// shared store serving several llmux instances implements it as
+// compare-and-swap, so two instances never both spend one single-use refresh
+// token.
+//
+// Durable means: written and synced to disk, so the value survives kill -9 or
+// a power cut. The host makes every write on a thread of its own, one at a
+// time, in the order they were asked for (`store`, `update` and `update_async`
+// alike, from any thread); the host's shutdown finishes the writes still
+// queued. `store` and `update` wait for theirs (never call them on a thread
+// that serves requests: an HTTP callback runs on one); `update_async` does not.
+// `load` reads what is durable: a value whose update_async has not completed
+// yet is not seen.
 class StateStore {
  public:
   // Gets the current value (nullopt when absent) and returns the new value to
   // store, or nullopt to leave it unchanged. May run more than once under a
   // shared store (on a lost compare-and-swap), so it must be free of effects.
   using Mutation = std::function<std::optional<std::string>(const std::optional<std::string>& current)>;
+  // The outcome of an update_async: ok once the value is durable (or the
+  // mutation left it unchanged), else false and why.
+  using Done = std::function<void(bool ok, const std::string& error)>;
 
   virtual ~StateStore() = default;
   virtual std::optional<std::string> load(std::string_view key) = 0;
-  // Returns false (and why, in `error`) when the value could not be made durable.
+  // Returns, once durable, false (and why, in `error`) when the value could
+  // not be made durable.
   virtual bool store(std::string_view key, std::string_view value, std::string* error = nullptr) = 0;
   virtual bool update(std::string_view key, const Mutation& mutation, std::string* error = nullptr) = 0;
+  // `update` without waiting for the disk: returns at once; the transaction
+  // runs later on the store's thread, then `done` (if set) runs there. Both
+  // run after the caller returned, so they must own what they read (capture
+  // by value) and `done` must be short: every provider's writes share that
+  // thread. This default waits (for stores without a thread of their own).
+  virtual void update_async(std::string_view key, Mutation mutation, Done done) {
+    std::string error;
+    const bool ok = update(key, mutation, &error);
+    if (done) done(ok, error);
+  }
 };
 
 class HostServices {

@@ -125,6 +125,7 @@ class Provider {
   // An operator's action on the provider's credentials (the admin API's pool
   // page). A provider with a pool calls `done` once, on any thread, and
   // returns true; the default returns false (the host answers 404: no pool).
+  // The host calls it off its I/O threads: it may wait for the state store.
   virtual bool manage_credentials(CredentialAction action, CredentialActionDone done) {
     (void)action;
     (void)done;
