@@ -11,7 +11,7 @@
 
 #include "llmux/provider.h"
 
-#define LLMUX_ABI_VERSION 6u
+#define LLMUX_ABI_VERSION 7u
 
 #define LLMUX_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
 
