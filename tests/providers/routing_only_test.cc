@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "llmux/json.h"
+#include "support/fake_anthropic.h"
 #include "support/fake_upstream.h"
 #include "support/http_client.h"
 #include "support/openai_wire.h"
@@ -194,6 +195,78 @@ TEST(RoutingOnly, FallbackToAnotherFamilyParsesTheRequestThen) {
     }
   }
   EXPECT_EQ(chat_requests(upstream).size(), 2u);
+}
+
+// ---------------------------------------------------------------------------
+// Anthropic in, the claude plugin first in the chain
+
+constexpr const char* kAnthropicKey = "sk-ant-api03-routing-only-00000A";
+
+std::string claude_config(const FakeAnthropic& fake) {
+  return std::string("providers:\n  claude:\n    plugin: claude\n    retry: {attempts: 0}\n") +
+         "    cooldown: {after_failures: 0}\n    options:\n      base_url: " + fake.base_url() +
+         "\n      token_url: " + fake.token_url() + "\n      credentials:\n        - {label: a, api_key: " +
+         kAnthropicKey + "}\n" + kMock + "routes:\n  claude-test: [claude]\n  claude-chained: [claude, mock]\n";
+}
+
+RequestOptions anthropic_client() {
+  RequestOptions options;
+  options.headers = {"anthropic-version: 2023-06-01", "x-api-key: client-key", "Content-Type: application/json"};
+  return options;
+}
+
+// The codec refuses a `top_k` that is no integer; the fake upstream takes
+// anything, so whether it got the body says whether llmux parsed it.
+std::string anthropic_body_codec_refuses(const std::string& model) {
+  return R"({"model":")" + model + R"(","max_tokens":64,"top_k":"many",)" +
+         R"("messages":[{"role":"user","content":"hello"}]})";
+}
+
+TEST(RoutingOnlyAnthropic, ClaudePassThroughSkipsTheParseAndCountTokensStillParses) {
+  FakeAnthropic fake;
+  fake.allow(kAnthropicKey);
+  TestGateway gw(claude_config(fake));
+  HttpClient client;
+  const std::string body = anthropic_body_codec_refuses("claude-test");
+  auto passed = client.post(gw.url("/v1/messages"), body, anthropic_client());
+  ASSERT_EQ(passed.status, 200) << passed.body;
+  EXPECT_EQ(passed.header("x-llmux-provider"), "claude");
+  ASSERT_EQ(fake.messages().size(), 1u);
+  EXPECT_EQ(fake.messages()[0].body, body);  // byte for byte (the model keeps its name here)
+  // count_tokens reads the messages: parsed as before, so refused.
+  auto counted = client.post(gw.url("/v1/messages/count_tokens"), body, anthropic_client());
+  EXPECT_EQ(counted.status, 400) << counted.body;
+  EXPECT_THAT(counted.body, HasSubstr("top_k"));
+  // A body that is no JSON is refused in Anthropic's shape before anything goes up.
+  auto broken = client.post(gw.url("/v1/messages"), R"({"model":"claude-test","messages":[)", anthropic_client());
+  EXPECT_EQ(broken.status, 400) << broken.body;
+  EXPECT_STREQ(parse(broken.body)["type"].GetString(), "error");
+  EXPECT_THAT(broken.body, HasSubstr("Invalid JSON in request body"));
+  EXPECT_EQ(fake.messages().size(), 1u);
+}
+
+TEST(RoutingOnlyAnthropic, FallbackFromClaudeToTheMockParsesThen) {
+  FakeAnthropic fake;
+  fake.allow(kAnthropicKey);
+  fake.overload(kAnthropicKey, 100);
+  TestGateway gw(claude_config(fake));
+  HttpClient client;
+  const std::string fine = R"({"model":"claude-chained","max_tokens":64,"messages":[{"role":"user","content":"hi"}]})";
+  auto answered = client.post(gw.url("/v1/messages"), fine, anthropic_client());
+  ASSERT_EQ(answered.status, 200) << answered.body;
+  EXPECT_EQ(answered.header("x-llmux-provider"), "mock");
+  auto doc = parse(answered.body);
+  EXPECT_STREQ(doc["type"].GetString(), "message");
+  EXPECT_STREQ(doc["content"][0]["text"].GetString(), "from mock");
+  EXPECT_GE(doc["usage"]["input_tokens"].GetInt(), 1);
+  // The body the codec refuses: found on fallback, answered with its 400.
+  auto refused = client.post(gw.url("/v1/messages"), anthropic_body_codec_refuses("claude-chained"), anthropic_client());
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_STREQ(parse(refused.body)["error"]["type"].GetString(), "invalid_request_error");
+  EXPECT_THAT(refused.body, HasSubstr("top_k"));
+  // The overloaded key rests in the pool: the second time claude fails without
+  // asking upstream, and the chain moves on (and parses) all the same.
+  EXPECT_EQ(fake.messages().size(), 1u);
 }
 
 // The parse error found only on fallback ends the request with the codec's
