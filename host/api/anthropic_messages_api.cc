@@ -23,8 +23,9 @@ class AnthropicPostApi : public InboundApi {
   const Dialect& dialect(const InboundRequest&) const override { return anthropic_dialect(); }
 
  protected:
-  static std::optional<RoutedChat> route(ApiCall& call) {
-    auto routed = route_chat(call, &anthropic::parse_messages_request);
+  // `routing_only` for a turn an Anthropic upstream may take as it is; count_tokens reads the messages.
+  static std::optional<RoutedChat> route(ApiCall& call, const RoutingShape* routing_only = nullptr) {
+    auto routed = route_chat(call, &anthropic::parse_messages_request, routing_only);
     if (routed) keep_client_headers(call, routed->request);
     return routed;
   }
@@ -35,7 +36,8 @@ class MessagesApi final : public AnthropicPostApi {
   std::string_view name() const override { return "anthropic.messages"; }
   std::vector<std::string> paths() const override { return {"/v1/messages"}; }
   std::shared_ptr<Exchange> serve(ApiCall& call) const override {
-    auto routed = route(call);
+    static constexpr RoutingShape kRouting{Api::Anthropic, "messages", false};
+    auto routed = route(call, &kRouting);
     return routed ? start_chat(call, std::move(*routed)) : nullptr;
   }
 };

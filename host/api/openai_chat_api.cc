@@ -13,7 +13,9 @@ class ChatCompletionsApi final : public InboundApi {
   std::vector<std::string> paths() const override { return {"/v1/chat/completions"}; }
   std::string_view method() const override { return "POST"; }
   std::shared_ptr<Exchange> serve(ApiCall& call) const override {
-    auto routed = route_chat(call, &openai::parse_chat_request);
+    // Routing-only when an OpenAI upstream takes the body as it is (docs/architecture.md, "Upstreams").
+    static constexpr RoutingShape kRouting{Api::OpenAIChat, "messages", true};
+    auto routed = route_chat(call, &openai::parse_chat_request, &kRouting);
     if (!routed) return nullptr;
     return start_chat(call, std::move(*routed));
   }

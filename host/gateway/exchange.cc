@@ -85,11 +85,12 @@ class Attempt final : public ChatCall {
 
 Exchange::Exchange(Services services, std::shared_ptr<const RouteTable> table, Resolution resolution,
                    ChatRequest request, std::unique_ptr<AnswerWriter> writer, std::shared_ptr<ClientChannel> channel,
-                   std::shared_ptr<RequestContext> context)
+                   std::shared_ptr<RequestContext> context, FullParser parse_later)
     : services_(services),
       table_(std::move(table)),
       resolution_(std::move(resolution)),
       request_(std::make_shared<const ChatRequest>(std::move(request))),
+      parse_later_(parse_later),
       writer_(std::move(writer)),
       channel_(std::move(channel)),
       context_(std::move(context)) {}
@@ -260,10 +261,40 @@ void Exchange::run_next_step() {
   }
 }
 
+bool Exchange::ensure_parsed_for(const ResolvedStep& step) {
+  if (request_->parsed) return true;
+  const bool has_params = step.params && !step.params->empty();
+  if (!has_params && step.slot->provider->passes_through(request_->source_api)) return true;
+  ChatRequest full;
+  full.client_headers = request_->client_headers;
+  std::optional<Error> error =
+      parse_later_ && request_->original_body
+          ? parse_later_(*request_->original_body, full)
+          : Error::upstream(500, "internal error: the request was not parsed");  // a host bug, answered not crashed
+  std::lock_guard lock(writer_mutex_);
+  if (error) {
+    // The body was never valid: no provider can take it. The client gets the codec's 400.
+    if (cancelled() || writer_->finished()) return false;
+    last_terminal_error_ = *error;
+    writer_->fail(*error);
+    publish_commit_locked();
+    writer_->flush();
+    if (writer_->finished()) context_->finish(Outcome::Rejected);  // as if refused on arrival
+    return false;
+  }
+  for (const std::string& warning : full.warnings) context_->warnings.push_back(warning);
+  full.original_body = request_->original_body;
+  full.model = request_->model;  // the current step's name, as routing left it
+  full.traceparent = request_->traceparent;
+  request_ = std::make_shared<const ChatRequest>(std::move(full));
+  return true;
+}
+
 void Exchange::start_attempt() {
   if (cancelled()) return;
   const ResolvedStep& step = current_step();
   const ProviderSlot& slot = *step.slot;
+  if (!ensure_parsed_for(step)) return;
   bool has_params = step.params && !step.params->empty();
   if (request_->model != step.upstream_model || has_params) {
     auto adjusted = std::make_shared<ChatRequest>(*request_);

@@ -18,7 +18,9 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "gateway/answer_writer.h"
 #include "gateway/provider_health.h"
@@ -32,6 +34,9 @@ namespace llmux::host {
 
 class Attempt;
 
+// A codec's request parser (e.g. openai::parse_chat_request).
+using FullParser = std::optional<Error> (*)(std::string_view body, ChatRequest& out);
+
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   // Host services an exchange uses; they outlive every exchange.
@@ -40,9 +45,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     ProviderHealth& health;
   };
 
+  // A routing-only `request` (ChatRequest::parsed false) comes with
+  // `parse_later`: a step whose provider does not pass it through gets it
+  // parsed in full first (a parse error then ends the exchange with its 400).
   Exchange(Services services, std::shared_ptr<const RouteTable> table, Resolution resolution, ChatRequest request,
            std::unique_ptr<AnswerWriter> writer, std::shared_ptr<ClientChannel> channel,
-           std::shared_ptr<RequestContext> context);
+           std::shared_ptr<RequestContext> context, FullParser parse_later = nullptr);
   ~Exchange();
 
   void start();
@@ -63,6 +71,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   friend class Attempt;
   void run_next_step();
   void start_attempt();  // (again) on the current step
+  // Before an attempt on `step`: parses a routing-only request in full when
+  // the step needs it. On a parse error answers the client and returns false.
+  bool ensure_parsed_for(const ResolvedStep& step);
   void on_event(Attempt& attempt, Event&& event);
   // Before commit: schedules a retry of the current step when the policy
   // allows; false when the chain should move on instead.
@@ -79,6 +90,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::shared_ptr<const RouteTable> table_;  // keeps providers alive while in flight (reload-safe)
   Resolution resolution_;
   std::shared_ptr<const ChatRequest> request_;  // model = the current step's upstream name
+  FullParser parse_later_ = nullptr;             // for a routing-only request_
   std::unique_ptr<AnswerWriter> writer_;
   std::shared_ptr<ClientChannel> channel_;  // backpressure: how much the client has not read yet
   std::size_t next_step_ = 0;  // the current step is next_step_ - 1

@@ -39,6 +39,8 @@ class ClaudeProvider final : public Provider {
 
   std::vector<ModelInfo> models() const override;
   void chat(ChatCallPtr call) override;
+  // Anthropic in: the client's body goes up with the model renamed (the host may skip parsing it).
+  bool passes_through(Api api) const override { return api == Api::Anthropic; }
   bool count_tokens(const ChatRequest& request, CountTokensDone done) override;
   std::string credentials_report() const override;
   // Add, disable, enable, refresh or remove a credential (docs/claude-pool.md).

@@ -863,6 +863,14 @@ void start_chat(const std::shared_ptr<Core>& core, HttpClient& http, const ChatC
                          : passthrough::upstream_body(chat, core->config.provider);
     if (raw_body) sent = Sent::Chat;
   }
+  if (!raw_body && !chat.parsed) {
+    // passes_through() promised the body goes up as it is; the host's scan
+    // and upstream_body() agree, so this is a bug, answered rather than
+    // rendered from an empty request. A 500 lets the chain fall back (and parse).
+    call->emit(Event::failed(
+        Error::upstream(500, core->who + ": internal error: a routing-only request cannot pass through")));
+    return;
+  }
   const std::string& url = embedding                  ? core->embeddings_url
                            : native_completion       ? core->completions_url
                            : sent == Sent::Responses ? core->responses_url
@@ -952,6 +960,10 @@ std::vector<ModelInfo> OpenAICompatProvider::models() const {
 
 bool OpenAICompatProvider::serves(Operation operation) const {
   return operation != Operation::Embedding || core_->config.embeddings;
+}
+
+bool OpenAICompatProvider::passes_through(Api api) const {
+  return api == Api::OpenAIChat && core_->config.passthrough;
 }
 
 ProviderCondition OpenAICompatProvider::condition() const {

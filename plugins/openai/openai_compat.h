@@ -99,6 +99,9 @@ class OpenAICompatProvider final : public Provider {
   void chat(ChatCallPtr call) override;
   // Chat and completions always; embeddings unless the config says otherwise.
   bool serves(Operation operation) const override;
+  // OpenAI chat in with `passthrough` on: the body goes up as it is, so the
+  // host may skip parsing it (routing-only).
+  bool passes_through(Api api) const override;
   // Unauthorized while every key waits after a 401 (none due for its probe).
   ProviderCondition condition() const override;
 

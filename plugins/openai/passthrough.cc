@@ -185,11 +185,16 @@ std::optional<std::string> upstream_body(const ChatRequest& request, std::string
   std::size_t unmodeled = 0;
   bool has_provider = false;
   unsigned seen = 0;  // modeled members, by bit: a duplicate one goes the slow way
+  // A routing-only request (ChatRequest::parsed false) was never parsed: its
+  // body is the client's word alone, repeated members included (only a second
+  // model or stream_options matters here, and the host refused those).
+  const bool routing_only = !request.parsed;
   for (const json::Member& member : members) {
     if (member.name_escaped) return std::nullopt;
     int index = modeled_index(modeled, member.name);
     if (index >= 0) {
-      if (seen & (1u << index)) return std::nullopt;
+      const bool rewritten = member.name == "model" || member.name == "stream_options";
+      if ((seen & (1u << index)) && (rewritten || !routing_only)) return std::nullopt;
       seen |= 1u << index;
       if (member.name == "model") model = &member;
       if (member.name == "stream_options") stream_options = &member;
@@ -201,7 +206,7 @@ std::optional<std::string> upstream_body(const ChatRequest& request, std::string
   if (model == nullptr || model->value.empty() || model->value.front() != '"') return std::nullopt;
   // Every member the codec kept in `extra` must still be the client's: a
   // route step's parameters (added or replaced after parsing) need rendering.
-  if (unmodeled != request.extra.size()) return std::nullopt;
+  if (!routing_only && unmodeled != request.extra.size()) return std::nullopt;
   for (const auto& [name, value] : request.extra) {
     const json::Member* found = nullptr;
     for (const json::Member& member : members) {

@@ -44,7 +44,9 @@ namespace llmux::openai_compat::passthrough {
 // names plain); nullopt means "render it". The model is renamed; a streamed
 // request gets `stream_options.include_usage: true` (added, or merged into
 // the client's own stream_options); `provider_member` (g4f) is added when not
-// empty and the body has no "provider".
+// empty and the body has no "provider". A routing-only request (the host did
+// not parse it: ChatRequest::parsed false) has nothing to compare with, and
+// its other repeated members stay the client's.
 std::optional<std::string> upstream_body(const ChatRequest& request, std::string_view provider_member);
 
 // The body to send to {base_url}/responses for `request` when it can pass

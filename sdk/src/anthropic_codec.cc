@@ -1454,6 +1454,10 @@ Error parse_error_response(int status, std::string_view body) {
 // ---------------------------------------------------------------- count_tokens estimate
 
 std::int64_t estimate_input_tokens(const ChatRequest& request) {
+  // Routing-only (not parsed): the whole body's code points, JSON syntax included, stand in.
+  if (!request.parsed) {
+    return std::max<std::int64_t>(1, request.original_body ? (code_points(*request.original_body) + 3) / 4 : 1);
+  }
   std::int64_t chars = 0;
   std::int64_t fixed = 0;
   for (const Message& m : request.messages) {

@@ -145,7 +145,7 @@ bool append_with_member(std::string& out, std::string_view object, std::string_v
   return true;
 }
 
-bool well_formed(std::string_view text, std::string* why) {
+bool well_formed(std::string_view text, std::string* why, bool validate_utf8) {
   // The reader's stack lives in a kept per-thread buffer: checking a usual
   // stream frame allocates nothing.
   alignas(16) static thread_local char buffer[4096];
@@ -155,7 +155,11 @@ bool well_formed(std::string_view text, std::string* why) {
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> input(bytes);
   rapidjson::BaseReaderHandler<> ignore;
   // Iterative: nesting depth costs heap, never the thread's stack.
-  reader.Parse<rapidjson::kParseDefaultFlags | rapidjson::kParseIterativeFlag>(input, ignore);
+  if (validate_utf8) {
+    reader.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(input, ignore);
+  } else {
+    reader.Parse<rapidjson::kParseDefaultFlags | rapidjson::kParseIterativeFlag>(input, ignore);
+  }
   if (!reader.HasParseError()) return true;
   if (why != nullptr) {
     TextPosition at = position_of(text, reader.GetErrorOffset());

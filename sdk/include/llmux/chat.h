@@ -164,6 +164,14 @@ struct ChatRequest {
 
   Api source_api = Api::OpenAIChat;
   std::shared_ptr<const std::string> original_body;  // the inbound body, unmodified
+  // False for a request the host only routed (routing-only parsing): the body
+  // was checked to be a JSON object and only `model`, `stream`,
+  // `include_usage`, `source_api`, `original_body`, `client_headers` and
+  // `traceparent` are set; messages, tools, sampling and `extra` are empty.
+  // The host hands such a request only to a provider whose
+  // Provider::passes_through(source_api) is true, on a step without `params`;
+  // any other step gets the request parsed in full first.
+  bool parsed = true;
   // Inbound headers an upstream of the same family needs on pass-through
   // (lower-case names): for Anthropic "anthropic-beta" and "anthropic-version".
   // Never credentials.

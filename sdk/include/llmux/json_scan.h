@@ -40,7 +40,9 @@ bool append_with_member(std::string& out, std::string_view object, std::string_v
 // True when `text` is exactly one well-formed JSON value (whitespace around it
 // allowed): a streaming syntax pass, no document. Otherwise `why` (when
 // given) says where and what, e.g. "at line 1, column 9: Missing a colon
-// after a name of object member."
-bool well_formed(std::string_view text, std::string* why = nullptr);
+// after a name of object member.". With `validate_utf8`, strings must be
+// valid UTF-8 too (as a client's request body must; upstream frames are not
+// checked for it).
+bool well_formed(std::string_view text, std::string* why = nullptr, bool validate_utf8 = false);
 
 }  // namespace llmux::json

@@ -103,6 +103,17 @@ class Provider {
   // that does not serve a request's operation (the chain moves on).
   virtual bool serves(Operation operation) const { return operation != Operation::Embedding; }
 
+  // True when a request that came in as `api` always goes upstream as the
+  // client's own body (ChatRequest::original_body, model renamed), reading
+  // nothing of the request but model, stream and include_usage: then the host
+  // skips the full parse and hands over a routing-only request
+  // (ChatRequest::parsed false), parsing it only for a step that needs it.
+  // Constant for the provider's life; any thread.
+  virtual bool passes_through(Api api) const {
+    (void)api;
+    return false;
+  }
+
   // Exact input-token count for `request` (Anthropic /v1/messages/count_tokens).
   // A provider that can count calls `done` once, on any thread, with the count
   // or an Error, and returns true; the default returns false and the host

@@ -247,7 +247,8 @@ int status_of_error_type(std::string_view type);
 // (UTF-8 code points) / 4, rounded up, over the system and message texts, tool
 // call names and arguments, tool results, thinking text, and the tools' names,
 // descriptions and schemas; plus 4 per message, 1600 per image, and 350 when
-// tools are offered (the tool-use system prompt). Always >= 1.
+// tools are offered (the tool-use system prompt). Always >= 1. A routing-only
+// request (ChatRequest::parsed false) counts its whole body's code points.
 std::int64_t estimate_input_tokens(const ChatRequest& request);
 
 }  // namespace llmux::anthropic
