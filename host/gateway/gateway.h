@@ -14,6 +14,7 @@
 #include "config/gateway_config.h"
 #include "gateway/provider_health.h"
 #include "http/http_engine.h"
+#include "services/idle_trim.h"
 #include "observability/observability.h"
 #include "plugins/plugin_registry.h"
 #include "routing/route_table.h"
@@ -104,6 +105,11 @@ class Gateway {
   std::shared_ptr<const RouteTable> table_;
   std::uint64_t generation_ = 0;
   std::optional<ReloadResult> last_reload_;  // guarded by table_mutex_
+  // After a burst, gives what it freed back to the system (services/idle_trim.h).
+  IdleTrim idle_trim_{timers_, [this] {
+                        const double requests = observability_->metrics().active_requests();
+                        return http_.active_transfers() + (requests > 0 ? static_cast<std::size_t>(requests) : 0);
+                      }};
   BlockingWork blocking_work_;  // last: destroyed first, finishing its jobs while the rest still lives
 };
 

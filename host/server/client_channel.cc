@@ -9,11 +9,12 @@
 #include <type_traits>
 #include <utility>
 
+#include "server/io_loop.h"
 #include "server/socket_writer.h"
 
 namespace llmux::host {
 
-SocketChannel::SocketChannel(int fd) : fd_(fd) {
+SocketChannel::SocketChannel(int fd) : fd_(fd), owner_(IoLoop::current()) {
   struct stat st {};
   if (::fstat(fd_, &st) != 0) {
     closed_ = true;
@@ -29,6 +30,10 @@ SocketChannel::SocketChannel(int fd) : fd_(fd) {
 SocketChannel::~SocketChannel() = default;
 
 bool SocketChannel::same_socket() const {
+  // On the loop that owns the connection its descriptor cannot have been
+  // closed behind our back: Pistache closes it on that thread, and only after
+  // onDisconnection has closed this channel. (Saves an fstat per send.)
+  if (owner_ != nullptr && IoLoop::current() == owner_) return true;
   struct stat st {};
   return ::fstat(fd_, &st) == 0 && st.st_ino == inode_ && st.st_dev == device_;
 }

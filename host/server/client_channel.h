@@ -30,6 +30,8 @@
 
 namespace llmux::host {
 
+class IoLoop;
+
 class ClientChannel {
  public:
   virtual ~ClientChannel() = default;
@@ -52,7 +54,8 @@ class SocketChannel final : public ClientChannel,
                             public Deferred,
                             public std::enable_shared_from_this<SocketChannel> {
  public:
-  // `fd` must be an open socket; its identity is recorded now.
+  // `fd` must be an open socket; its identity is recorded now, and so is the
+  // event loop of the calling thread (the connection's own).
   explicit SocketChannel(int fd);
   ~SocketChannel() override;
 
@@ -87,6 +90,7 @@ class SocketChannel final : public ClientChannel,
 
   mutable std::mutex mutex_;
   const int fd_;
+  const IoLoop* const owner_;  // the connection's loop (nullptr: none known)
   dev_t device_ = 0;
   ino_t inode_ = 0;
   bool closed_ = false;

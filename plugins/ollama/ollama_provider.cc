@@ -827,7 +827,7 @@ class ChatStream final : public HttpHandler {
     call_->emit(std::move(event));
   }
 
-  // Touched on the HTTP thread only (one callback after another).
+  // Touched on the transfer's loop thread only (one callback after another).
   ChatCallPtr call_;
   std::string who_;
   int status_ = 0;

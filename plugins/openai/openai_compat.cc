@@ -740,7 +740,7 @@ class ChatExchange final : public HttpHandler {
   const bool text_completion_;  // the answer is a text_completion (native legacy completions)
   const bool client_wants_usage_;  // the client asked for the usage chunk (stream_options.include_usage)
 
-  // Touched only on the HTTP thread (the handler's callbacks are sequential).
+  // Touched only on the transfer's loop thread (the handler's callbacks are sequential).
   Mode mode_ = Mode::None;
   int status_ = 0;
   std::optional<std::chrono::milliseconds> retry_after_;
