@@ -108,7 +108,9 @@ class Gateway {
   // After a burst, gives what it freed back to the system (services/idle_trim.h).
   IdleTrim idle_trim_{timers_, [this] {
                         const double requests = observability_->metrics().active_requests();
-                        return http_.active_transfers() + (requests > 0 ? static_cast<std::size_t>(requests) : 0);
+                        return IdleTrim::Load{
+                            http_.active_transfers() + (requests > 0 ? static_cast<std::size_t>(requests) : 0),
+                            observability_->requests_started() + http_.transfers_started()};
                       }};
   BlockingWork blocking_work_;  // last: destroyed first, finishing its jobs while the rest still lives
 };

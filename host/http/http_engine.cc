@@ -932,4 +932,6 @@ std::shared_ptr<HttpTransfer> HttpEngine::start(HttpRequest request, std::shared
 
 std::size_t HttpEngine::active_transfers() const { return impl_->shared->active.load(); }
 
+std::uint64_t HttpEngine::transfers_started() const { return impl_->shared->next_id.load() - 1; }
+
 }  // namespace llmux::host

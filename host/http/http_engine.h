@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "llmux/http.h"
@@ -41,6 +42,7 @@ class HttpEngine final : public HttpClient {
   std::shared_ptr<HttpTransfer> start(HttpRequest request, std::shared_ptr<HttpHandler> handler) override;
 
   std::size_t active_transfers() const;
+  std::uint64_t transfers_started() const;
 
   // Transfers started on `loop`'s thread run on it from now on. Call before
   // the loop runs (or on its thread).

@@ -7,6 +7,7 @@ Observability::Observability(const Clock* clock)
 
 std::shared_ptr<RequestContext> Observability::start_request() {
   auto context = std::make_shared<RequestContext>(shared_from_this());
+  requests_started_.fetch_add(1, std::memory_order_relaxed);
   // Decided once per request, so the gauges stay balanced across a reload that toggles it.
   context->metered = metrics_enabled_.load(std::memory_order_relaxed);
   if (context->metered) metrics_.request_started();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include "observability/access_log.h"
@@ -20,6 +21,8 @@ class Observability final : public RequestObserver, public std::enable_shared_fr
 
   // A new request's context, counted in llmux_active_requests until it ends.
   std::shared_ptr<RequestContext> start_request();
+  // Requests started so far (whatever the metrics setting).
+  std::uint64_t requests_started() const { return requests_started_.load(std::memory_order_relaxed); }
 
   Metrics& metrics() { return metrics_; }
   // `metrics.enabled` of the current config: off, new requests are not recorded.
@@ -36,6 +39,7 @@ class Observability final : public RequestObserver, public std::enable_shared_fr
   AccessLog access_log_;
   RequestHistory history_;
   std::atomic<bool> metrics_enabled_{true};
+  std::atomic<std::uint64_t> requests_started_{0};
 };
 
 }  // namespace llmux::host

@@ -8,9 +8,9 @@
 
 namespace llmux::host {
 
-IdleTrim::IdleTrim(TimerService& timers, std::function<std::size_t()> in_flight, Options options)
+IdleTrim::IdleTrim(TimerService& timers, std::function<Load()> load, Options options)
     : timers_(timers), state_(std::make_shared<State>()) {
-  state_->in_flight = std::move(in_flight);
+  state_->load = std::move(load);
   state_->options = options;
   std::lock_guard lock(state_->mutex);
   schedule(timers_, state_);
@@ -44,7 +44,11 @@ bool IdleTrim::check(State& state) {
   if (state.stopped) return false;
   const std::size_t held = held_free_bytes();
   if (held < state.options.threshold) return false;
-  if (held < state.options.busy_threshold && state.in_flight() > 0) return false;
+  // Trimmed pages still count as free: without new work they are gone already.
+  const Load load = state.load();
+  if (load.started == state.started_at_last_trim) return false;
+  if (held < state.options.busy_threshold && load.in_flight > 0) return false;
+  state.started_at_last_trim = load.started;
   malloc_trim(0);
   ++state.trims;
   Log::write(LogLevel::Debug, "memory",
