@@ -192,7 +192,9 @@ int main(int argc, char** argv) {
   // replace the file by rename, and config files on any filesystem).
   std::thread watcher([&] {
     std::unique_lock lock(mutex);
-    while (!stop_cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping; })) {
+    for (unsigned tick = 1; !stop_cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping; }); ++tick) {
+      // Housekeeping: every 10 s, give back what a burst freed (services/idle_trim.h).
+      if (tick % 20 == 0) gateway.idle_trim().check();
       // Against what the gateway read last, not what this thread saw: a
       // change an admin apply (or SIGHUP) already loaded is not loaded again.
       if (!gateway.config_changed_on_disk()) continue;

@@ -59,6 +59,7 @@ class Gateway {
   const PluginRegistry& plugins() const { return registry_; }
   TimerService& timers() { return timers_; }
   HttpEngine& http() { return http_; }
+  IdleTrim& idle_trim() { return idle_trim_; }
   ProviderHealth& health() { return health_; }
   Observability& observability() { return *observability_; }
   ResponseStore& responses() { return responses_; }
@@ -106,7 +107,7 @@ class Gateway {
   std::uint64_t generation_ = 0;
   std::optional<ReloadResult> last_reload_;  // guarded by table_mutex_
   // After a burst, gives what it freed back to the system (services/idle_trim.h).
-  IdleTrim idle_trim_{timers_, [this] {
+  IdleTrim idle_trim_{[this] {
                         const double requests = observability_->metrics().active_requests();
                         return IdleTrim::Load{
                             http_.active_transfers() + (requests > 0 ? static_cast<std::size_t>(requests) : 0),

@@ -46,11 +46,9 @@ std::vector<char*> leave_a_fragmented_burst() {
 }
 
 TEST(IdleTrim, AnIdleGatewayGivesBackWhatABurstFreed) {
-  TimerService timers;
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::uint64_t> started{1};
-  IdleTrim trim(timers, [&] { return IdleTrim::Load{in_flight.load(), started.load()}; },
-                {std::chrono::milliseconds(0), 8u << 20, 1u << 30});
+  IdleTrim trim([&] { return IdleTrim::Load{in_flight.load(), started.load()}; }, {8u << 20, 1u << 30});
   auto kept = leave_a_fragmented_burst();
   ASSERT_GE(IdleTrim::held_free_bytes(), 16u << 20);
   const std::size_t before = rss_bytes();
@@ -69,8 +67,7 @@ TEST(IdleTrim, AnIdleGatewayGivesBackWhatABurstFreed) {
 }
 
 TEST(IdleTrim, ABigEnoughHoardIsTrimmedEvenWhileBusy) {
-  TimerService timers;
-  IdleTrim trim(timers, [] { return IdleTrim::Load{100, 1}; }, {std::chrono::milliseconds(0), 8u << 20, 16u << 20});
+  IdleTrim trim([] { return IdleTrim::Load{100, 1}; }, {8u << 20, 16u << 20});
   auto kept = leave_a_fragmented_burst();
   ASSERT_GE(IdleTrim::held_free_bytes(), 16u << 20);
   EXPECT_TRUE(trim.check());
