@@ -328,7 +328,9 @@ LoopEngine::LoopEngine(IoLoop& loop_in, std::shared_ptr<EngineShared> shared_in,
   const auto& options = shared->options;
   curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.max_connections_per_host));
   curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options.max_total_connections));
-  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options.max_total_connections));
+  std::size_t cache = options.max_idle_connections;
+  if (options.max_total_connections > 0) cache = std::min(cache, options.max_total_connections);
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(cache));
   curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &on_socket);
   curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, static_cast<void*>(this));
   curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &on_timer);
