@@ -136,7 +136,10 @@ std::string completion_text(const TextCompletion& completion) {
 
   if (opens_block(line)) {
     // Still on the opener's line: a new line, indented one level deeper.
-    return "\n" + std::string(indent_of(line)) + std::string(kIndentUnit) + body_statement(line);
+    // Appended piece by piece: GCC 12's -Wrestrict misreads "literal" + string&& at -O3.
+    std::string out = "\n";
+    out.append(indent_of(line)).append(kIndentUnit).append(body_statement(line));
+    return out;
   }
   if (blank(line) && lines.size() > 1) {
     std::size_t i = lines.size() - 1;
