@@ -251,7 +251,7 @@ void log_handler_exception(const char* where, const char* what) {
   Log::write(LogLevel::Error, "http", std::string("a transfer handler threw from ") + where + ": " + what);
 }
 
-// ---- curl callbacks (loop thread, inside curl_multi_perform or curl_easy_pause)
+// ---- curl's transfer callbacks (loop thread, inside curl_multi_socket_action or curl_easy_pause)
 
 size_t on_header(char* data, size_t size, size_t count, void* user);
 size_t on_write(char* data, size_t size, size_t count, void* user);

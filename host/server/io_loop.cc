@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <exception>
 #include <string>
 
 #include "services/log.h"
@@ -14,16 +13,6 @@ namespace llmux::host {
 namespace {
 
 thread_local IoLoop* t_current = nullptr;
-
-void run_guarded(std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    Log::write(LogLevel::Error, "loop", std::string("a loop task threw: ") + e.what());
-  } catch (...) {
-    Log::write(LogLevel::Error, "loop", "a loop task threw");
-  }
-}
 
 }  // namespace
 
@@ -121,7 +110,7 @@ void IoLoop::finish_round() {
     // its writes go out): the next pass takes it.
     {
       RoundScope round;
-      for (auto& fn : running_) run_guarded(fn);
+      for (auto& fn : running_) run_logging_exceptions("loop", "a loop task", fn);
     }
     running_.clear();
   }

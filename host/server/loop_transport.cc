@@ -24,24 +24,8 @@ class WorkerLoop final : public IoLoop {
   void end_round() { finish_round(); }
 
  protected:
-  bool poll_add(int fd, unsigned interest) override {
-    if (!poller_) return false;
-    try {
-      poller_->addFd(fd, flags(interest), Polling::Tag(static_cast<std::uint64_t>(fd) | kTagMark));
-      return true;
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
-  bool poll_modify(int fd, unsigned interest) override {
-    if (!poller_) return false;
-    try {
-      poller_->rearmFd(fd, flags(interest), Polling::Tag(static_cast<std::uint64_t>(fd) | kTagMark));
-      return true;
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
+  bool poll_add(int fd, unsigned interest) override { return control(fd, interest, /*modify=*/false); }
+  bool poll_modify(int fd, unsigned interest) override { return control(fd, interest, /*modify=*/true); }
   void poll_remove(int fd) override {
     if (!poller_) return;
     try {
@@ -52,11 +36,22 @@ class WorkerLoop final : public IoLoop {
   }
 
  private:
-  static Flags<Polling::NotifyOn> flags(unsigned interest) {
-    Flags<Polling::NotifyOn> out;
-    if (interest & kRead) out.setFlag(Polling::NotifyOn::Read);
-    if (interest & kWrite) out.setFlag(Polling::NotifyOn::Write);
-    return out;
+  bool control(int fd, unsigned interest, bool modify) {
+    if (!poller_) return false;
+    Flags<Polling::NotifyOn> flags;
+    if (interest & kRead) flags.setFlag(Polling::NotifyOn::Read);
+    if (interest & kWrite) flags.setFlag(Polling::NotifyOn::Write);
+    const Polling::Tag tag(static_cast<std::uint64_t>(fd) | kTagMark);
+    try {
+      if (modify) {
+        poller_->rearmFd(fd, flags, tag);
+      } else {
+        poller_->addFd(fd, flags, tag);
+      }
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
   }
   Polling::Epoll* poller_;
 };

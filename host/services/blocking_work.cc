@@ -39,13 +39,7 @@ void BlockingWork::run() {
     jobs_.pop_front();
     busy_ = true;
     lock.unlock();
-    try {
-      job();
-    } catch (const std::exception& e) {
-      Log::write(LogLevel::Error, "admin", std::string("a background job threw: ") + e.what());
-    } catch (...) {
-      Log::write(LogLevel::Error, "admin", "a background job threw");
-    }
+    run_logging_exceptions("admin", "a background job", job);
     job = nullptr;
     lock.lock();
     busy_ = false;

@@ -2,6 +2,7 @@
 // written to stderr (or to a capture function in tests). Thread-safe.
 #pragma once
 
+#include <exception>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,20 @@ class Log {
   // Tests: also hand every formatted line to `capture` (nullptr removes it).
   static void set_capture(Capture capture);
 };
+
+// Runs `fn`; an exception it throws is logged as "<what> threw: <reason>"
+// under `component` instead of ending the thread that runs it (event loops,
+// timer and worker threads run code they do not own).
+template <typename Fn>
+void run_logging_exceptions(std::string_view component, std::string_view what, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    Log::write(LogLevel::Error, component, std::string(what) + " threw: " + e.what());
+  } catch (...) {
+    Log::write(LogLevel::Error, component, std::string(what) + " threw a non-standard exception");
+  }
+}
 
 // A Logger that tags every line with a component name ("router", "mock:fast").
 class ComponentLogger final : public Logger {

@@ -31,13 +31,7 @@ RoundScope::~RoundScope() {
   while (!round.items.empty()) {
     round.running.swap(round.items);
     for (auto& item : round.running) {
-      try {
-        item->run_deferred();
-      } catch (const std::exception& e) {
-        Log::write(LogLevel::Error, "http", std::string("a deferred write threw: ") + e.what());
-      } catch (...) {
-        Log::write(LogLevel::Error, "http", "a deferred write threw");
-      }
+      run_logging_exceptions("http", "a deferred write", [&] { item->run_deferred(); });
     }
     round.running.clear();
   }

@@ -77,13 +77,7 @@ void TimerService::run() {
     Entry entry = std::move(it->second.second);
     entries_.erase(it);
     lock.unlock();
-    try {
-      entry.callback();
-    } catch (const std::exception& e) {
-      Log::write(LogLevel::Error, "timers", std::string("timer callback threw: ") + e.what());
-    } catch (...) {
-      Log::write(LogLevel::Error, "timers", "timer callback threw a non-standard exception");
-    }
+    run_logging_exceptions("timers", "a timer callback", entry.callback);
     // The callback (plugin code) goes first, then the hold on its library.
     entry.callback = nullptr;
     entry.anchor.reset();
