@@ -314,7 +314,8 @@ test('8. hostile names and upstream texts show as text', async () => {
   await row.first().waitFor({ timeout: 2000 });
   assert.equal(await page.locator(`${byTestId('log-table')} script`).count(), 0);
   await row.first().click();
-  await page.waitForSelector(byTestId('request-detail'));
+  // The section shows at once; its facts arrive with the detail's fetch.
+  await page.waitForSelector(`${byTestId('request-detail')} dl.facts`);
   assert.ok((await text(page, byTestId('request-detail'))).includes(hostile));
   await opened.screenshots('log-hostile');
 
